@@ -1,0 +1,137 @@
+//! Canonical JSON, fingerprints, secret redaction and attribute diffs.
+//!
+//! Canonical form: object keys sorted bytewise at every depth, no insignificant whitespace.
+//! Two observations with the same meaning therefore have the same text and the same hash.
+
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+/// The key a redacted value carries, so readers (and tests) can recognise it.
+pub const REDACTED_MARKER: &str = "redacted";
+
+/// Return `value` with every object's keys sorted, recursively.
+pub fn canonicalize(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            let mut sorted = Map::new();
+            for key in keys {
+                sorted.insert(key.clone(), canonicalize(&map[key]));
+            }
+            Value::Object(sorted)
+        }
+        Value::Array(items) => Value::Array(items.iter().map(canonicalize).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Canonical JSON text of `value`.
+pub fn to_canonical_string(value: &Value) -> String {
+    // serde_json keeps the insertion order of the canonicalized map (sorted) whether or not
+    // its `preserve_order` feature is enabled somewhere in the dependency graph.
+    canonicalize(value).to_string()
+}
+
+/// SHA-256 (hex) of the canonical text of `value`.
+pub fn hash_value(value: &Value) -> String {
+    hash_text(&to_canonical_string(value))
+}
+
+/// SHA-256 (hex) of text.
+pub fn hash_text(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// The stand-in stored instead of a secret: `{"redacted": true, "sha256": "..."}`.
+///
+/// The hash is domain-separated so it cannot be matched against plain SHA-256 tables of common
+/// values, and still changes when the secret changes, so rotation is recorded as a change.
+pub fn redacted(secret: &Value) -> Value {
+    let text = match secret {
+        Value::String(text) => text.clone(),
+        other => to_canonical_string(other),
+    };
+    let digest = hash_text(&format!("groundtruth-redaction-v1\u{0}{text}"));
+    serde_json::json!({ REDACTED_MARKER: true, "sha256": digest })
+}
+
+/// One changed attribute path between two versions.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct AttributeChange {
+    /// Dotted path with `[i]` for array elements, e.g. `ingress[0].port`.
+    pub path: String,
+    /// Value before (`null` if absent).
+    pub old: Value,
+    /// Value after (`null` if absent).
+    pub new: Value,
+}
+
+/// The attribute paths that differ between `old` and `new`, at the deepest level where both
+/// sides are still objects (or equal-length arrays).
+pub fn diff(old: &Value, new: &Value) -> Vec<AttributeChange> {
+    let mut changes = Vec::new();
+    diff_into("", old, new, &mut changes);
+    changes
+}
+
+fn diff_into(path: &str, old: &Value, new: &Value, changes: &mut Vec<AttributeChange>) {
+    if old == new {
+        return;
+    }
+    match (old, new) {
+        (Value::Object(before), Value::Object(after)) => {
+            let mut keys: Vec<&String> = before.keys().chain(after.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            for key in keys {
+                let child = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+                diff_into(&child, before.get(key).unwrap_or(&Value::Null), after.get(key).unwrap_or(&Value::Null), changes);
+            }
+        }
+        (Value::Array(before), Value::Array(after)) if before.len() == after.len() => {
+            for (index, (left, right)) in before.iter().zip(after).enumerate() {
+                diff_into(&format!("{path}[{index}]"), left, right, changes);
+            }
+        }
+        _ => changes.push(AttributeChange { path: path.to_string(), old: old.clone(), new: new.clone() }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn canonical_text_ignores_key_order() {
+        let a = json!({"b": 1, "a": {"y": [1, {"d": 1, "c": 2}], "x": null}});
+        let b = json!({"a": {"x": null, "y": [1, {"c": 2, "d": 1}]}, "b": 1});
+        assert_eq!(to_canonical_string(&a), to_canonical_string(&b));
+        assert_eq!(to_canonical_string(&a), r#"{"a":{"x":null,"y":[1,{"c":2,"d":1}]},"b":1}"#);
+        assert_eq!(hash_value(&a), hash_value(&b));
+    }
+
+    #[test]
+    fn diff_reports_leaf_paths() {
+        let old = json!({"timeout": 30, "tags": {"env": "prod", "team": "a"}, "ports": [80, 443], "gone": 1});
+        let new = json!({"timeout": 60, "tags": {"env": "prod", "team": "b"}, "ports": [80, 8443], "added": true});
+        let paths: Vec<String> = diff(&old, &new).into_iter().map(|change| change.path).collect();
+        assert_eq!(paths, vec!["added", "gone", "ports[1]", "tags.team", "timeout"]);
+    }
+
+    #[test]
+    fn diff_of_resized_array_is_the_whole_array() {
+        let changes = diff(&json!({"a": [1]}), &json!({"a": [1, 2]}));
+        assert_eq!(changes, vec![AttributeChange { path: "a".into(), old: json!([1]), new: json!([1, 2]) }]);
+    }
+
+    #[test]
+    fn redaction_hides_the_secret_but_tracks_changes() {
+        let first = redacted(&json!("hunter2"));
+        let text = first.to_string();
+        assert!(!text.contains("hunter2"));
+        assert_eq!(first, redacted(&json!("hunter2")));
+        assert_ne!(first, redacted(&json!("hunter3")));
+    }
+}

@@ -1,0 +1,7 @@
+//! Groundtruth's engine (placeholder docs; replaced below)
+pub mod canonical;
+pub mod clock;
+pub mod error;
+pub mod model;
+pub mod state;
+pub mod store;

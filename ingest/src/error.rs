@@ -1,0 +1,44 @@
+//! The ingest crate's single error type.
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+/// Why a scrape, a source's construction or an ingest run failed.
+#[derive(Debug, Error)]
+pub enum IngestError {
+    /// A file or directory could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// Input could not be parsed; `line` is set when the parser knows it.
+    #[error("{path}{}: {message}", line.map(|line| format!(":{line}")).unwrap_or_default())]
+    Parse { path: PathBuf, line: Option<usize>, message: String },
+
+    /// Input was understood but is not acceptable (wrong version, too large, ...).
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+
+    /// The scrape did not finish in time.
+    #[error("source '{source_name}' timed out after {seconds} s")]
+    Timeout { source_name: String, seconds: u64 },
+
+    /// The scrape was cancelled by shutdown.
+    #[error("source '{source_name}' was cancelled")]
+    Cancelled { source_name: String },
+
+    /// The configuration is wrong.
+    #[error("configuration: {0}")]
+    Config(String),
+
+    /// The store refused a commit.
+    #[error(transparent)]
+    Engine(#[from] groundtruth_engine::error::EngineError),
+}
+
+/// Result alias for ingest operations.
+pub type Result<T, E = IngestError> = std::result::Result<T, E>;

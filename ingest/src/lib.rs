@@ -1,0 +1,3 @@
+//! Groundtruth ingest (docs expanded later)
+pub mod error;
+pub mod source;

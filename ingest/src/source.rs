@@ -1,0 +1,43 @@
+//! The [`Source`] trait and the sources that implement it, one per file.
+
+pub mod host;
+pub mod simulated;
+pub mod terraform_state;
+
+use chrono::{DateTime, Utc};
+use groundtruth_engine::model::Observation;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::Result;
+
+/// What a source gets for one scrape.
+#[derive(Debug, Clone)]
+pub struct ScrapeContext {
+    /// The observation instant: versions written by this scrape become valid from here.
+    /// Time-dependent sources (the simulator) must use this, never the wall clock.
+    pub started_at: DateTime<Utc>,
+    /// Cancelled on shutdown or timeout; long scrapes should check it between steps.
+    pub cancel: CancellationToken,
+}
+
+/// A collector of resources: a file format, a cloud API, a database catalog or a command.
+///
+/// A scrape returns everything the source sees now. Returning `Err` records a `failed` scrape
+/// and deletes nothing; returning an [`Observation`] with `Coverage::Partial` records a
+/// `partial` scrape that only deletes inside the covered scopes. The store decides what
+/// changed, so a source never needs to remember earlier scrapes.
+///
+/// Sources must be deterministic (the same input gives the same resources), must name the
+/// file (and line, when known) in parse errors, and must replace secrets with
+/// [`groundtruth_engine::canonical::redacted`] before returning them.
+#[async_trait::async_trait]
+pub trait Source: Send + Sync + std::fmt::Debug {
+    /// The configured name, unique per store.
+    fn name(&self) -> &str;
+
+    /// The type, as written in the configuration (`terraform_state`, `host`, ...).
+    fn source_type(&self) -> &'static str;
+
+    /// Observe the current state.
+    async fn scrape(&self, context: &ScrapeContext) -> Result<Observation>;
+}
