@@ -85,8 +85,17 @@ fn diff_into(path: &str, old: &Value, new: &Value, changes: &mut Vec<AttributeCh
             keys.sort();
             keys.dedup();
             for key in keys {
-                let child = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
-                diff_into(&child, before.get(key).unwrap_or(&Value::Null), after.get(key).unwrap_or(&Value::Null), changes);
+                let child = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                diff_into(
+                    &child,
+                    before.get(key).unwrap_or(&Value::Null),
+                    after.get(key).unwrap_or(&Value::Null),
+                    changes,
+                );
             }
         }
         (Value::Array(before), Value::Array(after)) if before.len() == after.len() => {
@@ -94,7 +103,11 @@ fn diff_into(path: &str, old: &Value, new: &Value, changes: &mut Vec<AttributeCh
                 diff_into(&format!("{path}[{index}]"), left, right, changes);
             }
         }
-        _ => changes.push(AttributeChange { path: path.to_string(), old: old.clone(), new: new.clone() }),
+        _ => changes.push(AttributeChange {
+            path: path.to_string(),
+            old: old.clone(),
+            new: new.clone(),
+        }),
     }
 }
 
@@ -108,7 +121,10 @@ mod tests {
         let a = json!({"b": 1, "a": {"y": [1, {"d": 1, "c": 2}], "x": null}});
         let b = json!({"a": {"x": null, "y": [1, {"c": 2, "d": 1}]}, "b": 1});
         assert_eq!(to_canonical_string(&a), to_canonical_string(&b));
-        assert_eq!(to_canonical_string(&a), r#"{"a":{"x":null,"y":[1,{"c":2,"d":1}]},"b":1}"#);
+        assert_eq!(
+            to_canonical_string(&a),
+            r#"{"a":{"x":null,"y":[1,{"c":2,"d":1}]},"b":1}"#
+        );
         assert_eq!(hash_value(&a), hash_value(&b));
     }
 
@@ -116,14 +132,27 @@ mod tests {
     fn diff_reports_leaf_paths() {
         let old = json!({"timeout": 30, "tags": {"env": "prod", "team": "a"}, "ports": [80, 443], "gone": 1});
         let new = json!({"timeout": 60, "tags": {"env": "prod", "team": "b"}, "ports": [80, 8443], "added": true});
-        let paths: Vec<String> = diff(&old, &new).into_iter().map(|change| change.path).collect();
-        assert_eq!(paths, vec!["added", "gone", "ports[1]", "tags.team", "timeout"]);
+        let paths: Vec<String> = diff(&old, &new)
+            .into_iter()
+            .map(|change| change.path)
+            .collect();
+        assert_eq!(
+            paths,
+            vec!["added", "gone", "ports[1]", "tags.team", "timeout"]
+        );
     }
 
     #[test]
     fn diff_of_resized_array_is_the_whole_array() {
         let changes = diff(&json!({"a": [1]}), &json!({"a": [1, 2]}));
-        assert_eq!(changes, vec![AttributeChange { path: "a".into(), old: json!([1]), new: json!([1, 2]) }]);
+        assert_eq!(
+            changes,
+            vec![AttributeChange {
+                path: "a".into(),
+                old: json!([1]),
+                new: json!([1, 2])
+            }]
+        );
     }
 
     #[test]

@@ -56,8 +56,14 @@ pub enum EngineError {
 }
 
 impl EngineError {
-    pub(crate) fn query(context: impl Into<String>, source: datafusion::error::DataFusionError) -> Self {
-        EngineError::Query { context: context.into(), source }
+    pub(crate) fn query(
+        context: impl Into<String>,
+        source: datafusion::error::DataFusionError,
+    ) -> Self {
+        EngineError::Query {
+            context: context.into(),
+            source,
+        }
     }
 }
 

@@ -3,5 +3,7 @@ pub mod canonical;
 pub mod clock;
 pub mod error;
 pub mod model;
+pub mod session;
+pub mod sql;
 pub mod state;
 pub mod store;

@@ -63,8 +63,20 @@ pub struct ObservedResource {
 
 impl ObservedResource {
     /// A resource with no name and no labels.
-    pub fn new(kind: impl Into<String>, id: impl Into<String>, layer: Layer, attrs: serde_json::Value) -> Self {
-        Self { kind: kind.into(), id: id.into(), layer, name: None, attrs, labels: BTreeMap::new() }
+    pub fn new(
+        kind: impl Into<String>,
+        id: impl Into<String>,
+        layer: Layer,
+        attrs: serde_json::Value,
+    ) -> Self {
+        Self {
+            kind: kind.into(),
+            id: id.into(),
+            layer,
+            name: None,
+            attrs,
+            labels: BTreeMap::new(),
+        }
     }
 
     /// Set the display name.
@@ -81,7 +93,10 @@ impl ObservedResource {
 
     /// Identity key within the source.
     pub fn key(&self) -> ResourceKey {
-        ResourceKey { kind: self.kind.clone(), id: self.id.clone() }
+        ResourceKey {
+            kind: self.kind.clone(),
+            id: self.id.clone(),
+        }
     }
 
     /// The fingerprint used for change detection: attrs, name, layer and labels in canonical form.
@@ -150,13 +165,19 @@ pub struct Scope {
 impl Scope {
     /// Every resource of one kind.
     pub fn kind(kind: impl Into<String>) -> Self {
-        Self { kind: Some(kind.into()), id_prefix: None }
+        Self {
+            kind: Some(kind.into()),
+            id_prefix: None,
+        }
     }
 
     /// Whether a stored resource falls inside this scope.
     pub fn contains(&self, key: &ResourceKey) -> bool {
         self.kind.as_deref().is_none_or(|kind| kind == key.kind)
-            && self.id_prefix.as_deref().is_none_or(|prefix| key.id.starts_with(prefix))
+            && self
+                .id_prefix
+                .as_deref()
+                .is_none_or(|prefix| key.id.starts_with(prefix))
     }
 }
 
@@ -167,7 +188,10 @@ pub enum Coverage {
     /// The scrape read everything the source covers.
     Complete,
     /// The scrape read only these scopes; `failures` says what was missed and why.
-    Partial { covered: Vec<Scope>, failures: Vec<String> },
+    Partial {
+        covered: Vec<Scope>,
+        failures: Vec<String>,
+    },
 }
 
 impl Coverage {
@@ -194,7 +218,11 @@ pub struct Observation {
 impl Observation {
     /// A complete observation with no warnings.
     pub fn complete(resources: Vec<ObservedResource>) -> Self {
-        Self { resources, coverage: Coverage::Complete, warnings: Vec::new() }
+        Self {
+            resources,
+            coverage: Coverage::Complete,
+            warnings: Vec::new(),
+        }
     }
 }
 

@@ -62,7 +62,11 @@ pub struct ScrapeStamp<'a> {
 
 impl SourceState {
     /// Diff an observation against the current state.
-    pub fn plan(&self, stamp: &ScrapeStamp<'_>, observation: &Observation) -> Result<ChangeSet, serde_json::Error> {
+    pub fn plan(
+        &self,
+        stamp: &ScrapeStamp<'_>,
+        observation: &Observation,
+    ) -> Result<ChangeSet, serde_json::Error> {
         let mut changes = ChangeSet::default();
         let mut seen: BTreeMap<ResourceKey, &ObservedResource> = BTreeMap::new();
         for resource in &observation.resources {
@@ -99,7 +103,10 @@ impl SourceState {
                             new: serde_json::to_value(&resource.labels)?,
                         });
                     }
-                    (ChangeKind::Modified, Some(serde_json::to_string(&attribute_changes)?))
+                    (
+                        ChangeKind::Modified,
+                        Some(serde_json::to_string(&attribute_changes)?),
+                    )
                 }
             };
             changes.rows.push(VersionRow {
@@ -166,7 +173,10 @@ impl SourceState {
         for key in changes.removals {
             self.resources.remove(&key);
         }
-        self.last_success = Some(self.last_success.map_or(started_at, |previous| previous.max(started_at)));
+        self.last_success = Some(
+            self.last_success
+                .map_or(started_at, |previous| previous.max(started_at)),
+        );
     }
 }
 
@@ -177,32 +187,61 @@ mod tests {
     use serde_json::json;
 
     fn at(text: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
     }
 
     fn queue(id: &str, timeout: i64) -> ObservedResource {
-        ObservedResource::new("queue", id, Layer::Live, json!({"visibility_timeout": timeout})).with_name(id)
+        ObservedResource::new(
+            "queue",
+            id,
+            Layer::Live,
+            json!({"visibility_timeout": timeout}),
+        )
+        .with_name(id)
     }
 
     fn stamp(started: &str) -> ScrapeStamp<'static> {
-        ScrapeStamp { source: "aws", scrape_id: "s", started_at: at(started), provenance: None }
+        ScrapeStamp {
+            source: "aws",
+            scrape_id: "s",
+            started_at: at(started),
+            provenance: None,
+        }
     }
 
     #[test]
     fn unchanged_resources_write_nothing_and_changes_carry_their_diff() {
         let mut state = SourceState::default();
-        let first = state.plan(&stamp("2026-01-01T00:00:00Z"), &Observation::complete(vec![queue("a", 30), queue("b", 30)])).unwrap();
+        let first = state
+            .plan(
+                &stamp("2026-01-01T00:00:00Z"),
+                &Observation::complete(vec![queue("a", 30), queue("b", 30)]),
+            )
+            .unwrap();
         assert_eq!(first.rows.len(), 2);
-        assert!(first.rows.iter().all(|row| row.change == ChangeKind::Added && row.change_window_start.is_none()));
+        assert!(first
+            .rows
+            .iter()
+            .all(|row| row.change == ChangeKind::Added && row.change_window_start.is_none()));
         state.apply(first, at("2026-01-01T00:00:00Z"));
 
-        let second = state.plan(&stamp("2026-01-01T01:00:00Z"), &Observation::complete(vec![queue("a", 30), queue("b", 60)])).unwrap();
+        let second = state
+            .plan(
+                &stamp("2026-01-01T01:00:00Z"),
+                &Observation::complete(vec![queue("a", 30), queue("b", 60)]),
+            )
+            .unwrap();
         assert_eq!(second.rows.len(), 1);
         let row = &second.rows[0];
         assert_eq!((row.id.as_str(), row.change), ("b", ChangeKind::Modified));
         assert_eq!(row.change_window_start, Some(at("2026-01-01T00:00:00Z")));
         let diff: Value = serde_json::from_str(row.diff.as_deref().unwrap()).unwrap();
-        assert_eq!(diff, json!([{"path": "visibility_timeout", "old": 30, "new": 60}]));
+        assert_eq!(
+            diff,
+            json!([{"path": "visibility_timeout", "old": 30, "new": 60}])
+        );
     }
 
     #[test]
@@ -212,25 +251,43 @@ mod tests {
             ObservedResource::new("queue", "q1", Layer::Live, json!({})),
             ObservedResource::new("function", "f1", Layer::Live, json!({})),
         ]);
-        let first = state.plan(&stamp("2026-01-01T00:00:00Z"), &observed).unwrap();
+        let first = state
+            .plan(&stamp("2026-01-01T00:00:00Z"), &observed)
+            .unwrap();
         state.apply(first, at("2026-01-01T00:00:00Z"));
 
         let partial = Observation {
             resources: vec![],
-            coverage: Coverage::Partial { covered: vec![Scope::kind("queue")], failures: vec!["lambda: throttled".into()] },
+            coverage: Coverage::Partial {
+                covered: vec![Scope::kind("queue")],
+                failures: vec!["lambda: throttled".into()],
+            },
             warnings: vec![],
         };
-        let changes = state.plan(&stamp("2026-01-01T01:00:00Z"), &partial).unwrap();
+        let changes = state
+            .plan(&stamp("2026-01-01T01:00:00Z"), &partial)
+            .unwrap();
         assert_eq!(changes.rows.len(), 1);
-        assert_eq!((changes.rows[0].kind.as_str(), changes.rows[0].change), ("queue", ChangeKind::Removed));
+        assert_eq!(
+            (changes.rows[0].kind.as_str(), changes.rows[0].change),
+            ("queue", ChangeKind::Removed)
+        );
         state.apply(changes, at("2026-01-01T01:00:00Z"));
-        assert!(state.resources.contains_key(&ResourceKey { kind: "function".into(), id: "f1".into() }));
+        assert!(state.resources.contains_key(&ResourceKey {
+            kind: "function".into(),
+            id: "f1".into()
+        }));
     }
 
     #[test]
     fn duplicate_identities_are_reported_not_doubled() {
         let state = SourceState::default();
-        let changes = state.plan(&stamp("2026-01-01T00:00:00Z"), &Observation::complete(vec![queue("a", 1), queue("a", 2)])).unwrap();
+        let changes = state
+            .plan(
+                &stamp("2026-01-01T00:00:00Z"),
+                &Observation::complete(vec![queue("a", 1), queue("a", 2)]),
+            )
+            .unwrap();
         assert_eq!(changes.rows.len(), 1);
         assert_eq!(changes.warnings.len(), 1);
         assert!(changes.rows[0].attrs.as_deref().unwrap().contains('2'));

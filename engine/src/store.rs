@@ -51,11 +51,22 @@ pub struct StoreSnapshot {
     pub scrapes: Arc<dyn TableProvider>,
 }
 
-fn delta_error(table: StoreTable, operation: &'static str) -> impl FnOnce(deltalake::DeltaTableError) -> EngineError {
-    move |source| EngineError::Delta { table: table.name(), operation, source }
+fn delta_error(
+    table: StoreTable,
+    operation: &'static str,
+) -> impl FnOnce(deltalake::DeltaTableError) -> EngineError {
+    move |source| EngineError::Delta {
+        table: table.name(),
+        operation,
+        source,
+    }
 }
 
-async fn open_or_create(url: &StoreUrl, table: StoreTable, options: &HashMap<String, String>) -> Result<DeltaTable> {
+async fn open_or_create(
+    url: &StoreUrl,
+    table: StoreTable,
+    options: &HashMap<String, String>,
+) -> Result<DeltaTable> {
     let table_url = url.table(table);
     let delta = DeltaTable::try_from_url_with_storage_options(table_url, options.clone())
         .await
@@ -82,15 +93,24 @@ impl Store {
     /// commit a crash interrupted (see the commit protocol in the crate docs).
     pub async fn open(url: &StoreUrl, options: &StoreOptions) -> Result<Self> {
         if let Some(path) = url.local_path() {
-            std::fs::create_dir_all(&path).map_err(|error| EngineError::InvalidStoreUrl {
-                url: url.to_string(),
-                reason: format!("cannot create directory {}: {error}", path.display()),
-            })?;
+            for table in [StoreTable::Versions, StoreTable::Scrapes] {
+                let directory = path.join(table.name());
+                std::fs::create_dir_all(&directory).map_err(|error| {
+                    EngineError::InvalidStoreUrl {
+                        url: url.to_string(),
+                        reason: format!("cannot create directory {}: {error}", directory.display()),
+                    }
+                })?;
+            }
         }
         let storage_options = options.to_storage_options();
         let versions = open_or_create(url, StoreTable::Versions, &storage_options).await?;
         let scrapes = open_or_create(url, StoreTable::Scrapes, &storage_options).await?;
-        let store = Store { url: url.clone(), versions: Mutex::new(versions), scrapes: Mutex::new(scrapes) };
+        let store = Store {
+            url: url.clone(),
+            versions: Mutex::new(versions),
+            scrapes: Mutex::new(scrapes),
+        };
         store.recover().await?;
         Ok(store)
     }
@@ -102,11 +122,15 @@ impl Store {
 
     /// Commit scrapes and the versions they produced: versions first, then the scrape records.
     pub async fn commit(&self, records: &[ScrapeRecord], versions: &[VersionRow]) -> Result<()> {
-        let scrape_ids: Vec<serde_json::Value> =
-            records.iter().map(|record| serde_json::Value::String(record.scrape_id.clone())).collect();
+        let scrape_ids: Vec<serde_json::Value> = records
+            .iter()
+            .map(|record| serde_json::Value::String(record.scrape_id.clone()))
+            .collect();
         let metadata = || {
-            CommitProperties::default()
-                .with_metadata([("groundtruth.scrapes".to_string(), serde_json::Value::Array(scrape_ids.clone()))])
+            CommitProperties::default().with_metadata([(
+                "groundtruth.scrapes".to_string(),
+                serde_json::Value::Array(scrape_ids.clone()),
+            )])
         };
         if !versions.is_empty() {
             let batch = rows::versions_batch(versions)?;
@@ -137,8 +161,18 @@ impl Store {
 
     /// Pick up commits made by other processes.
     pub async fn refresh(&self) -> Result<()> {
-        self.versions.lock().await.update_state().await.map_err(delta_error(StoreTable::Versions, "refresh"))?;
-        self.scrapes.lock().await.update_state().await.map_err(delta_error(StoreTable::Scrapes, "refresh"))?;
+        self.versions
+            .lock()
+            .await
+            .update_state()
+            .await
+            .map_err(delta_error(StoreTable::Versions, "refresh"))?;
+        self.scrapes
+            .lock()
+            .await
+            .update_state()
+            .await
+            .map_err(delta_error(StoreTable::Scrapes, "refresh"))?;
         Ok(())
     }
 
@@ -154,14 +188,25 @@ impl Store {
             StoreTable::Versions => self.versions.lock().await.clone(),
             StoreTable::Scrapes => self.scrapes.lock().await.clone(),
         };
-        delta.table_provider().await.map_err(|error| EngineError::query(format!("scanning table {}", table.name()), error))
+        delta
+            .table_provider()
+            .await
+            .map_err(|error| EngineError::query(format!("scanning table {}", table.name()), error))
     }
 
     /// Register the store's object store with a query session, so scans can read files.
     pub async fn prepare_session(&self, context: &SessionContext) -> Result<()> {
         let state = context.state();
-        self.versions.lock().await.update_datafusion_session(&state).map_err(delta_error(StoreTable::Versions, "register"))?;
-        self.scrapes.lock().await.update_datafusion_session(&state).map_err(delta_error(StoreTable::Scrapes, "register"))?;
+        self.versions
+            .lock()
+            .await
+            .update_datafusion_session(&state)
+            .map_err(delta_error(StoreTable::Versions, "register"))?;
+        self.scrapes
+            .lock()
+            .await
+            .update_datafusion_session(&state)
+            .map_err(delta_error(StoreTable::Scrapes, "register"))?;
         Ok(())
     }
 
@@ -180,7 +225,10 @@ impl Store {
             .await
             .map_err(delta_error(StoreTable::Versions, "optimize"))?;
         *table = compacted;
-        Ok(CompactionReport { files_removed: metrics.num_files_removed, files_added: metrics.num_files_added })
+        Ok(CompactionReport {
+            files_removed: metrics.num_files_removed,
+            files_added: metrics.num_files_added,
+        })
     }
 
     async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>> {
@@ -193,8 +241,14 @@ impl Store {
         context
             .register_table("scrapes", snapshot.scrapes)
             .map_err(|error| EngineError::query("registering scrapes", error))?;
-        let frame = context.sql(sql).await.map_err(|error| EngineError::query("internal query", error))?;
-        frame.collect().await.map_err(|error| EngineError::query("internal query", error))
+        let frame = context
+            .sql(sql)
+            .await
+            .map_err(|error| EngineError::query("internal query", error))?;
+        frame
+            .collect()
+            .await
+            .map_err(|error| EngineError::query("internal query", error))
     }
 
     /// Finish a commit interrupted between its two steps: versions whose scrape has no record
@@ -213,7 +267,10 @@ impl Store {
             let sources = string_column(batch, "source")?;
             let started = timestamp_column(batch, "started_at")?;
             let counts = arrow::compute::cast(column(batch, "versions")?, &ArrowType::Int64)
-                .map_err(|source| EngineError::Arrow { what: "recovery counts", source })?;
+                .map_err(|source| EngineError::Arrow {
+                    what: "recovery counts",
+                    source,
+                })?;
             let counts = counts
                 .as_any()
                 .downcast_ref::<arrow::array::Int64Array>()
@@ -240,7 +297,10 @@ impl Store {
             }
         }
         if !records.is_empty() {
-            tracing::warn!(count = records.len(), "recorded scrapes interrupted by an earlier stop");
+            tracing::warn!(
+                count = records.len(),
+                "recorded scrapes interrupted by an earlier stop"
+            );
             self.commit(&records, &[]).await?;
         }
         Ok(())
@@ -267,7 +327,9 @@ impl Store {
             let hash = string_column(batch, "attrs_hash")?;
             let labels = string_column(batch, "labels")?;
             for row in 0..batch.num_rows() {
-                let corrupt = |what: &str| EngineError::Corrupt(format!("{what} of {}/{}", kind.value(row), id.value(row)));
+                let corrupt = |what: &str| {
+                    EngineError::Corrupt(format!("{what} of {}/{}", kind.value(row), id.value(row)))
+                };
                 let version = CurrentVersion {
                     layer: Layer::parse(layer.value(row)).ok_or_else(|| corrupt("layer"))?,
                     name: (!name.is_null(row)).then(|| name.value(row).to_string()),
@@ -279,10 +341,17 @@ impl Store {
                     },
                     fingerprint: hash.value(row).to_string(),
                 };
-                sources.entry(source.value(row).to_string()).or_default().resources.insert(
-                    ResourceKey { kind: kind.value(row).to_string(), id: id.value(row).to_string() },
-                    version,
-                );
+                sources
+                    .entry(source.value(row).to_string())
+                    .or_default()
+                    .resources
+                    .insert(
+                        ResourceKey {
+                            kind: kind.value(row).to_string(),
+                            id: id.value(row).to_string(),
+                        },
+                        version,
+                    );
             }
         }
         let successes = self
@@ -292,7 +361,10 @@ impl Store {
             let source = string_column(batch, "source")?;
             let last = timestamp_column(batch, "last_success")?;
             for row in 0..batch.num_rows() {
-                sources.entry(source.value(row).to_string()).or_default().last_success = Some(micros_to_time(last.value(row))?);
+                sources
+                    .entry(source.value(row).to_string())
+                    .or_default()
+                    .last_success = Some(micros_to_time(last.value(row))?);
             }
         }
         Ok(sources)
@@ -300,13 +372,18 @@ impl Store {
 
     /// Start of the latest scrape of each source, whatever its status.
     pub async fn last_scrape_starts(&self) -> Result<HashMap<String, DateTime<Utc>>> {
-        let batches = self.query("SELECT source, max(started_at) AS last_start FROM scrapes GROUP BY source").await?;
+        let batches = self
+            .query("SELECT source, max(started_at) AS last_start FROM scrapes GROUP BY source")
+            .await?;
         let mut starts = HashMap::new();
         for batch in &batches {
             let source = string_column(batch, "source")?;
             let last = timestamp_column(batch, "last_start")?;
             for row in 0..batch.num_rows() {
-                starts.insert(source.value(row).to_string(), micros_to_time(last.value(row))?);
+                starts.insert(
+                    source.value(row).to_string(),
+                    micros_to_time(last.value(row))?,
+                );
             }
         }
         Ok(starts)
@@ -314,13 +391,19 @@ impl Store {
 }
 
 fn column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a arrow::array::ArrayRef> {
-    batch.column_by_name(name).ok_or_else(|| EngineError::Corrupt(format!("missing column {name}")))
+    batch
+        .column_by_name(name)
+        .ok_or_else(|| EngineError::Corrupt(format!("missing column {name}")))
 }
 
 /// A column as plain UTF-8, whichever string encoding the scan produced.
 pub(crate) fn string_column(batch: &RecordBatch, name: &str) -> Result<StringArray> {
-    let cast = arrow::compute::cast(column(batch, name)?, &ArrowType::Utf8)
-        .map_err(|source| EngineError::Arrow { what: "string column", source })?;
+    let cast = arrow::compute::cast(column(batch, name)?, &ArrowType::Utf8).map_err(|source| {
+        EngineError::Arrow {
+            what: "string column",
+            source,
+        }
+    })?;
     cast.as_any()
         .downcast_ref::<StringArray>()
         .cloned()
@@ -328,9 +411,18 @@ pub(crate) fn string_column(batch: &RecordBatch, name: &str) -> Result<StringArr
 }
 
 /// A column as UTC microsecond timestamps.
-pub(crate) fn timestamp_column(batch: &RecordBatch, name: &str) -> Result<TimestampMicrosecondArray> {
-    let cast = arrow::compute::cast(column(batch, name)?, &ArrowType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())))
-        .map_err(|source| EngineError::Arrow { what: "timestamp column", source })?;
+pub(crate) fn timestamp_column(
+    batch: &RecordBatch,
+    name: &str,
+) -> Result<TimestampMicrosecondArray> {
+    let cast = arrow::compute::cast(
+        column(batch, name)?,
+        &ArrowType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+    )
+    .map_err(|source| EngineError::Arrow {
+        what: "timestamp column",
+        source,
+    })?;
     cast.as_any()
         .downcast_ref::<TimestampMicrosecondArray>()
         .cloned()
@@ -338,5 +430,6 @@ pub(crate) fn timestamp_column(batch: &RecordBatch, name: &str) -> Result<Timest
 }
 
 fn micros_to_time(micros: i64) -> Result<DateTime<Utc>> {
-    DateTime::from_timestamp_micros(micros).ok_or_else(|| EngineError::Corrupt(format!("timestamp {micros} out of range")))
+    DateTime::from_timestamp_micros(micros)
+        .ok_or_else(|| EngineError::Corrupt(format!("timestamp {micros} out of range")))
 }

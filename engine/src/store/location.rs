@@ -17,7 +17,10 @@ pub struct StoreUrl(Url);
 impl StoreUrl {
     /// Parse a URL, or a local path (relative paths are resolved against the working directory).
     pub fn parse(text: &str) -> Result<Self> {
-        let invalid = |reason: String| EngineError::InvalidStoreUrl { url: text.to_string(), reason };
+        let invalid = |reason: String| EngineError::InvalidStoreUrl {
+            url: text.to_string(),
+            reason,
+        };
         let trimmed = text.trim();
         if trimmed.is_empty() {
             return Err(invalid("empty".into()));
@@ -29,18 +32,27 @@ impl StoreUrl {
             let absolute = if path.is_absolute() {
                 path.to_path_buf()
             } else {
-                std::env::current_dir().map_err(|error| invalid(error.to_string()))?.join(path)
+                std::env::current_dir()
+                    .map_err(|error| invalid(error.to_string()))?
+                    .join(path)
             };
-            Url::from_directory_path(&absolute).map_err(|()| invalid("not an absolute path".into()))?
+            Url::from_directory_path(&absolute)
+                .map_err(|()| invalid("not an absolute path".into()))?
         };
         match url.scheme() {
             "file" => {}
             "s3" | "s3a" => {
                 if url.host_str().is_none_or(str::is_empty) {
-                    return Err(invalid("an S3 URL needs a bucket: s3://bucket/prefix".into()));
+                    return Err(invalid(
+                        "an S3 URL needs a bucket: s3://bucket/prefix".into(),
+                    ));
                 }
             }
-            other => return Err(invalid(format!("unsupported scheme '{other}' (use file:// or s3://)"))),
+            other => {
+                return Err(invalid(format!(
+                    "unsupported scheme '{other}' (use file:// or s3://)"
+                )))
+            }
         }
         let mut url = url;
         if !url.path().ends_with('/') {
@@ -53,12 +65,16 @@ impl StoreUrl {
     /// The URL of one of the store's tables.
     pub fn table(&self, table: StoreTable) -> Url {
         // Joining a plain relative segment onto a URL that ends in '/' cannot fail.
-        self.0.join(table.directory()).unwrap_or_else(|_| self.0.clone())
+        self.0
+            .join(table.directory())
+            .unwrap_or_else(|_| self.0.clone())
     }
 
     /// The local directory, for `file://` stores.
     pub fn local_path(&self) -> Option<std::path::PathBuf> {
-        (self.0.scheme() == "file").then(|| self.0.to_file_path().ok()).flatten()
+        (self.0.scheme() == "file")
+            .then(|| self.0.to_file_path().ok())
+            .flatten()
     }
 
     /// The URL itself.
@@ -118,7 +134,10 @@ impl StoreOptions {
     /// The storage options Delta Lake's object-store factory understands.
     pub fn to_storage_options(&self) -> HashMap<String, String> {
         let mut options = HashMap::new();
-        let endpoint = self.endpoint.clone().or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
+        let endpoint = self
+            .endpoint
+            .clone()
+            .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
         if let Some(endpoint) = endpoint {
             if endpoint.starts_with("http://") {
                 options.insert("AWS_ALLOW_HTTP".into(), "true".into());
@@ -148,21 +167,34 @@ mod tests {
         let url = StoreUrl::parse("/tmp/gt-data").unwrap();
         assert_eq!(url.to_string(), "file:///tmp/gt-data/");
         assert_eq!(StoreUrl::parse(&url.to_string()).unwrap(), url);
-        assert_eq!(url.table(StoreTable::Versions).as_str(), "file:///tmp/gt-data/versions/");
-        assert_eq!(url.local_path().unwrap(), std::path::PathBuf::from("/tmp/gt-data/"));
+        assert_eq!(
+            url.table(StoreTable::Versions).as_str(),
+            "file:///tmp/gt-data/versions/"
+        );
+        assert_eq!(
+            url.local_path().unwrap(),
+            std::path::PathBuf::from("/tmp/gt-data/")
+        );
     }
 
     #[test]
     fn s3_urls_keep_their_prefix() {
         let url = StoreUrl::parse("s3://bucket/team/prod").unwrap();
-        assert_eq!(url.table(StoreTable::Scrapes).as_str(), "s3://bucket/team/prod/scrapes/");
+        assert_eq!(
+            url.table(StoreTable::Scrapes).as_str(),
+            "s3://bucket/team/prod/scrapes/"
+        );
         assert!(url.local_path().is_none());
         assert_eq!(StoreUrl::parse(&url.to_string()).unwrap(), url);
     }
 
     #[test]
     fn bad_urls_name_the_problem() {
-        for (text, expected) in [("", "empty"), ("gs://bucket", "unsupported scheme"), ("s3:///x", "bucket")] {
+        for (text, expected) in [
+            ("", "empty"),
+            ("gs://bucket", "unsupported scheme"),
+            ("s3:///x", "bucket"),
+        ] {
             let message = StoreUrl::parse(text).unwrap_err().to_string();
             assert!(message.contains(expected), "{text}: {message}");
         }

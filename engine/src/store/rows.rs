@@ -2,9 +2,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{
-    ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
-};
+use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use arrow::datatypes::{DataType as ArrowType, Field, Schema, SchemaRef, TimeUnit};
 use chrono::{DateTime, Utc};
 use deltalake::kernel::{DataType, StructField};
@@ -72,7 +70,9 @@ fn arrow_schema(columns: &[(&str, ColumnType, bool)]) -> SchemaRef {
             .map(|(name, column_type, nullable)| {
                 let data_type = match column_type {
                     ColumnType::Text => ArrowType::Utf8,
-                    ColumnType::Timestamp => ArrowType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                    ColumnType::Timestamp => {
+                        ArrowType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+                    }
                     ColumnType::Integer => ArrowType::Int64,
                 };
                 Field::new(*name, data_type, *nullable)
@@ -122,8 +122,12 @@ pub fn versions_batch(rows: &[VersionRow]) -> Result<RecordBatch> {
         timestamps(rows.iter().map(|row| row.change_window_start)),
         text(rows.iter().map(|row| row.provenance.as_deref())),
     ];
-    RecordBatch::try_new(arrow_schema(VERSION_COLUMNS), columns)
-        .map_err(|source| EngineError::Arrow { what: "versions batch", source })
+    RecordBatch::try_new(arrow_schema(VERSION_COLUMNS), columns).map_err(|source| {
+        EngineError::Arrow {
+            what: "versions batch",
+            source,
+        }
+    })
 }
 
 /// Arrow batch of scrape records in the `scrapes` layout.
@@ -136,21 +140,46 @@ pub fn scrapes_batch(records: &[ScrapeRecord]) -> Result<RecordBatch> {
                 .transpose()
         })
         .collect::<Result<_, _>>()
-        .map_err(|source| EngineError::Json { what: "scrape warnings", source })?;
+        .map_err(|source| EngineError::Json {
+            what: "scrape warnings",
+            source,
+        })?;
     let columns: Vec<ArrayRef> = vec![
         text(records.iter().map(|record| Some(record.scrape_id.as_str()))),
         text(records.iter().map(|record| Some(record.source.as_str()))),
-        text(records.iter().map(|record| Some(record.source_type.as_str()))),
+        text(
+            records
+                .iter()
+                .map(|record| Some(record.source_type.as_str())),
+        ),
         timestamps(records.iter().map(|record| Some(record.started_at))),
         timestamps(records.iter().map(|record| Some(record.finished_at))),
         text(records.iter().map(|record| Some(record.status.as_str()))),
-        Arc::new(records.iter().map(|record| Some(record.resources_seen)).collect::<Int64Array>()),
-        Arc::new(records.iter().map(|record| Some(record.versions_written)).collect::<Int64Array>()),
+        Arc::new(
+            records
+                .iter()
+                .map(|record| Some(record.resources_seen))
+                .collect::<Int64Array>(),
+        ),
+        Arc::new(
+            records
+                .iter()
+                .map(|record| Some(record.versions_written))
+                .collect::<Int64Array>(),
+        ),
         text(records.iter().map(|record| record.error.as_deref())),
         text(warnings.iter().map(Option::as_deref)),
-        Arc::new(records.iter().map(|record| record.interval_seconds).collect::<Int64Array>()),
+        Arc::new(
+            records
+                .iter()
+                .map(|record| record.interval_seconds)
+                .collect::<Int64Array>(),
+        ),
     ];
-    RecordBatch::try_new(arrow_schema(SCRAPE_COLUMNS), columns)
-        .map_err(|source| EngineError::Arrow { what: "scrapes batch", source })
+    RecordBatch::try_new(arrow_schema(SCRAPE_COLUMNS), columns).map_err(|source| {
+        EngineError::Arrow {
+            what: "scrapes batch",
+            source,
+        }
+    })
 }
-

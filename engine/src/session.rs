@@ -1,0 +1,182 @@
+//! The query session: a DataFusion context exposing the SQL surface over the store.
+
+mod changed_paths;
+mod definitions;
+mod published_view;
+mod refreshable_table;
+mod temporal_function;
+
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use datafusion::catalog::{MemorySchemaProvider, SchemaProvider};
+use datafusion::logical_expr::ScalarUDF;
+use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
+
+pub use published_view::PublishedView;
+pub use refreshable_table::RefreshableTable;
+pub use temporal_function::TemporalFunction;
+
+use crate::error::{EngineError, Result};
+use crate::sql;
+use crate::store::Store;
+
+/// Catalog name clients see (`current_database()`).
+pub const CATALOG: &str = "groundtruth";
+/// Schema of the published tables.
+pub const PUBLIC_SCHEMA: &str = "public";
+/// Schema of the raw Delta tables.
+pub const STORAGE_SCHEMA: &str = "storage";
+
+/// Descriptions of every published table and table function, for catalogs and `\d+`.
+pub fn descriptions() -> Vec<(&'static str, &'static str)> {
+    let mut all: Vec<(&'static str, &'static str)> = definitions::tables()
+        .into_iter()
+        .map(|definition| (definition.name, definition.description))
+        .collect();
+    all.push(("resources_at", definitions::RESOURCES_AT_DESCRIPTION));
+    all.push(("changes", definitions::CHANGES_DESCRIPTION));
+    all
+}
+
+/// A query engine over one store.
+#[derive(Clone)]
+pub struct Engine {
+    context: SessionContext,
+    store: Arc<Store>,
+    versions: Arc<RefreshableTable>,
+    scrapes: Arc<RefreshableTable>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Engine")
+            .field("store", &self.store.url().to_string())
+            .finish()
+    }
+}
+
+impl Engine {
+    /// Build the SQL surface over `store`.
+    pub async fn open(store: Arc<Store>) -> Result<Self> {
+        let config = SessionConfig::new()
+            .with_information_schema(true)
+            .with_default_catalog_and_schema(CATALOG, PUBLIC_SCHEMA)
+            .set_str("datafusion.sql_parser.dialect", "PostgreSQL");
+        let mut context = SessionContext::new_with_config(config);
+        datafusion_functions_json::register_all(&mut context)
+            .map_err(|error| EngineError::query("registering JSON functions", error))?;
+        context.register_udf(ScalarUDF::from(changed_paths::ChangedPaths::default()));
+        store.prepare_session(&context).await?;
+
+        let snapshot = store.snapshot().await?;
+        let versions = Arc::new(RefreshableTable::new(snapshot.versions));
+        let scrapes = Arc::new(RefreshableTable::new(snapshot.scrapes));
+        let storage = Arc::new(MemorySchemaProvider::new());
+        let register = |name: &str, table: Arc<RefreshableTable>| {
+            storage
+                .register_table(name.to_string(), table)
+                .map_err(|error| EngineError::query("registering storage table", error))
+        };
+        register("versions", Arc::clone(&versions))?;
+        register("scrapes", Arc::clone(&scrapes))?;
+        let catalog = context.catalog(CATALOG).ok_or_else(|| {
+            EngineError::Corrupt(format!("catalog {CATALOG} missing from a new session"))
+        })?;
+        catalog
+            .register_schema(STORAGE_SCHEMA, storage)
+            .map_err(|error| EngineError::query("registering storage schema", error))?;
+
+        for definition in definitions::tables() {
+            let plan = plan(&context, &definition.sql, definition.name).await?;
+            let table = PublishedView::new(plan, &definition.sql, definition.description);
+            context
+                .register_table(definition.name, Arc::new(table))
+                .map_err(|error| {
+                    EngineError::query(format!("registering {}", definition.name), error)
+                })?;
+        }
+        let resources_at = plan(&context, &definitions::resources_at(), "resources_at").await?;
+        context.register_udtf(
+            "resources_at",
+            Arc::new(TemporalFunction::new(
+                "resources_at",
+                &["as_of"],
+                resources_at,
+            )),
+        );
+        let changes = plan(&context, &definitions::changes(), "changes").await?;
+        context.register_udtf(
+            "changes",
+            Arc::new(TemporalFunction::new("changes", &["from", "to"], changes)),
+        );
+
+        Ok(Self {
+            context,
+            store,
+            versions,
+            scrapes,
+        })
+    }
+
+    /// Read the newest committed table versions (after a commit, or to see another writer's).
+    pub async fn refresh(&self) -> Result<()> {
+        self.store.refresh().await?;
+        let snapshot = self.store.snapshot().await?;
+        self.versions.replace(snapshot.versions);
+        self.scrapes.replace(snapshot.scrapes);
+        Ok(())
+    }
+
+    /// The DataFusion context (for the Postgres-wire server and the catalog emulation).
+    pub fn context(&self) -> &SessionContext {
+        &self.context
+    }
+
+    /// The store this engine reads.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// Plan one or more read-only statements, applying the time-travel rewrite.
+    pub async fn sql(&self, text: &str) -> Result<Vec<DataFrame>> {
+        let rewritten = sql::rewrite_time_travel(text)?.unwrap_or_else(|| text.to_string());
+        let statements = sql::parse(&rewritten)?;
+        let mut frames = Vec::with_capacity(statements.len());
+        for statement in statements {
+            sql::ensure_read_only(&statement)?;
+            let frame = self
+                .context
+                .sql(&statement.to_string())
+                .await
+                .map_err(|error| EngineError::query("planning", error))?;
+            frames.push(frame);
+        }
+        Ok(frames)
+    }
+
+    /// Run one read-only query and collect its result.
+    pub async fn query(&self, text: &str) -> Result<Vec<RecordBatch>> {
+        let mut frames = self.sql(text).await?;
+        let frame = frames
+            .pop()
+            .ok_or_else(|| EngineError::Syntax("empty query".into()))?;
+        frame
+            .collect()
+            .await
+            .map_err(|error| EngineError::query("executing", error))
+    }
+}
+
+async fn plan(
+    context: &SessionContext,
+    sql: &str,
+    name: &str,
+) -> Result<datafusion::logical_expr::LogicalPlan> {
+    context
+        .state()
+        .create_logical_plan(sql)
+        .await
+        .map_err(|error| EngineError::query(format!("planning {name}"), error))
+}

@@ -1,0 +1,105 @@
+//! The SQL surface: each published table's definition and description.
+
+/// Where a resource's versions come from, with the previous row per identity.
+const LATEST_PER_RESOURCE: &str = "
+    SELECT source, kind, id, layer, name, attrs, attrs_hash, labels, change, valid_from,
+           row_number() OVER (PARTITION BY source, kind, id ORDER BY valid_from DESC) AS recency,
+           min(valid_from) OVER (PARTITION BY source, kind, id) AS first_seen
+    FROM storage.versions";
+
+/// A published table: name, description, SQL.
+pub struct Definition {
+    /// Table name in the `public` schema.
+    pub name: &'static str,
+    /// What it holds, for the catalog.
+    pub description: &'static str,
+    /// The query.
+    pub sql: String,
+}
+
+fn state_query(version_filter: &str, scrape_filter: &str) -> String {
+    format!(
+        "SELECT v.source, v.kind, v.id, v.layer, v.name, v.attrs, v.attrs_hash, v.labels,
+                v.first_seen, v.valid_from AS last_changed, o.last_success_at AS observed_at
+         FROM ({LATEST_PER_RESOURCE} {version_filter}) AS v
+         LEFT JOIN (SELECT source, max(started_at) AS last_success_at FROM storage.scrapes
+                    WHERE status IN ('ok', 'partial') {scrape_filter} GROUP BY source) AS o
+           ON o.source = v.source
+         WHERE v.recency = 1 AND v.change <> 'removed'"
+    )
+}
+
+/// The published tables, in dependency order.
+pub fn tables() -> Vec<Definition> {
+    vec![
+        Definition {
+            name: "scrapes",
+            description: "One row per scrape (one run of one source), whatever its outcome: ok, partial or failed, with counts and error text.",
+            sql: "SELECT scrape_id, source, source_type, started_at, finished_at, status, resources_seen, versions_written, \
+                  error, warnings, interval_seconds FROM storage.scrapes"
+                .into(),
+        },
+        Definition {
+            name: "sources",
+            description: "Per source: last scrape and its status, last success, last failure and its error, and whether the data is stale (no success within twice the schedule interval, or one hour when unknown).",
+            sql: "WITH ranked AS (
+                    SELECT *, row_number() OVER (PARTITION BY source ORDER BY started_at DESC) AS recency FROM storage.scrapes),
+                  failures AS (
+                    SELECT source, error AS last_error, row_number() OVER (PARTITION BY source ORDER BY started_at DESC) AS recency
+                    FROM storage.scrapes WHERE status = 'failed'),
+                  summary AS (
+                    SELECT source, max(started_at) AS last_scrape_at,
+                           max(CASE WHEN status IN ('ok', 'partial') THEN started_at END) AS last_success_at,
+                           max(CASE WHEN status = 'failed' THEN started_at END) AS last_failure_at,
+                           count(*) AS scrapes,
+                           sum(CASE WHEN status = 'failed' THEN 1 ELSE 0 END) AS failures
+                    FROM storage.scrapes GROUP BY source)
+                  SELECT s.source, r.source_type, r.status AS last_status, s.last_scrape_at, s.last_success_at, s.last_failure_at,
+                         f.last_error, s.scrapes, s.failures, r.interval_seconds,
+                         date_part('epoch', now()) - date_part('epoch', s.last_success_at) AS staleness_seconds,
+                         s.last_success_at IS NULL
+                           OR date_part('epoch', now()) - date_part('epoch', s.last_success_at) > 2 * coalesce(r.interval_seconds, 1800) AS stale
+                  FROM summary s
+                  JOIN ranked r ON r.source = s.source AND r.recency = 1
+                  LEFT JOIN failures f ON f.source = s.source AND f.recency = 1"
+                .into(),
+        },
+        Definition {
+            name: "resources",
+            description: "Current state: the latest version of every resource not deleted, with first_seen, last_changed and observed_at (the last successful scrape of its source).",
+            sql: state_query("", ""),
+        },
+        Definition {
+            name: "resource_versions",
+            description: "Every version of every resource. A version holds from valid_from until valid_to (NULL while current); the change happened after change_window_start (the previous successful scrape) and at or before valid_from.",
+            sql: "SELECT source, kind, id, layer, name, attrs, attrs_hash, labels, change, diff, scrape_id,
+                         valid_from, valid_to, change_window_start, provenance
+                  FROM (SELECT *, lead(valid_from) OVER (PARTITION BY source, kind, id ORDER BY valid_from) AS valid_to
+                        FROM storage.versions)
+                  WHERE change <> 'removed'"
+                .into(),
+        },
+    ]
+}
+
+/// `resources_at($1)`: the same columns as `resources`, as of an instant.
+pub fn resources_at() -> String {
+    state_query("WHERE valid_from <= $1", "AND started_at <= $1")
+}
+
+/// `changes($1, $2)`: events with valid_from in ($1, $2].
+pub fn changes() -> String {
+    "SELECT source, kind, id, layer, name, change, valid_from AS changed_at, change_window_start AS changed_after,
+            changed_paths(diff) AS changed_paths, diff, attrs, scrape_id
+     FROM storage.versions
+     WHERE valid_from > $1 AND valid_from <= $2
+     ORDER BY changed_at, source, kind, id"
+        .into()
+}
+
+/// Descriptions of the table functions.
+pub const RESOURCES_AT_DESCRIPTION: &str =
+    "resources_at(T): the state as of instant T, with the columns of resources. Same as SELECT ... FROM resources FOR SYSTEM_TIME AS OF T.";
+/// Description of `changes`.
+pub const CHANGES_DESCRIPTION: &str =
+    "changes(FROM, TO): added, modified and removed events with valid_from in (FROM, TO], with the changed attribute paths and old/new values (diff).";
