@@ -17,7 +17,11 @@ pub enum IngestError {
 
     /// Input could not be parsed; `line` is set when the parser knows it.
     #[error("{path}{}: {message}", line.map(|line| format!(":{line}")).unwrap_or_default())]
-    Parse { path: PathBuf, line: Option<usize>, message: String },
+    Parse {
+        path: PathBuf,
+        line: Option<usize>,
+        message: String,
+    },
 
     /// Input was understood but is not acceptable (wrong version, too large, ...).
     #[error("{path}: {message}")]

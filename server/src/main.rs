@@ -1,1 +1,305 @@
-fn main() {}
+//! `groundtruth`: the composition root. It wires the engine (storage and SQL), ingest (sources
+//! and scheduler) and the Postgres-wire server together behind one command-line tool.
+
+mod config;
+mod demo;
+mod sqlstate;
+mod wire;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use groundtruth_engine::clock::SystemClock;
+use groundtruth_engine::model::ScrapeStatus;
+use groundtruth_engine::session::Engine;
+use groundtruth_engine::store::{Store, StoreUrl};
+use groundtruth_ingest::config::build_all;
+use groundtruth_ingest::runner::{Ingestor, RunOptions};
+use groundtruth_ingest::scheduler::{self, ScheduledSource};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+
+/// Errors of the server crate.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The configuration file or an override is wrong.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The listening address is unavailable.
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        address: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    /// pg_catalog emulation could not be installed.
+    #[error("installing pg_catalog: {0}")]
+    Catalog(String),
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "groundtruth",
+    version,
+    about = "What was declared and what was running, over time, in SQL"
+)]
+struct Cli {
+    /// Configuration file (TOML); see server/groundtruth.example.toml.
+    #[arg(long, short, global = true, env = "GROUNDTRUTH_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the scheduler and the Postgres-wire server.
+    Serve,
+    /// Run sources now and commit what changed.
+    Ingest {
+        /// Run each source once, then exit.
+        #[arg(long)]
+        once: bool,
+        /// Only this source.
+        #[arg(long)]
+        source: Option<String>,
+    },
+    /// Run a query against the store and print the result.
+    Sql {
+        /// The SQL text.
+        query: String,
+    },
+    /// Rewrite small history files into large, clustered ones.
+    Compact,
+    /// Simulate 30 days of a synthetic estate, collect this host live, and serve it.
+    Demo {
+        /// Store directory for the demo (rebuilt on every run).
+        #[arg(long, default_value = "./groundtruth-demo")]
+        store: PathBuf,
+        /// Address to serve on.
+        #[arg(long, default_value = "127.0.0.1:5433")]
+        listen: SocketAddr,
+        /// Days of history to simulate.
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+    },
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,groundtruth=info,groundtruth_server=info,groundtruth_ingest=info,groundtruth_engine=info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
+    let config = Config::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Serve => serve(config)
+            .await
+            .map(|()| std::process::ExitCode::SUCCESS),
+        Command::Ingest { once, source } => ingest(config, once, source).await,
+        Command::Sql { query } => sql(config, &query)
+            .await
+            .map(|()| std::process::ExitCode::SUCCESS),
+        Command::Compact => {
+            let store = open_store(&config).await?;
+            let report = store.compact().await?;
+            println!(
+                "compacted: {} files rewritten into {}",
+                report.files_removed, report.files_added
+            );
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Demo {
+            store,
+            listen,
+            days,
+        } => demo::run(&store, listen, days)
+            .await
+            .map(|()| std::process::ExitCode::SUCCESS),
+    }
+}
+
+async fn open_store(config: &Config) -> anyhow::Result<Arc<Store>> {
+    let url = StoreUrl::parse(&config.store)?;
+    let store = Store::open(&url, &config.store_options)
+        .await
+        .with_context(|| format!("opening store {url}"))?;
+    Ok(Arc::new(store))
+}
+
+fn build_sources(config: &Config) -> anyhow::Result<Vec<ScheduledSource>> {
+    let epoch = groundtruth_ingest::source::simulated::demo_epoch(chrono::Utc::now());
+    Ok(build_all(&config.sources, epoch)?)
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let listener = wire::bind(config.server.listen).await?;
+    let store = open_store(&config).await?;
+    let sources = build_sources(&config)?;
+    let ingestor = Arc::new(Ingestor::open(Arc::clone(&store), Arc::new(SystemClock)).await?);
+    let engine = Engine::open(store).await?;
+    run_services(engine, ingestor, sources, listener, &config).await
+}
+
+/// Serve queries and run the scheduler until Ctrl-C or SIGTERM, then stop in order: stop
+/// accepting, let in-flight scrapes end (they are cancelled), exit.
+pub(crate) async fn run_services(
+    engine: Engine,
+    ingestor: Arc<Ingestor>,
+    sources: Vec<ScheduledSource>,
+    listener: tokio::net::TcpListener,
+    config: &Config,
+) -> anyhow::Result<()> {
+    let cancel = CancellationToken::new();
+    let handlers = Arc::new(wire::GroundtruthHandlers::new(&engine)?);
+    let address = listener.local_addr()?;
+    tracing::info!(%address, sources = sources.len(), "serving");
+
+    let refresher = {
+        let engine = engine.clone();
+        let mut commits = ingestor.subscribe();
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    changed = commits.changed() => if changed.is_err() { return },
+                    () = cancel.cancelled() => return,
+                }
+                if let Err(error) = engine.refresh().await {
+                    tracing::error!(%error, "refreshing the query session failed; serving the previous snapshot");
+                }
+            }
+        })
+    };
+    let scheduler = tokio::spawn(scheduler::run(
+        Arc::clone(&ingestor),
+        sources,
+        config.scheduler.max_concurrent,
+        cancel.clone(),
+    ));
+    let server = tokio::spawn(wire::serve(
+        listener,
+        handlers,
+        config.server.max_connections,
+        cancel.clone(),
+    ));
+
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    cancel.cancel();
+    let _ = server.await;
+    let _ = scheduler.await;
+    let _ = refresher.await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}
+
+async fn ingest(
+    config: Config,
+    once: bool,
+    only: Option<String>,
+) -> anyhow::Result<std::process::ExitCode> {
+    let store = open_store(&config).await?;
+    let mut sources = build_sources(&config)?;
+    if let Some(name) = &only {
+        sources.retain(|scheduled| scheduled.source.name() == name);
+        anyhow::ensure!(
+            !sources.is_empty(),
+            "no source named '{name}' in the configuration"
+        );
+    }
+    let ingestor = Arc::new(Ingestor::open(store, Arc::new(SystemClock)).await?);
+    if !once {
+        let cancel = CancellationToken::new();
+        let scheduler = tokio::spawn(scheduler::run(
+            ingestor,
+            sources,
+            config.scheduler.max_concurrent,
+            cancel.clone(),
+        ));
+        shutdown_signal().await;
+        cancel.cancel();
+        let _ = scheduler.await;
+        return Ok(std::process::ExitCode::SUCCESS);
+    }
+    let mut failed = false;
+    for scheduled in &sources {
+        let options = RunOptions {
+            timeout: scheduled.timeout,
+            interval: Some(scheduled.interval),
+        };
+        let record = ingestor
+            .run_once(
+                scheduled.source.as_ref(),
+                options,
+                &CancellationToken::new(),
+            )
+            .await?;
+        println!(
+            "{}: {} ({} resources seen, {} versions written){}",
+            record.source,
+            record.status.as_str(),
+            record.resources_seen,
+            record.versions_written,
+            record
+                .error
+                .as_deref()
+                .map(|error| format!(": {error}"))
+                .unwrap_or_default()
+        );
+        failed |= record.status == ScrapeStatus::Failed;
+    }
+    Ok(if failed {
+        std::process::ExitCode::from(2)
+    } else {
+        std::process::ExitCode::SUCCESS
+    })
+}
+
+async fn sql(config: Config, query: &str) -> anyhow::Result<()> {
+    let store = open_store(&config).await?;
+    let engine = Engine::open(store).await?;
+    for frame in engine.sql(query).await? {
+        let batches = frame.collect().await.context("executing")?;
+        println!("{}", arrow::util::pretty::pretty_format_batches(&batches)?);
+    }
+    Ok(())
+}

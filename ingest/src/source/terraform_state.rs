@@ -1,1 +1,859 @@
-//! placeholder
+//! The `terraform_state` source: the resources a Terraform state file (format version 4)
+//! records, as the declared layer.
+//!
+//! Every instance of every resource becomes one resource whose id is its full Terraform
+//! address (`module.net.aws_subnet.private[0]`, `aws_s3_bucket.assets["logs"]`,
+//! `data.aws_caller_identity.current`), and every root output becomes a `terraform_output`.
+//! Values Terraform marks as sensitive are replaced by [`canonical::redacted`] before they
+//! leave this file, so a rotated password is recorded as a change without being stored.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use groundtruth_engine::canonical::{self, REDACTED_MARKER};
+use groundtruth_engine::model::{Layer, Observation, ObservedResource};
+use serde_json::{Map, Value};
+use tokio::io::AsyncReadExt;
+
+use crate::error::{IngestError, Result};
+use crate::source::{ScrapeContext, Source};
+
+/// Largest state file accepted. Real states of thousands of resources stay in the tens of
+/// megabytes; anything bigger is more likely a wrong path than a state worth holding in memory.
+pub const MAX_STATE_FILE_BYTES: u64 = 256 * 1024 * 1024;
+
+/// The only state format version this source understands (Terraform 0.12 and later).
+const SUPPORTED_STATE_VERSION: u64 = 4;
+
+/// Kind given to root module outputs.
+pub const OUTPUT_KIND: &str = "terraform_output";
+
+/// Reads one Terraform state file (`terraform.tfstate`, or a copy pulled from a backend).
+#[derive(Debug, Clone)]
+pub struct TerraformStateSource {
+    name: String,
+    path: PathBuf,
+}
+
+impl TerraformStateSource {
+    /// A source called `name` that reads the state file at `path` on every scrape.
+    pub fn new(name: impl Into<String>, path: impl Into<PathBuf>) -> Self {
+        Self {
+            name: name.into(),
+            path: path.into(),
+        }
+    }
+
+    /// The state file this source reads.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+#[async_trait::async_trait]
+impl Source for TerraformStateSource {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn source_type(&self) -> &'static str {
+        "terraform_state"
+    }
+
+    async fn scrape(&self, context: &ScrapeContext) -> Result<Observation> {
+        let bytes = read_state_file(&self.path).await?;
+        if context.cancel.is_cancelled() {
+            return Err(IngestError::Cancelled {
+                source_name: self.name.clone(),
+            });
+        }
+        parse_state(&self.path, &bytes)
+    }
+}
+
+/// Read the whole file, refusing non-files and files over [`MAX_STATE_FILE_BYTES`].
+async fn read_state_file(path: &Path) -> Result<Vec<u8>> {
+    let read_error = |source: std::io::Error| IngestError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = tokio::fs::File::open(path).await.map_err(read_error)?;
+    // Metadata of the open handle, not of the path, so a file swapped in between is not missed.
+    let metadata = file.metadata().await.map_err(read_error)?;
+    if !metadata.is_file() {
+        return Err(IngestError::Invalid {
+            path: path.to_path_buf(),
+            message: "not a regular file; expected a Terraform state (.tfstate) file".to_string(),
+        });
+    }
+    if metadata.len() > MAX_STATE_FILE_BYTES {
+        return Err(too_large(path, metadata.len()));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(metadata.len()).unwrap_or(0));
+    // The file may grow after the size check (a concurrent `terraform apply`), so the read
+    // itself is bounded too.
+    (&mut file)
+        .take(MAX_STATE_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .await
+        .map_err(read_error)?;
+    let read_length = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+    if read_length > MAX_STATE_FILE_BYTES {
+        return Err(too_large(path, read_length));
+    }
+    Ok(bytes)
+}
+
+fn too_large(path: &Path, length: u64) -> IngestError {
+    IngestError::Invalid {
+        path: path.to_path_buf(),
+        message: format!(
+            "state file is {length} bytes, over the limit of {MAX_STATE_FILE_BYTES} bytes"
+        ),
+    }
+}
+
+/// Turn the text of a state file into an observation. `path` is only used in errors.
+fn parse_state(path: &Path, bytes: &[u8]) -> Result<Observation> {
+    let document: Value = serde_json::from_slice(bytes).map_err(|error| IngestError::Parse {
+        path: path.to_path_buf(),
+        line: Some(error.line()),
+        message: format!(
+            "invalid JSON at column {}: {}",
+            error.column(),
+            describe_json_error(&error)
+        ),
+    })?;
+    let invalid = |message: String| IngestError::Invalid {
+        path: path.to_path_buf(),
+        message,
+    };
+
+    let Some(root) = document.as_object() else {
+        return Err(invalid(
+            "expected a JSON object at the top level of a Terraform state".to_string(),
+        ));
+    };
+    match root.get("version") {
+        Some(version) if version.as_u64() == Some(SUPPORTED_STATE_VERSION) => {}
+        Some(version) => {
+            return Err(invalid(format!(
+                "unsupported state format version {version}; only version {SUPPORTED_STATE_VERSION} is supported"
+            )))
+        }
+        None => return Err(invalid("missing \"version\"; not a Terraform state file".to_string())),
+    }
+    let resources = match root.get("resources") {
+        Some(Value::Array(resources)) => resources,
+        Some(_) => return Err(invalid("\"resources\" is not an array".to_string())),
+        None => return Err(invalid("missing \"resources\" array".to_string())),
+    };
+
+    let mut warnings = Vec::new();
+    let mut observed = Vec::new();
+    for (position, resource) in resources.iter().enumerate() {
+        let context = format!("resources[{position}]");
+        match resource_instances(resource, &context, &mut warnings) {
+            Ok(instances) => observed.extend(instances),
+            Err(message) => warnings.push(format!("{context}: {message}; skipped")),
+        }
+    }
+    match root.get("outputs") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(outputs)) => {
+            for (name, output) in outputs {
+                observed.push(output_resource(name, output));
+            }
+        }
+        Some(_) => warnings.push("\"outputs\" is not an object; outputs skipped".to_string()),
+    }
+
+    observed.sort_by(|left, right| (&left.kind, &left.id).cmp(&(&right.kind, &right.id)));
+    // Terraform addresses are unique in a valid state; a duplicate means a hand-edited or
+    // corrupted file, and the store needs one version per identity.
+    observed.dedup_by(|later, earlier| {
+        let duplicate = later.kind == earlier.kind && later.id == earlier.id;
+        if duplicate {
+            warnings.push(format!(
+                "duplicate address {} ({}); kept the first",
+                later.id, later.kind
+            ));
+        }
+        duplicate
+    });
+    Ok(Observation {
+        warnings,
+        ..Observation::complete(observed)
+    })
+}
+
+/// serde_json appends " at line L column C" to its messages; the line is reported separately.
+fn describe_json_error(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    let suffix = format!(" at line {} column {}", error.line(), error.column());
+    text.strip_suffix(&suffix)
+        .map(str::to_string)
+        .unwrap_or(text)
+}
+
+/// One `resources[]` entry: every instance as an observed resource.
+fn resource_instances(
+    resource: &Value,
+    context: &str,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<ObservedResource>, String> {
+    let Some(resource) = resource.as_object() else {
+        return Err("not an object".to_string());
+    };
+    let text_field = |field: &str| resource.get(field).and_then(Value::as_str);
+    let mode = text_field("mode").ok_or("missing \"mode\"")?;
+    let resource_type = text_field("type").ok_or("missing \"type\"")?;
+    let name = text_field("name").ok_or("missing \"name\"")?;
+    let module = text_field("module").filter(|module| !module.is_empty());
+    let provider = text_field("provider");
+
+    let (kind, local_address) = match mode {
+        "managed" => (resource_type.to_string(), format!("{resource_type}.{name}")),
+        // Data sources are reads, not things Terraform manages; a separate kind keeps
+        // `data.aws_vpc` from mixing with the `aws_vpc` resources someone declared.
+        "data" => (
+            format!("data.{resource_type}"),
+            format!("data.{resource_type}.{name}"),
+        ),
+        other => return Err(format!("unknown mode {other:?}")),
+    };
+    let resource_address = match module {
+        Some(module) => format!("{module}.{local_address}"),
+        None => local_address,
+    };
+    let instances = match resource.get("instances") {
+        Some(Value::Array(instances)) => instances,
+        _ => return Err("missing \"instances\" array".to_string()),
+    };
+
+    let mut observed = Vec::with_capacity(instances.len());
+    for (position, instance) in instances.iter().enumerate() {
+        let instance_context = format!("{context}.instances[{position}] ({resource_address})");
+        let Some(instance) = instance.as_object() else {
+            warnings.push(format!("{instance_context}: not an object; skipped"));
+            continue;
+        };
+        let address = match instance.get("index_key") {
+            None | Some(Value::Null) => resource_address.clone(),
+            Some(Value::Number(index)) => format!("{resource_address}[{index}]"),
+            // Keys are written the way Terraform prints them, quotes and escapes included.
+            Some(Value::String(key)) => {
+                format!("{resource_address}[{}]", Value::String(key.clone()))
+            }
+            Some(other) => {
+                warnings.push(format!("{instance_context}: index_key {other} is neither a number nor a string; skipped"));
+                continue;
+            }
+        };
+        // A deposed object (left behind by create_before_destroy) shares the address of the
+        // current one; Terraform's own notation keeps them apart.
+        let deposed = instance.get("deposed").and_then(Value::as_str);
+        let id = match deposed {
+            Some(deposed) => format!("{address} (deposed {deposed})"),
+            None => address,
+        };
+
+        let mut attributes = match instance.get("attributes") {
+            Some(attributes) => attributes.clone(),
+            None => match instance.get("attributes_flat") {
+                Some(flat) => {
+                    warnings.push(format!(
+                        "{instance_context}: only legacy \"attributes_flat\" present; sensitive paths cannot be applied to it"
+                    ));
+                    flat.clone()
+                }
+                None => Value::Object(Map::new()),
+            },
+        };
+        if let Some(sensitive) = instance.get("sensitive_attributes") {
+            redact_sensitive(&mut attributes, sensitive);
+        }
+
+        let mut labels = BTreeMap::new();
+        labels.insert("terraform.mode".to_string(), mode.to_string());
+        if let Some(module) = module {
+            labels.insert("terraform.module".to_string(), module.to_string());
+        }
+        if let Some(provider) = provider {
+            labels.insert("terraform.provider".to_string(), provider.to_string());
+        }
+        if let Some(status) = instance.get("status").and_then(Value::as_str) {
+            labels.insert("terraform.status".to_string(), status.to_string());
+        }
+        if let Some(deposed) = deposed {
+            labels.insert("terraform.deposed".to_string(), deposed.to_string());
+        }
+        // Read after redaction, so a sensitive tag value never becomes a plain-text label.
+        if let Some(Value::Object(tags)) = attributes.get("tags") {
+            if !is_redacted(tags) {
+                for (key, value) in tags {
+                    if let Value::String(value) = value {
+                        labels.insert(format!("tag.{key}"), value.clone());
+                    }
+                }
+            }
+        }
+
+        observed.push(ObservedResource {
+            kind: kind.clone(),
+            id,
+            layer: Layer::Declared,
+            name: Some(name.to_string()),
+            attrs: attributes,
+            labels,
+        });
+    }
+    Ok(observed)
+}
+
+/// One root module output; the whole value is redacted when the output is sensitive.
+fn output_resource(name: &str, output: &Value) -> ObservedResource {
+    let value = output.get("value").cloned().unwrap_or(Value::Null);
+    let sensitive = output
+        .get("sensitive")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let value = if sensitive {
+        canonical::redacted(&value)
+    } else {
+        value
+    };
+    let output_type = output.get("type").cloned().unwrap_or(Value::Null);
+    ObservedResource::new(
+        OUTPUT_KIND,
+        format!("output.{name}"),
+        Layer::Declared,
+        serde_json::json!({ "value": value, "type": output_type }),
+    )
+    .with_name(name)
+}
+
+fn is_redacted(object: &Map<String, Value>) -> bool {
+    object.get(REDACTED_MARKER) == Some(&Value::Bool(true))
+}
+
+/// Apply an instance's `sensitive_attributes` to its attributes, in either of the shapes
+/// Terraform has written: a list of paths (`[[{"type":"get_attr","value":"password"}]]`) or a
+/// mask mirroring the attributes with `true` at sensitive leaves.
+fn redact_sensitive(attributes: &mut Value, sensitive: &Value) {
+    match sensitive {
+        Value::Array(entries) if entries.iter().all(Value::is_array) => {
+            for path in entries.iter().filter_map(Value::as_array) {
+                redact_path(attributes, path);
+            }
+        }
+        mask => redact_mask(attributes, mask),
+    }
+}
+
+/// One step of a sensitive path.
+enum PathStep<'a> {
+    /// An attribute name or a map key.
+    Key(&'a str),
+    /// A list or tuple position.
+    Position(usize),
+    /// A step this reader cannot follow, such as a set element.
+    Unknown,
+}
+
+fn path_step(step: &Value) -> PathStep<'_> {
+    let step_type = step.get("type").and_then(Value::as_str);
+    match (step_type, step.get("value")) {
+        (Some("get_attr"), Some(Value::String(name))) => PathStep::Key(name),
+        // Index keys are typed cty values, e.g. {"value": 0, "type": "number"}.
+        (Some("index"), Some(key)) => match key.get("value").unwrap_or(key) {
+            Value::String(key) => PathStep::Key(key),
+            Value::Number(number) => match number
+                .as_u64()
+                .and_then(|index| usize::try_from(index).ok())
+            {
+                Some(index) => PathStep::Position(index),
+                None => PathStep::Unknown,
+            },
+            _ => PathStep::Unknown,
+        },
+        _ => PathStep::Unknown,
+    }
+}
+
+/// Redact the value at one path of `get_attr` / `index` steps. A path that no longer leads
+/// anywhere (a block that is now absent) has nothing left to hide and is ignored.
+fn redact_path(value: &mut Value, path: &[Value]) {
+    let Some((step, rest)) = path.split_first() else {
+        redact_in_place(value);
+        return;
+    };
+    let child = match path_step(step) {
+        PathStep::Key(key) => value.get_mut(key),
+        PathStep::Position(index) => value.get_mut(index),
+        // The secret lives at or below a point we cannot pinpoint; hiding more is the safe side.
+        PathStep::Unknown => {
+            redact_in_place(value);
+            return;
+        }
+    };
+    if let Some(child) = child {
+        redact_path(child, rest);
+    }
+}
+
+fn redact_mask(value: &mut Value, mask: &Value) {
+    match (mask, value) {
+        (Value::Bool(true), value) => redact_in_place(value),
+        (Value::Object(mask), Value::Object(object)) => {
+            for (key, child_mask) in mask {
+                if let Some(child) = object.get_mut(key) {
+                    redact_mask(child, child_mask);
+                }
+            }
+        }
+        (Value::Array(mask), Value::Array(items)) => {
+            for (child, child_mask) in items.iter_mut().zip(mask) {
+                redact_mask(child, child_mask);
+            }
+        }
+        // A mask object over a list (or the reverse) means the shapes disagree; the whole
+        // value is hidden rather than guessing which part is sensitive.
+        (Value::Object(_) | Value::Array(_), value) if mask_marks_anything(mask) => {
+            redact_in_place(value)
+        }
+        _ => {}
+    }
+}
+
+fn mask_marks_anything(mask: &Value) -> bool {
+    match mask {
+        Value::Bool(flag) => *flag,
+        Value::Object(children) => children.values().any(mask_marks_anything),
+        Value::Array(children) => children.iter().any(mask_marks_anything),
+        _ => false,
+    }
+}
+
+fn redact_in_place(value: &mut Value) {
+    // A null hides nothing, and keeping it null records "not set" rather than a fake secret.
+    if value.is_null() {
+        return;
+    }
+    if let Value::Object(object) = value {
+        if is_redacted(object) {
+            return;
+        }
+    }
+    *value = canonical::redacted(value);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+    use serde_json::json;
+    use tokio_util::sync::CancellationToken;
+
+    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/terraform");
+    const PASSWORD_V1: &str = "s3cr3t-fixture-password-v1";
+    const PASSWORD_V2: &str = "s3cr3t-fixture-password-v2";
+
+    fn context() -> ScrapeContext {
+        ScrapeContext {
+            started_at: Utc
+                .with_ymd_and_hms(2025, 1, 1, 0, 0, 0)
+                .single()
+                .expect("valid time"),
+            cancel: CancellationToken::new(),
+        }
+    }
+
+    fn fixture(name: &str) -> PathBuf {
+        PathBuf::from(FIXTURES).join(name)
+    }
+
+    async fn scrape(name: &str) -> Result<Observation> {
+        TerraformStateSource::new("state", fixture(name))
+            .scrape(&context())
+            .await
+    }
+
+    fn find<'a>(observation: &'a Observation, kind: &str, id: &str) -> &'a ObservedResource {
+        observation
+            .resources
+            .iter()
+            .find(|resource| resource.kind == kind && resource.id == id)
+            .unwrap_or_else(|| panic!("no {kind} {id}"))
+    }
+
+    fn serialized(observation: &Observation) -> String {
+        let resources: Vec<Value> = observation
+            .resources
+            .iter()
+            .map(|resource| {
+                json!({
+                    "kind": resource.kind,
+                    "id": resource.id,
+                    "name": resource.name,
+                    "attrs": resource.attrs,
+                    "labels": resource.labels,
+                })
+            })
+            .collect();
+        json!({ "resources": resources, "warnings": observation.warnings }).to_string()
+    }
+
+    #[tokio::test]
+    async fn addresses_cover_modules_count_for_each_and_data() {
+        let observation = scrape("v1.tfstate").await.expect("v1 parses");
+        assert!(
+            observation.warnings.is_empty(),
+            "{:?}",
+            observation.warnings
+        );
+        let keys: Vec<(String, String)> = observation
+            .resources
+            .iter()
+            .map(|resource| (resource.kind.clone(), resource.id.clone()))
+            .collect();
+        let expected = [
+            (
+                "aws_cloudwatch_log_group",
+                "aws_cloudwatch_log_group.service[\"api\"]",
+            ),
+            (
+                "aws_cloudwatch_log_group",
+                "aws_cloudwatch_log_group.service[\"worker\"]",
+            ),
+            ("aws_db_instance", "aws_db_instance.orders"),
+            ("aws_lambda_function", "aws_lambda_function.order_processor"),
+            ("aws_sqs_queue", "aws_sqs_queue.orders"),
+            ("aws_subnet", "module.network.aws_subnet.private[0]"),
+            ("aws_subnet", "module.network.aws_subnet.private[1]"),
+            (
+                "data.aws_caller_identity",
+                "data.aws_caller_identity.current",
+            ),
+            ("terraform_output", "output.db_master_username"),
+            ("terraform_output", "output.queue_url"),
+        ];
+        let expected: Vec<(String, String)> = expected
+            .iter()
+            .map(|(kind, id)| (kind.to_string(), id.to_string()))
+            .collect();
+        assert_eq!(keys, expected);
+
+        let subnet = find(
+            &observation,
+            "aws_subnet",
+            "module.network.aws_subnet.private[1]",
+        );
+        assert_eq!(subnet.name.as_deref(), Some("private"));
+        assert_eq!(
+            subnet.labels.get("terraform.module").map(String::as_str),
+            Some("module.network")
+        );
+        assert_eq!(
+            subnet.labels.get("terraform.mode").map(String::as_str),
+            Some("managed")
+        );
+        assert_eq!(subnet.attrs["cidr_block"], json!("10.20.2.0/24"));
+
+        let data = find(
+            &observation,
+            "data.aws_caller_identity",
+            "data.aws_caller_identity.current",
+        );
+        assert_eq!(
+            data.labels.get("terraform.mode").map(String::as_str),
+            Some("data")
+        );
+        assert_eq!(data.layer, Layer::Declared);
+
+        let queue = find(&observation, "aws_sqs_queue", "aws_sqs_queue.orders");
+        assert_eq!(
+            queue.labels.get("tag.Team").map(String::as_str),
+            Some("payments")
+        );
+        assert_eq!(
+            queue.labels.get("tag.Environment").map(String::as_str),
+            Some("production")
+        );
+        assert_eq!(
+            queue.labels.get("terraform.provider").map(String::as_str),
+            Some("provider[\"registry.terraform.io/hashicorp/aws\"]")
+        );
+        assert_eq!(queue.attrs["visibility_timeout_seconds"], json!(30));
+    }
+
+    #[tokio::test]
+    async fn sensitive_values_are_redacted_but_rotation_is_visible() {
+        let first = scrape("v1.tfstate").await.expect("v1 parses");
+        let second = scrape("v2.tfstate").await.expect("v2 parses");
+        for (observation, password) in [(&first, PASSWORD_V1), (&second, PASSWORD_V2)] {
+            let text = serialized(observation);
+            assert!(!text.contains(password), "password leaked");
+            assert!(!text.contains("s3cr3t"), "password prefix leaked");
+        }
+        let password_of = |observation: &Observation| {
+            let database = find(observation, "aws_db_instance", "aws_db_instance.orders");
+            assert_eq!(database.attrs["password"][REDACTED_MARKER], json!(true));
+            database.attrs["password"]["sha256"].clone()
+        };
+        assert_ne!(password_of(&first), password_of(&second));
+        let output = find(&first, OUTPUT_KIND, "output.db_master_username");
+        assert_eq!(output.attrs["value"], canonical::redacted(&json!("orders_admin")));
+        assert_eq!(output.attrs["type"], json!("string"));
+        assert_eq!(output.name.as_deref(), Some("db_master_username"));
+        let plain_output = find(&first, OUTPUT_KIND, "output.queue_url");
+        assert!(plain_output.attrs["value"].is_string());
+    }
+
+    #[tokio::test]
+    async fn versions_differ_exactly_where_the_fixture_changed() {
+        let first = scrape("v1.tfstate").await.expect("v1 parses");
+        let second = scrape("v2.tfstate").await.expect("v2 parses");
+        assert_eq!(first.resources.len(), second.resources.len());
+        let mut changed = Vec::new();
+        for (before, after) in first.resources.iter().zip(&second.resources) {
+            assert_eq!(before.key(), after.key());
+            if before.fingerprint() != after.fingerprint() {
+                let paths: Vec<String> = canonical::diff(&before.attrs, &after.attrs)
+                    .into_iter()
+                    .map(|change| change.path)
+                    .collect();
+                changed.push(format!("{}: {}", before.id, paths.join(",")));
+            }
+        }
+        assert_eq!(
+            changed,
+            vec![
+                "aws_db_instance.orders: password.sha256",
+                "aws_lambda_function.order_processor: memory_size",
+                "aws_sqs_queue.orders: visibility_timeout_seconds",
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn truncated_file_is_a_parse_error_with_file_and_line() {
+        let error = scrape("truncated.tfstate")
+            .await
+            .expect_err("truncated must fail");
+        let IngestError::Parse { line, .. } = &error else {
+            panic!("expected Parse, got {error:?}")
+        };
+        let line = line.expect("serde_json reports a line");
+        assert!(line > 1);
+        let text = error.to_string();
+        assert!(text.contains("truncated.tfstate"), "{text}");
+        assert!(text.contains(&format!(":{line}:")), "{text}");
+    }
+
+    #[tokio::test]
+    async fn missing_file_is_a_read_error_naming_the_path() {
+        let path = fixture("does-not-exist.tfstate");
+        let error = TerraformStateSource::new("state", &path)
+            .scrape(&context())
+            .await
+            .expect_err("must fail");
+        assert!(
+            matches!(&error, IngestError::Read { path: reported, .. } if reported == &path),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("does-not-exist.tfstate"));
+    }
+
+    #[tokio::test]
+    async fn directory_is_invalid() {
+        let directory = tempfile::tempdir().expect("tempdir");
+        let error = TerraformStateSource::new("state", directory.path())
+            .scrape(&context())
+            .await
+            .expect_err("must fail");
+        assert!(matches!(error, IngestError::Invalid { .. }), "{error:?}");
+    }
+
+    fn parse(document: Value) -> Result<Observation> {
+        parse_state(Path::new("inline.tfstate"), document.to_string().as_bytes())
+    }
+
+    #[test]
+    fn wrong_version_and_missing_resources_are_invalid() {
+        let error = parse(json!({"version": 3, "resources": []})).expect_err("v3 refused");
+        assert!(
+            matches!(&error, IngestError::Invalid { message, .. } if message.contains("version 3")),
+            "{error:?}"
+        );
+        let error = parse(json!({"version": 4})).expect_err("no resources refused");
+        assert!(
+            matches!(&error, IngestError::Invalid { message, .. } if message.contains("resources")),
+            "{error:?}"
+        );
+        let error = parse(json!([1, 2])).expect_err("array refused");
+        assert!(matches!(error, IngestError::Invalid { .. }));
+    }
+
+    fn instance_state(attributes: Value, sensitive: Value) -> Value {
+        json!({
+            "version": 4,
+            "resources": [{
+                "mode": "managed",
+                "type": "aws_lambda_function",
+                "name": "worker",
+                "provider": "provider[\"registry.terraform.io/hashicorp/aws\"]",
+                "instances": [{"schema_version": 0, "attributes": attributes, "sensitive_attributes": sensitive}]
+            }]
+        })
+    }
+
+    fn only_attributes(observation: &Observation) -> &Value {
+        assert_eq!(observation.resources.len(), 1);
+        &observation.resources[0].attrs
+    }
+
+    #[test]
+    fn path_steps_follow_attributes_list_indexes_and_map_keys() {
+        let attributes = json!({
+            "environment": [{"variables": {"API_TOKEN": "token-value", "LOG_LEVEL": "info"}}],
+            "keys": ["first-secret", "second-plain"],
+            "tags": {"owner": "team-a", "secret_tag": "tag-secret"}
+        });
+        let sensitive = json!([
+            [
+                {"type": "get_attr", "value": "environment"},
+                {"type": "index", "value": {"value": 0, "type": "number"}},
+                {"type": "get_attr", "value": "variables"},
+                {"type": "index", "value": {"value": "API_TOKEN", "type": "string"}}
+            ],
+            [{"type": "get_attr", "value": "keys"}, {"type": "index", "value": {"value": 0, "type": "number"}}],
+            [{"type": "get_attr", "value": "tags"}, {"type": "index", "value": {"value": "secret_tag", "type": "string"}}],
+            [{"type": "get_attr", "value": "absent"}]
+        ]);
+        let observation = parse(instance_state(attributes, sensitive)).expect("parses");
+        let attrs = only_attributes(&observation);
+        assert_eq!(
+            attrs["environment"][0]["variables"]["API_TOKEN"],
+            canonical::redacted(&json!("token-value"))
+        );
+        assert_eq!(
+            attrs["environment"][0]["variables"]["LOG_LEVEL"],
+            json!("info")
+        );
+        assert_eq!(
+            attrs["keys"][0],
+            canonical::redacted(&json!("first-secret"))
+        );
+        assert_eq!(attrs["keys"][1], json!("second-plain"));
+        assert!(attrs.get("absent").is_none());
+        let labels = &observation.resources[0].labels;
+        assert_eq!(labels.get("tag.owner").map(String::as_str), Some("team-a"));
+        assert!(!labels.contains_key("tag.secret_tag"));
+        let text = serialized(&observation);
+        assert!(
+            !text.contains("token-value")
+                && !text.contains("first-secret")
+                && !text.contains("tag-secret")
+        );
+    }
+
+    #[test]
+    fn mask_shaped_sensitive_attributes_are_supported() {
+        let attributes = json!({
+            "password": "mask-secret",
+            "environment": [{"variables": {"API_TOKEN": "token-value", "LOG_LEVEL": "info"}}],
+            "tags": {"owner": "team-a"},
+            "name": "worker"
+        });
+        let sensitive = json!({
+            "password": true,
+            "environment": [{"variables": {"API_TOKEN": true}}],
+            "tags": true,
+            "name": false
+        });
+        let observation = parse(instance_state(attributes, sensitive)).expect("parses");
+        let attrs = only_attributes(&observation);
+        assert_eq!(
+            attrs["password"],
+            canonical::redacted(&json!("mask-secret"))
+        );
+        assert_eq!(
+            attrs["environment"][0]["variables"]["API_TOKEN"],
+            canonical::redacted(&json!("token-value"))
+        );
+        assert_eq!(
+            attrs["environment"][0]["variables"]["LOG_LEVEL"],
+            json!("info")
+        );
+        assert_eq!(attrs["name"], json!("worker"));
+        // Wholly sensitive tags yield no labels, not labels made of the redaction stand-in.
+        assert!(observation.resources[0]
+            .labels
+            .keys()
+            .all(|key| !key.starts_with("tag.")));
+        let text = serialized(&observation);
+        assert!(
+            !text.contains("mask-secret")
+                && !text.contains("token-value")
+                && !text.contains("team-a")
+        );
+    }
+
+    #[test]
+    fn unfollowable_steps_hide_the_enclosing_value() {
+        let attributes = json!({"rules": [{"secret": "set-secret"}], "plain": 1});
+        let sensitive =
+            json!([[{"type": "get_attr", "value": "rules"}, {"type": "set_element", "value": {}}]]);
+        let observation = parse(instance_state(attributes, sensitive)).expect("parses");
+        let attrs = only_attributes(&observation);
+        assert_eq!(attrs["rules"][REDACTED_MARKER], json!(true));
+        assert_eq!(attrs["plain"], json!(1));
+    }
+
+    #[test]
+    fn deposed_objects_and_bad_entries_are_handled() {
+        let document = json!({
+            "version": 4,
+            "resources": [
+                {
+                    "mode": "managed", "type": "aws_instance", "name": "web", "provider": "provider[\"aws\"]",
+                    "instances": [
+                        {"attributes": {"id": "i-new"}},
+                        {"deposed": "00a1b2c3", "attributes": {"id": "i-old"}}
+                    ]
+                },
+                {"mode": "managed", "type": "aws_instance"},
+                {"mode": "ephemeral", "type": "x", "name": "y", "instances": []}
+            ]
+        });
+        let observation = parse(document).expect("parses");
+        let ids: Vec<&str> = observation
+            .resources
+            .iter()
+            .map(|resource| resource.id.as_str())
+            .collect();
+        assert_eq!(
+            ids,
+            vec!["aws_instance.web", "aws_instance.web (deposed 00a1b2c3)"]
+        );
+        assert_eq!(observation.warnings.len(), 2, "{:?}", observation.warnings);
+    }
+
+    #[tokio::test]
+    async fn oversized_files_are_refused_before_reading() {
+        let directory = tempfile::tempdir().expect("tempdir");
+        let path = directory.path().join("huge.tfstate");
+        let file = std::fs::File::create(&path).expect("create");
+        // A sparse file: the size check must trip without 256 MiB being written or read.
+        file.set_len(MAX_STATE_FILE_BYTES + 1).expect("set_len");
+        let error = TerraformStateSource::new("state", &path)
+            .scrape(&context())
+            .await
+            .expect_err("too large");
+        assert!(
+            matches!(&error, IngestError::Invalid { message, .. } if message.contains("limit")),
+            "{error:?}"
+        );
+    }
+}

@@ -1,0 +1,262 @@
+//! The conformance suite every source must pass: deterministic output, non-empty identities,
+//! no secret in anything it returns, and errors that name the input they failed on.
+//!
+//! A new source adds one test per good input (calling [`check_conformance`]) and one per bad
+//! input (calling [`check_rejects`]).
+
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+
+use chrono::{TimeZone, Utc};
+use groundtruth_engine::model::{Observation, ObservedResource};
+use groundtruth_ingest::source::host::HostSource;
+use groundtruth_ingest::source::terraform_state::TerraformStateSource;
+use groundtruth_ingest::source::{ScrapeContext, Source};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+const TERRAFORM_FIXTURES: &str =
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/terraform");
+const TERRAFORM_SECRET: &str = "s3cr3t-fixture-password-v1";
+const HOST_SECRET: &str = "hunter2";
+
+fn context() -> ScrapeContext {
+    ScrapeContext {
+        started_at: Utc
+            .with_ymd_and_hms(2025, 6, 1, 12, 0, 0)
+            .single()
+            .expect("valid instant"),
+        cancel: CancellationToken::new(),
+    }
+}
+
+/// Everything a source hands back that could carry a secret, as text.
+fn serialized_resource(resource: &ObservedResource) -> String {
+    json!({
+        "kind": resource.kind,
+        "id": resource.id,
+        "layer": resource.layer.as_str(),
+        "name": resource.name,
+        "attrs": resource.attrs,
+        "labels": resource.labels,
+    })
+    .to_string()
+}
+
+fn serialized(observation: &Observation) -> String {
+    let resources: Vec<String> = observation
+        .resources
+        .iter()
+        .map(serialized_resource)
+        .collect();
+    format!(
+        "{resources:?}\n{:?}\n{:?}",
+        observation.warnings, observation.coverage
+    )
+}
+
+/// Scrape twice with fresh sources and check the shared contract.
+async fn check_conformance(make: impl Fn() -> Box<dyn Source>, secret: Option<&str>) {
+    let first_source = make();
+    let label = format!("{} ({})", first_source.name(), first_source.source_type());
+    assert!(!first_source.name().is_empty(), "{label}: empty name");
+    assert!(
+        !first_source.source_type().is_empty(),
+        "{label}: empty source type"
+    );
+
+    let first = first_source
+        .scrape(&context())
+        .await
+        .unwrap_or_else(|error| panic!("{label}: first scrape: {error}"));
+    let second = make()
+        .scrape(&context())
+        .await
+        .unwrap_or_else(|error| panic!("{label}: second scrape: {error}"));
+
+    assert!(!first.resources.is_empty(), "{label}: no resources");
+    assert_eq!(
+        first.resources, second.resources,
+        "{label}: two scrapes of the same input differ"
+    );
+    assert_eq!(
+        first.warnings, second.warnings,
+        "{label}: warnings differ between scrapes"
+    );
+    assert_eq!(
+        first.coverage, second.coverage,
+        "{label}: coverage differs between scrapes"
+    );
+    assert_eq!(
+        serialized(&first),
+        serialized(&second),
+        "{label}: serialized output differs"
+    );
+
+    for resource in &first.resources {
+        assert!(
+            !resource.kind.trim().is_empty(),
+            "{label}: resource with empty kind: {resource:?}"
+        );
+        assert!(
+            !resource.id.trim().is_empty(),
+            "{label}: resource with empty id: {resource:?}"
+        );
+        if let Some(secret) = secret {
+            let text = serialized_resource(resource);
+            assert!(
+                !text.contains(secret),
+                "{label}: secret appears in {}/{}: {text}",
+                resource.kind,
+                resource.id
+            );
+        }
+    }
+    let keys: Vec<_> = first.resources.iter().map(ObservedResource::key).collect();
+    let mut sorted = keys.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(keys.len(), sorted.len(), "{label}: duplicate (kind, id)");
+    if let Some(secret) = secret {
+        let rest = format!("{:?} {:?}", first.warnings, first.coverage);
+        assert!(
+            !rest.contains(secret),
+            "{label}: secret appears in warnings or coverage"
+        );
+    }
+}
+
+/// A source pointed at bad input must fail, and the error must name the input.
+async fn check_rejects(source: Box<dyn Source>, path: &Path) {
+    let label = format!(
+        "{} ({}) on {}",
+        source.name(),
+        source.source_type(),
+        path.display()
+    );
+    match source.scrape(&context()).await {
+        Ok(observation) => panic!(
+            "{label}: expected an error, got {} resources",
+            observation.resources.len()
+        ),
+        Err(error) => {
+            let text = error.to_string();
+            assert!(
+                text.contains(&path.display().to_string()),
+                "{label}: error does not name the path: {text}"
+            );
+        }
+    }
+}
+
+fn terraform_fixture(name: &str) -> PathBuf {
+    Path::new(TERRAFORM_FIXTURES).join(name)
+}
+
+fn terraform(path: PathBuf) -> impl Fn() -> Box<dyn Source> {
+    move || Box::new(TerraformStateSource::new("terraform", path.clone())) as Box<dyn Source>
+}
+
+#[tokio::test]
+async fn terraform_state_conforms() {
+    check_conformance(
+        terraform(terraform_fixture("v1.tfstate")),
+        Some(TERRAFORM_SECRET),
+    )
+    .await;
+    check_conformance(
+        terraform(terraform_fixture("v2.tfstate")),
+        Some("s3cr3t-fixture-password-v2"),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn terraform_state_rejects_truncated_file() {
+    let path = terraform_fixture("truncated.tfstate");
+    check_rejects(terraform(path.clone())(), &path).await;
+}
+
+#[tokio::test]
+async fn terraform_state_rejects_binary_file() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let path = directory.path().join("binary.tfstate");
+    let bytes: Vec<u8> = (0..4096u32)
+        .map(|index| (index.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    fs::write(&path, bytes).expect("write binary file");
+    check_rejects(terraform(path.clone())(), &path).await;
+}
+
+#[tokio::test]
+async fn terraform_state_rejects_missing_path() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let path = directory.path().join("absent.tfstate");
+    check_rejects(terraform(path.clone())(), &path).await;
+}
+
+#[tokio::test]
+async fn terraform_state_rejects_directory() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let path = directory.path().to_path_buf();
+    check_rejects(terraform(path.clone())(), &path).await;
+}
+
+/// A minimal procfs: one process whose command line holds the host secret, a LISTEN socket
+/// it owns, and a UDP socket nobody visible owns.
+fn fake_proc_tree() -> tempfile::TempDir {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let root = directory.path();
+    let process = root.join("4321");
+    fs::create_dir_all(process.join("fd")).expect("process dir");
+    fs::write(
+        process.join("stat"),
+        "4321 (redis-server) S 1 4321 4321 0 -1 4194560 900 0 0 0 10 5 0 0 20 0 4 0 55555 \
+         70000000 2000 18446744073709551615 1 1 0 0 0 0 0 4097 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n",
+    )
+    .expect("stat");
+    fs::write(
+        process.join("cmdline"),
+        "/usr/bin/redis-server\0--port\06379\0--password=hunter2\0",
+    )
+    .expect("cmdline");
+    fs::write(
+        process.join("status"),
+        "Name:\tredis-server\nUid:\t999\t999\t999\t999\n",
+    )
+    .expect("status");
+    symlink("/usr/bin/redis-server", process.join("exe")).expect("exe");
+    symlink("socket:[90001]", process.join("fd/6")).expect("fd");
+    let header = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n";
+    fs::create_dir_all(root.join("net")).expect("net dir");
+    fs::write(
+        root.join("net/tcp"),
+        format!("{header}   0: 0100007F:18EB 00000000:0000 0A 00000000:00000000 00:00000000 00000000   999        0 90001 1 0000000000000000 100 0 0 10 0\n"),
+    )
+    .expect("tcp");
+    fs::write(
+        root.join("net/udp"),
+        format!("{header}  12: 00000000:0044 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 90002 2 0000000000000000 0\n"),
+    )
+    .expect("udp");
+    directory
+}
+
+#[tokio::test]
+async fn host_conforms() {
+    let tree = fake_proc_tree();
+    let root = tree.path().to_path_buf();
+    check_conformance(
+        move || Box::new(HostSource::new("host", root.clone())) as Box<dyn Source>,
+        Some(HOST_SECRET),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn host_rejects_missing_proc_root() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let path = directory.path().join("no-proc");
+    check_rejects(Box::new(HostSource::new("host", path.clone())), &path).await;
+}

@@ -1,0 +1,155 @@
+//! The `groundtruth serve` configuration file (TOML). Every option is documented in
+//! `server/groundtruth.example.toml`; environment variables override the file.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use groundtruth_engine::store::StoreOptions;
+use groundtruth_ingest::config::SourceConfig;
+use serde::Deserialize;
+
+use crate::ServerError;
+
+/// Top-level configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Store URL: a local path, `file:///path` or `s3://bucket/prefix`.
+    #[serde(default = "default_store")]
+    pub store: String,
+    /// Object-store connection settings (S3 endpoint, region).
+    #[serde(default)]
+    pub store_options: StoreOptions,
+    /// Postgres-wire server settings.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// Scheduler settings.
+    #[serde(default)]
+    pub scheduler: SchedulerConfig,
+    /// The sources to collect.
+    #[serde(default)]
+    pub sources: Vec<SourceConfig>,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Connections beyond this are refused.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            max_connections: default_max_connections(),
+        }
+    }
+}
+
+/// `[scheduler]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchedulerConfig {
+    /// Scrapes running at once.
+    #[serde(default = "default_max_concurrent")]
+    pub max_concurrent: usize,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        Self {
+            max_concurrent: default_max_concurrent(),
+        }
+    }
+}
+
+fn default_store() -> String {
+    "./groundtruth-data".into()
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 5433))
+}
+
+fn default_max_connections() -> usize {
+    64
+}
+
+fn default_max_concurrent() -> usize {
+    4
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            store: default_store(),
+            store_options: StoreOptions::default(),
+            server: ServerConfig::default(),
+            scheduler: SchedulerConfig::default(),
+            sources: Vec::new(),
+        }
+    }
+}
+
+impl Config {
+    /// Parse TOML text; `origin` names the file in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Self, ServerError> {
+        toml::from_str(text).map_err(|error| ServerError::Config(format!("{origin}: {error}")))
+    }
+
+    /// Read the file (if given), then apply `GROUNDTRUTH_STORE` and `GROUNDTRUTH_LISTEN`.
+    pub fn load(path: Option<&Path>) -> Result<Self, ServerError> {
+        let mut config = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|error| {
+                    ServerError::Config(format!("cannot read {}: {error}", path.display()))
+                })?;
+                Self::parse(&text, &path.display().to_string())?
+            }
+            None => Self::default(),
+        };
+        if let Ok(store) = std::env::var("GROUNDTRUTH_STORE") {
+            config.store = store;
+        }
+        if let Ok(listen) = std::env::var("GROUNDTRUTH_LISTEN") {
+            config.server.listen = listen.parse().map_err(|error| {
+                ServerError::Config(format!("GROUNDTRUTH_LISTEN '{listen}': {error}"))
+            })?;
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_parses() {
+        let text = include_str!("../groundtruth.example.toml");
+        let config = Config::parse(text, "example").unwrap();
+        assert_eq!(config.sources.len(), 4);
+        assert_eq!(config.server.listen.port(), 5433);
+    }
+
+    #[test]
+    fn unknown_fields_are_named() {
+        let error = Config::parse("stor = 'x'", "test.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("stor") && error.contains("test.toml"),
+            "{error}"
+        );
+        let error = Config::parse("[[sources]]\ntype = 'nope'\nname = 'x'", "t")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("nope"), "{error}");
+    }
+}

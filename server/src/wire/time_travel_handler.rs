@@ -1,0 +1,125 @@
+//! Query handlers that rewrite `FOR SYSTEM_TIME AS OF` before datafusion-postgres parses the
+//! statement, then delegate everything else to it.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::sql::sqlparser::ast::Statement;
+use datafusion_postgres::pgwire::api::portal::{Format, Portal};
+use datafusion_postgres::pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use datafusion_postgres::pgwire::api::results::{FieldInfo, Response};
+use datafusion_postgres::pgwire::api::stmt::QueryParser;
+use datafusion_postgres::pgwire::api::store::PortalStore;
+use datafusion_postgres::pgwire::api::{ClientInfo, ClientPortalStore, Type};
+use datafusion_postgres::pgwire::error::{PgWireError, PgWireResult};
+use datafusion_postgres::pgwire::messages::PgWireBackendMessage;
+use datafusion_postgres::{DfSessionService, Parser};
+use futures::Sink;
+use groundtruth_engine::sql::rewrite_time_travel;
+
+use crate::sqlstate;
+
+/// The statement type datafusion-postgres stores per prepared statement.
+pub type PreparedStatement = (String, Option<(Statement, LogicalPlan)>);
+
+fn rewrite(sql: &str) -> PgWireResult<String> {
+    match rewrite_time_travel(sql) {
+        Ok(rewritten) => Ok(rewritten.unwrap_or_else(|| sql.to_string())),
+        Err(error) => {
+            let (code, message) = sqlstate::for_engine(&error);
+            Err(sqlstate::user_error(code, message))
+        }
+    }
+}
+
+/// Simple and extended query handling with the time-travel rewrite.
+pub struct TimeTravelHandler {
+    inner: Arc<DfSessionService>,
+    parser: Arc<TimeTravelParser>,
+}
+
+impl TimeTravelHandler {
+    /// Wrap datafusion-postgres's session service.
+    pub fn new(inner: Arc<DfSessionService>) -> Self {
+        let parser = Arc::new(TimeTravelParser {
+            inner: inner.query_parser(),
+        });
+        Self { inner, parser }
+    }
+}
+
+#[async_trait]
+impl SimpleQueryHandler for TimeTravelHandler {
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let query = rewrite(query)?;
+        SimpleQueryHandler::do_query(self.inner.as_ref(), client, &query).await
+    }
+}
+
+#[async_trait]
+impl ExtendedQueryHandler for TimeTravelHandler {
+    type Statement = PreparedStatement;
+    type QueryParser = TimeTravelParser;
+
+    fn query_parser(&self) -> Arc<Self::QueryParser> {
+        Arc::clone(&self.parser)
+    }
+
+    async fn do_query<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<Self::Statement>,
+        max_rows: usize,
+    ) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        ExtendedQueryHandler::do_query(self.inner.as_ref(), client, portal, max_rows).await
+    }
+}
+
+/// datafusion-postgres's parser behind the rewrite.
+pub struct TimeTravelParser {
+    inner: Arc<Parser>,
+}
+
+#[async_trait]
+impl QueryParser for TimeTravelParser {
+    type Statement = PreparedStatement;
+
+    async fn parse_sql<C>(
+        &self,
+        client: &C,
+        sql: &str,
+        types: &[Option<Type>],
+    ) -> PgWireResult<Option<Self::Statement>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let sql = rewrite(sql)?;
+        self.inner.parse_sql(client, &sql, types).await
+    }
+
+    fn get_parameter_types(&self, statement: &Self::Statement) -> PgWireResult<Vec<Type>> {
+        self.inner.get_parameter_types(statement)
+    }
+
+    fn get_result_schema(
+        &self,
+        statement: &Self::Statement,
+        column_format: Option<&Format>,
+    ) -> PgWireResult<Vec<FieldInfo>> {
+        self.inner.get_result_schema(statement, column_format)
+    }
+}
