@@ -56,6 +56,11 @@ pub fn redacted(secret: &Value) -> Value {
     serde_json::json!({ REDACTED_MARKER: true, "sha256": digest })
 }
 
+/// Whether `value` is a redaction marker produced by [`redacted`].
+pub fn is_redacted(value: &Value) -> bool {
+    value.get(REDACTED_MARKER) == Some(&Value::Bool(true))
+}
+
 /// One changed attribute path between two versions.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct AttributeChange {
@@ -80,7 +85,8 @@ fn diff_into(path: &str, old: &Value, new: &Value, changes: &mut Vec<AttributeCh
         return;
     }
     match (old, new) {
-        (Value::Object(before), Value::Object(after)) => {
+        // A redacted secret is one value: its change is reported at the secret's own path.
+        (Value::Object(before), Value::Object(after)) if !is_redacted(old) && !is_redacted(new) => {
             let mut keys: Vec<&String> = before.keys().chain(after.keys()).collect();
             keys.sort();
             keys.dedup();
@@ -153,6 +159,15 @@ mod tests {
                 new: json!([1, 2])
             }]
         );
+    }
+
+    #[test]
+    fn a_changed_secret_is_reported_at_its_own_path() {
+        let old = json!({"password": redacted(&json!("a"))});
+        let new = json!({"password": redacted(&json!("b"))});
+        let changes = diff(&old, &new);
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].path, "password");
     }
 
     #[test]

@@ -216,11 +216,15 @@ fn fake_proc_tree() -> tempfile::TempDir {
          70000000 2000 18446744073709551615 1 1 0 0 0 0 0 4097 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n",
     )
     .expect("stat");
-    fs::write(
-        process.join("cmdline"),
-        "/usr/bin/redis-server\0--port\06379\0--password=hunter2\0",
-    )
-    .expect("cmdline");
+    // NUL-separated and NUL-terminated, as the kernel writes it.
+    let arguments = [
+        "/usr/bin/redis-server",
+        "--port",
+        "6379",
+        "--password=hunter2",
+        "",
+    ];
+    fs::write(process.join("cmdline"), arguments.join("\0")).expect("cmdline");
     fs::write(
         process.join("status"),
         "Name:\tredis-server\nUid:\t999\t999\t999\t999\n",

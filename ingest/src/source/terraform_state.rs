@@ -603,7 +603,10 @@ mod tests {
         };
         assert_ne!(password_of(&first), password_of(&second));
         let output = find(&first, OUTPUT_KIND, "output.db_master_username");
-        assert_eq!(output.attrs["value"], canonical::redacted(&json!("orders_admin")));
+        assert_eq!(
+            output.attrs["value"],
+            canonical::redacted(&json!("orders_admin"))
+        );
         assert_eq!(output.attrs["type"], json!("string"));
         assert_eq!(output.name.as_deref(), Some("db_master_username"));
         let plain_output = find(&first, OUTPUT_KIND, "output.queue_url");

@@ -1,0 +1,326 @@
+//! The foundation's acceptance tests, against the real binary over the Postgres protocol.
+
+use std::path::Path;
+use std::time::Duration;
+
+use groundtruth_tests::{cli, connect, fixture, free_port, rows, write_config, Server};
+
+const PASSWORD_V1: &str = "s3cr3t-fixture-password-v1";
+const PASSWORD_V2: &str = "s3cr3t-fixture-password-v2";
+
+fn terraform_source(state: &Path) -> String {
+    format!(
+        "[[sources]]\ntype = \"terraform_state\"\nname = \"tf\"\npath = {:?}\ninterval = \"1h\"\n",
+        state.display().to_string()
+    )
+}
+
+fn ingest_once(config: &Path) -> std::process::Output {
+    cli(config, &["ingest", "--once"]).expect("run ingest")
+}
+
+/// Every file under `directory`, recursively, as bytes.
+fn all_bytes(directory: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut found = Vec::new();
+    let mut pending = vec![directory.to_path_buf()];
+    while let Some(path) = pending.pop() {
+        for entry in std::fs::read_dir(&path).unwrap() {
+            let entry = entry.unwrap().path();
+            if entry.is_dir() {
+                pending.push(entry);
+            } else {
+                found.push((entry.display().to_string(), std::fs::read(&entry).unwrap()));
+            }
+        }
+    }
+    found
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle.as_bytes())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn terraform_history_changes_time_travel_failures_and_secrets() {
+    let work = tempfile::tempdir().unwrap();
+    let store = work.path().join("store");
+    let state = work.path().join("terraform.tfstate");
+    let config = write_config(work.path(), &store, &terraform_source(&state)).unwrap();
+
+    std::fs::copy(fixture("terraform/v1.tfstate"), &state).unwrap();
+    let first = ingest_once(&config);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+
+    // A truncated state between two good ones: recorded failed, nothing deleted.
+    std::fs::copy(fixture("terraform/truncated.tfstate"), &state).unwrap();
+    let failed = ingest_once(&config);
+    assert_eq!(failed.status.code(), Some(2), "a failed scrape exits 2");
+    let stdout = String::from_utf8_lossy(&failed.stdout);
+    assert!(
+        stdout.contains("failed") && stdout.contains("terraform.tfstate"),
+        "{stdout}"
+    );
+
+    std::fs::copy(fixture("terraform/v2.tfstate"), &state).unwrap();
+    let second = ingest_once(&config);
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+
+    let port = free_port();
+    let mut server = Server::serve(&config, port).await.unwrap();
+    let client = connect(port).await.unwrap();
+
+    let scrapes = rows(
+        &client,
+        "SELECT status, versions_written, error FROM scrapes ORDER BY started_at",
+    )
+    .await
+    .unwrap();
+    assert_eq!(scrapes.len(), 3);
+    assert_eq!(scrapes[1][0], "failed");
+    assert_eq!(scrapes[1][1], "0");
+    assert!(
+        scrapes[1][2].contains("terraform.tfstate"),
+        "{:?}",
+        scrapes[1]
+    );
+    assert_eq!(scrapes[2][0], "ok");
+
+    // Exactly the modified attributes, nothing removed.
+    let changes = rows(
+        &client,
+        "SELECT id, change, array_to_string(changed_paths, ',') FROM changes(TIMESTAMP '2000-01-01', now()) \
+         WHERE change <> 'added' ORDER BY id",
+    )
+    .await
+    .unwrap();
+    let summary: Vec<(String, String, String)> = changes
+        .into_iter()
+        .map(|row| (row[0].clone(), row[1].clone(), row[2].clone()))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (
+                "aws_db_instance.orders".to_string(),
+                "modified".to_string(),
+                "password".to_string()
+            ),
+            (
+                "aws_lambda_function.order_processor".to_string(),
+                "modified".to_string(),
+                "memory_size".to_string()
+            ),
+            (
+                "aws_sqs_queue.orders".to_string(),
+                "modified".to_string(),
+                "visibility_timeout_seconds".to_string()
+            ),
+        ]
+    );
+    let diff = rows(&client, "SELECT diff FROM changes(TIMESTAMP '2000-01-01', now()) WHERE id = 'aws_sqs_queue.orders' AND change = 'modified'")
+        .await
+        .unwrap();
+    let diff: serde_json::Value = serde_json::from_str(&diff[0][0]).unwrap();
+    assert_eq!(
+        diff,
+        serde_json::json!([{"path": "visibility_timeout_seconds", "old": 30, "new": 60}])
+    );
+
+    // As of a time between the two good scrapes: the old version, both ways of asking.
+    let between = rows(
+        &client,
+        "SELECT started_at FROM scrapes WHERE status = 'failed'",
+    )
+    .await
+    .unwrap()[0][0]
+        .clone();
+    let as_of = format!(
+        "SELECT id, attrs->>'visibility_timeout_seconds' FROM resources_at(TIMESTAMP '{between}') WHERE kind = 'aws_sqs_queue' ORDER BY id"
+    );
+    let system_time = format!(
+        "SELECT id, attrs->>'visibility_timeout_seconds' FROM resources FOR SYSTEM_TIME AS OF TIMESTAMP '{between}' WHERE kind = 'aws_sqs_queue' ORDER BY id"
+    );
+    let old = rows(&client, &as_of).await.unwrap();
+    assert_eq!(
+        old,
+        vec![vec!["aws_sqs_queue.orders".to_string(), "30".to_string()]]
+    );
+    assert_eq!(rows(&client, &system_time).await.unwrap(), old);
+    let full_old = rows(
+        &client,
+        &format!("SELECT * FROM resources_at(TIMESTAMP '{between}') ORDER BY kind, id"),
+    )
+    .await
+    .unwrap();
+    let full_system = rows(
+        &client,
+        &format!(
+            "SELECT * FROM resources FOR SYSTEM_TIME AS OF TIMESTAMP '{between}' ORDER BY kind, id"
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(full_old, full_system);
+    assert!(full_old.len() >= 5, "{full_old:?}");
+    let current = rows(&client, "SELECT attrs->>'visibility_timeout_seconds' FROM resources WHERE id = 'aws_sqs_queue.orders'").await.unwrap();
+    assert_eq!(current, vec![vec!["60".to_string()]]);
+    // The failed scrape deleted nothing: resource counts before and after it match.
+    let count_now = rows(&client, "SELECT count(*) FROM resources")
+        .await
+        .unwrap();
+    assert_eq!(count_now[0][0], full_old.len().to_string());
+
+    // Secrets: not in any query result, not in any file of the store.
+    let everything = rows(&client, "SELECT attrs, diff FROM resource_versions")
+        .await
+        .unwrap();
+    let text = format!("{everything:?}");
+    assert!(
+        text.contains("redacted"),
+        "the password is stored as a redaction marker"
+    );
+    for secret in [PASSWORD_V1, PASSWORD_V2] {
+        assert!(!text.contains(secret), "secret in query results");
+        for (path, bytes) in all_bytes(&store) {
+            assert!(!contains(&bytes, secret), "secret found in {path}");
+        }
+    }
+    server.stop().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn errors_carry_sqlstate_and_the_connection_survives() {
+    let work = tempfile::tempdir().unwrap();
+    let config = write_config(work.path(), &work.path().join("store"), "").unwrap();
+    let port = free_port();
+    let mut server = Server::serve(&config, port).await.unwrap();
+    let client = connect(port).await.unwrap();
+    let cases = [
+        ("SELECT * FROM no_such_table", "42P01"),
+        ("SELEC 1", "42601"),
+        ("SELECT no_such_function(1)", "42883"),
+        ("SELECT no_such_column FROM resources", "42703"),
+        ("CREATE TABLE t (a int)", "25006"),
+        ("DROP TABLE resources", "25006"),
+        ("INSERT INTO resources (id) VALUES ('x')", "25006"),
+        ("COPY resources TO '/tmp/out.csv'", "25006"),
+        (
+            "CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '/etc/passwd'",
+            "42601",
+        ),
+        ("SELECT * FROM scrapes FOR SYSTEM_TIME AS OF now()", "42601"),
+    ];
+    for (sql, expected) in cases {
+        let error = client.simple_query(sql).await.expect_err(sql);
+        let code = error.code().map(|code| code.code().to_string());
+        assert_eq!(code.as_deref(), Some(expected), "{sql}: {error:?}");
+        // Extended protocol too.
+        let error = client.query(sql, &[]).await.expect_err(sql);
+        assert_eq!(
+            error.code().map(|code| code.code().to_string()).as_deref(),
+            Some(expected),
+            "{sql} (extended)"
+        );
+        let alive = rows(&client, "SELECT 1").await.unwrap();
+        assert_eq!(alive, vec![vec!["1".to_string()]]);
+    }
+    // Parameters over the extended protocol.
+    let typed = client
+        .query(
+            "SELECT count(*) AS n FROM resources WHERE kind = $1",
+            &[&"aws_sqs_queue"],
+        )
+        .await
+        .unwrap();
+    assert_eq!(typed[0].get::<_, i64>(0), 0);
+    server.stop().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_nine_during_ingest_loses_nothing_committed() {
+    let work = tempfile::tempdir().unwrap();
+    let store = work.path().join("store");
+    // Fast sources so that commits are in flight when the process is killed.
+    let sources = "[[sources]]\ntype = \"host\"\nname = \"host\"\ninterval = \"1s\"\n\n\
+                   [[sources]]\ntype = \"simulated\"\nname = \"synthetic_cloud\"\nlayer = \"live\"\nseed = 7\ninterval = \"1s\"\n\n\
+                   [[sources]]\ntype = \"simulated\"\nname = \"synthetic_iac\"\nlayer = \"declared\"\nseed = 7\ninterval = \"1s\"\n";
+    let config = write_config(work.path(), &store, sources).unwrap();
+    for (round, delay) in [700u64, 1300, 2100].into_iter().enumerate() {
+        let port = free_port();
+        let mut server = Server::serve(&config, port)
+            .await
+            .unwrap_or_else(|error| panic!("restart {round}: {error}"));
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+        server.kill_hard();
+    }
+    let port = free_port();
+    let mut server = Server::serve(&config, port).await.unwrap();
+    let client = connect(port).await.unwrap();
+    let duplicates = rows(
+        &client,
+        "SELECT count(*) FROM (SELECT source, kind, id, valid_from, count(*) AS copies FROM resource_versions \
+         GROUP BY source, kind, id, valid_from HAVING count(*) > 1)",
+    )
+    .await
+    .unwrap();
+    assert_eq!(duplicates[0][0], "0", "no version is stored twice");
+    let orphans = rows(&client, "SELECT count(*) FROM storage.versions v LEFT ANTI JOIN storage.scrapes s ON v.scrape_id = s.scrape_id")
+        .await
+        .unwrap();
+    assert_eq!(
+        orphans[0][0], "0",
+        "every committed version has its scrape record"
+    );
+    let sources = rows(
+        &client,
+        "SELECT source, scrapes FROM sources ORDER BY source",
+    )
+    .await
+    .unwrap();
+    assert_eq!(sources.len(), 3, "{sources:?}");
+    let resources = rows(
+        &client,
+        "SELECT count(*) FROM resources WHERE source = 'synthetic_iac'",
+    )
+    .await
+    .unwrap();
+    assert!(
+        resources[0][0].parse::<i64>().unwrap() > 10,
+        "{resources:?}"
+    );
+    server.stop().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn port_in_use_and_unwritable_store_fail_clearly() {
+    let work = tempfile::tempdir().unwrap();
+    let config = write_config(work.path(), &work.path().join("store"), "").unwrap();
+    let port = free_port();
+    let _server = Server::serve(&config, port).await.unwrap();
+    let output = std::process::Command::new(groundtruth_tests::binary())
+        .args(["--config", config.to_str().unwrap(), "serve"])
+        .env("GROUNDTRUTH_LISTEN", format!("127.0.0.1:{port}"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr)
+        .contains(&format!("cannot listen on 127.0.0.1:{port}")));
+
+    let blocked = work.path().join("file-not-directory");
+    std::fs::write(&blocked, "x").unwrap();
+    let config = write_config(work.path(), &blocked.join("store"), "").unwrap();
+    let output = cli(&config, &["sql", "SELECT 1"]).unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot create directory"), "{stderr}");
+}
