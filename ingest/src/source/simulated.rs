@@ -38,7 +38,8 @@
 //! These events happen at fixed hours after the epoch whatever the seed, so every 30-day demo
 //! has the same drift to find. Background noise (below) never touches the fields they change.
 //! Services are named for an estate of at least five services; with fewer, the highest-numbered
-//! service stands in, and the new consumer needs two services.
+//! service stands in, and the new consumer needs two services. `hour` counts from the epoch;
+//! `day` is the whole days elapsed (hour 100 is day 4, 04:00 after the epoch's time of day).
 //!
 //! | hour | day | layer | event |
 //! |-----:|----:|-------|-------|
@@ -790,7 +791,8 @@ impl SimulatedEstate {
             }
             BackgroundEvent::Scale => {
                 // Zero extra replicas is the autoscaler scaling back in to the declared count.
-                let extra = u32::from(draws.second >> 30);
+                // The top two bits: 0 to 3 extra replicas.
+                let extra = draws.second >> 30;
                 if service != story.scaled {
                     state.live.services[service].replicas =
                         state.declared.services[service].replicas + extra;

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The whole test suite. README.md documents this command and .ci/run calls it.
+#   1. build the `groundtruth` binary (integration tests run the real binary);
+#   2. cargo test: unit tests, source conformance, sqllogictest files under tests/sql,
+#      and integration tests that drive `groundtruth serve` over the Postgres protocol;
+#   3. psql against `groundtruth demo`, running every SQL example in README.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cargo build --workspace --bins
+cargo test --workspace
+bash tests/scripts/demo_psql.sh

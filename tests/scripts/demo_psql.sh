@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Start `groundtruth demo` on a free loopback port, run every ```sql example of README.md and
+# a few psql meta-commands through the real psql client, then stop the demo by PID.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+BIN=${GROUNDTRUTH_BIN:-target/debug/groundtruth}
+WORK=$(mktemp -d /tmp/groundtruth-demo-test.XXXXXX)
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$BIN" demo --store "$WORK/store" --listen "127.0.0.1:$PORT" > "$WORK/demo.out" 2> "$WORK/demo.err" &
+DEMO_PID=$!
+cleanup() { kill "$DEMO_PID" 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+for _ in $(seq 300); do
+  grep -q "Press Ctrl-C" "$WORK/demo.out" 2>/dev/null && break
+  kill -0 "$DEMO_PID" 2>/dev/null || { echo "demo exited early:"; cat "$WORK/demo.err"; exit 1; }
+  sleep 0.5
+done
+grep -q "Press Ctrl-C" "$WORK/demo.out" || { echo "demo did not start in time"; tail -20 "$WORK/demo.err"; exit 1; }
+
+PSQL=(psql -X -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U demo -d groundtruth)
+passed=0
+failed=0
+check() { # name, command...; the command's output must be non-empty
+  local name=$1; shift
+  local output
+  if output=$("$@" 2>&1) && [ -n "$output" ]; then
+    passed=$((passed + 1)); echo "ok   $name"
+  else
+    failed=$((failed + 1)); echo "FAIL $name"; echo "$output" | head -20
+  fi
+}
+check_succeeds() { # name, command...
+  local name=$1; shift
+  local output
+  if output=$("$@" 2>&1); then
+    passed=$((passed + 1)); echo "ok   $name"
+  else
+    failed=$((failed + 1)); echo "FAIL $name"; echo "$output" | head -20
+  fi
+}
+check_contains() { # name, expected text, command...
+  local name=$1 expected=$2; shift 2
+  local output
+  if output=$("$@" 2>&1) && grep -q -- "$expected" <<<"$output"; then
+    passed=$((passed + 1)); echo "ok   $name"
+  else
+    failed=$((failed + 1)); echo "FAIL $name (expected '$expected')"; echo "$output" | head -20
+  fi
+}
+
+# Every statement inside ```sql blocks of the README must run and return rows.
+index=0
+while IFS= read -r -d $'\0' statement; do
+  index=$((index + 1))
+  check_succeeds "README example $index" "${PSQL[@]}" -A -t -c "$statement"
+done < <(python3 - <<'PY'
+import re, sys
+text = open("README.md").read()
+for block in re.findall(r"```sql\n(.*?)```", text, re.S):
+    for statement in block.split(";"):
+        lines = [line for line in statement.splitlines() if not line.strip().startswith("--")]
+        statement = "\n".join(lines).strip()
+        if statement:
+            sys.stdout.write(statement + "\0")
+PY
+)
+[ "$index" -ge 5 ] || { echo "expected at least 5 SQL examples in README.md, found $index"; failed=$((failed + 1)); }
+
+check_contains "psql \\dt lists resources" "resources" "${PSQL[@]}" -c '\dt'
+check_contains "psql \\d resources shows columns" "observed_at" "${PSQL[@]}" -c '\d resources'
+check_contains "synthetic history is 30 days deep" "t" "${PSQL[@]}" -A -t -c \
+  "SELECT min(valid_from) < now() - INTERVAL '29 days' FROM resource_versions WHERE source = 'synthetic_iac'"
+check_contains "the hand-dropped index is gone live but still declared" "public.orders_customer_id_idx" "${PSQL[@]}" -A -t -c \
+  "SELECT id FROM resources WHERE source = 'synthetic_iac' AND kind = 'postgres_index'
+   EXCEPT SELECT id FROM resources WHERE source = 'synthetic_cloud' AND kind = 'postgres_index'"
+check_contains "the new consumer is live only" "reports-worker<-orders-jobs" "${PSQL[@]}" -A -t -c \
+  "SELECT id FROM resources WHERE source = 'synthetic_cloud' AND kind = 'aws_lambda_event_source_mapping'
+   EXCEPT SELECT id FROM resources WHERE source = 'synthetic_iac' AND kind = 'aws_lambda_event_source_mapping'"
+check_contains "host collection is live" "this_host" "${PSQL[@]}" -A -t -c "SELECT source FROM sources WHERE source = 'this_host'"
+check_contains "errors keep the session usable" "^42$" psql -X -h 127.0.0.1 -p "$PORT" -U demo -d groundtruth -A -t -c "SELECT * FROM nope" -c "SELECT 42"
+
+kill -TERM "$DEMO_PID"
+if wait "$DEMO_PID"; then passed=$((passed + 1)); echo "ok   demo stops cleanly on SIGTERM"; else failed=$((failed + 1)); echo "FAIL demo exit status"; fi
+echo "demo-psql: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

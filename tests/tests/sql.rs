@@ -1,0 +1,507 @@
+//! sqllogictest coverage of the SQL surface: every `tests/sql/*.slt` file runs against a fresh
+//! store loaded with the same deterministic history (see [`load_fixture`]).
+//!
+//! Values are rendered as: `NULL` for nulls, `(empty)` for empty strings, timestamps in RFC 3339
+//! UTC (`2026-01-01T00:00:00Z`), booleans `true`/`false`, lists `[a, b]`. Column types are
+//! checked strictly: `T` text, `I` integer, `R` float/decimal, `B` boolean, `P` timestamp,
+//! `D` date, `?` anything else.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::DataType;
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use chrono::{DateTime, Duration, Utc};
+use groundtruth_engine::model::{Layer, Observation, ObservedResource, ScrapeRecord, ScrapeStatus};
+use groundtruth_engine::session::Engine;
+use groundtruth_engine::state::{ScrapeStamp, SourceState};
+use groundtruth_engine::store::{Store, StoreOptions, StoreUrl};
+use serde_json::json;
+use sqllogictest::{ColumnType, DBOutput};
+
+// ---------------------------------------------------------------------------------------------
+// The database under test
+// ---------------------------------------------------------------------------------------------
+
+/// Column types as sqllogictest characters (the DataFusion convention).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum SqlType {
+    Text,
+    Integer,
+    Float,
+    Boolean,
+    Timestamp,
+    Date,
+    Other,
+}
+
+impl ColumnType for SqlType {
+    fn from_char(value: char) -> Option<Self> {
+        Some(match value {
+            'T' => Self::Text,
+            'I' => Self::Integer,
+            'R' => Self::Float,
+            'B' => Self::Boolean,
+            'P' => Self::Timestamp,
+            'D' => Self::Date,
+            _ => Self::Other,
+        })
+    }
+
+    fn to_char(&self) -> char {
+        match self {
+            Self::Text => 'T',
+            Self::Integer => 'I',
+            Self::Float => 'R',
+            Self::Boolean => 'B',
+            Self::Timestamp => 'P',
+            Self::Date => 'D',
+            Self::Other => '?',
+        }
+    }
+}
+
+fn sql_type(data_type: &DataType) -> SqlType {
+    match data_type {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => SqlType::Text,
+        DataType::Int8
+        | DataType::Int16
+        | DataType::Int32
+        | DataType::Int64
+        | DataType::UInt8
+        | DataType::UInt16
+        | DataType::UInt32
+        | DataType::UInt64 => SqlType::Integer,
+        DataType::Float16
+        | DataType::Float32
+        | DataType::Float64
+        | DataType::Decimal128(_, _)
+        | DataType::Decimal256(_, _) => SqlType::Float,
+        DataType::Boolean => SqlType::Boolean,
+        DataType::Timestamp(_, _) => SqlType::Timestamp,
+        DataType::Date32 | DataType::Date64 => SqlType::Date,
+        DataType::Dictionary(_, value) => sql_type(value),
+        _ => SqlType::Other,
+    }
+}
+
+/// An error from planning or running a statement, as its message.
+#[derive(Debug)]
+struct SqlError(String);
+
+impl std::fmt::Display for SqlError {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SqlError {}
+
+fn error(error: impl std::fmt::Display) -> SqlError {
+    SqlError(error.to_string())
+}
+
+/// One sqllogictest connection: the engine, exactly as the server and CLI use it.
+struct GroundtruthDb {
+    engine: Engine,
+}
+
+fn render(batches: &[RecordBatch]) -> Result<Vec<Vec<String>>, SqlError> {
+    let options = FormatOptions::default()
+        .with_null("NULL")
+        .with_display_error(true);
+    let mut rows = Vec::new();
+    for batch in batches {
+        let formatters = batch
+            .columns()
+            .iter()
+            .map(|column| ArrayFormatter::try_new(column.as_ref(), &options))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(error)?;
+        for row in 0..batch.num_rows() {
+            rows.push(
+                formatters
+                    .iter()
+                    .map(|formatter| {
+                        let text = formatter.value(row).to_string();
+                        if text.is_empty() {
+                            "(empty)".to_string()
+                        } else {
+                            text
+                        }
+                    })
+                    .collect(),
+            );
+        }
+    }
+    Ok(rows)
+}
+
+#[async_trait::async_trait]
+impl sqllogictest::AsyncDB for GroundtruthDb {
+    type Error = SqlError;
+    type ColumnType = SqlType;
+
+    async fn run(&mut self, sql: &str) -> Result<DBOutput<SqlType>, SqlError> {
+        let frames = self.engine.sql(sql).await.map_err(error)?;
+        let mut output = DBOutput::StatementComplete(0);
+        for frame in frames {
+            let types: Vec<SqlType> = frame
+                .schema()
+                .fields()
+                .iter()
+                .map(|field| sql_type(field.data_type()))
+                .collect();
+            let batches = frame.collect().await.map_err(error)?;
+            output = DBOutput::Rows {
+                types,
+                rows: render(&batches)?,
+            };
+        }
+        Ok(output)
+    }
+
+    async fn shutdown(&mut self) {}
+
+    fn engine_name(&self) -> &str {
+        "groundtruth"
+    }
+
+    async fn sleep(duration: std::time::Duration) {
+        tokio::time::sleep(duration).await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The fixture history
+// ---------------------------------------------------------------------------------------------
+//
+// Two sources, four scrape rounds an hour apart on 2026-01-01:
+//
+// tf (terraform_state, declared, interval 3600 s, provenance {"commit": "c<round>"}):
+//   00:00 tf-1 ok   added    aws_sqs_queue/orders, aws_sqs_queue/events, aws_lambda_function/resize
+//   01:00 tf-2 ok   modified orders: visibility_timeout_seconds 30 -> 60
+//   02:00 tf-3 ok   removed  events; modified resize: label team media -> imaging
+//   03:00 tf-4 ok   added    aws_s3_bucket/assets (one warning)
+//
+// aws (aws, live, interval 1800 s, no provenance):
+//   00:00 aws-1 ok     added    aws_instance/i-0abc, aws_sqs_queue/arn:aws:sqs:eu-west-1:123456789012:orders
+//   01:00 aws-2 ok     modified i-0abc: instance_type t3.micro -> t3.small, monitoring false -> true
+//   02:00 aws-3 failed nothing written; error text below
+//   03:00 aws-4 ok     modified the queue: visibility_timeout_seconds 30 -> 45
+//                      (change_window_start 01:00: the failed scrape proves nothing)
+//
+// Every scrape finishes 10 s after it starts, the failed one after 2 s.
+
+const AWS_ERROR: &str = "AccessDenied: User is not authorized to perform ec2:DescribeInstances";
+const QUEUE_ARN: &str = "arn:aws:sqs:eu-west-1:123456789012:orders";
+
+fn at(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+struct SourceDef {
+    name: &'static str,
+    source_type: &'static str,
+    interval_seconds: i64,
+    state: SourceState,
+}
+
+struct Scrape<'a> {
+    id: &'a str,
+    started: &'a str,
+    resources: Vec<ObservedResource>,
+    warnings: Vec<String>,
+    provenance: Option<String>,
+}
+
+async fn commit_scrape(store: &Store, source: &mut SourceDef, scrape: Scrape<'_>) {
+    let started_at = at(scrape.started);
+    let observation = Observation {
+        resources: scrape.resources,
+        coverage: groundtruth_engine::model::Coverage::Complete,
+        warnings: scrape.warnings.clone(),
+    };
+    let stamp = ScrapeStamp {
+        source: source.name,
+        scrape_id: scrape.id,
+        started_at,
+        provenance: scrape.provenance.as_deref(),
+    };
+    let changes = source.state.plan(&stamp, &observation).unwrap();
+    assert!(changes.warnings.is_empty(), "{:?}", changes.warnings);
+    let record = ScrapeRecord {
+        scrape_id: scrape.id.into(),
+        source: source.name.into(),
+        source_type: source.source_type.into(),
+        started_at,
+        finished_at: started_at + Duration::seconds(10),
+        status: ScrapeStatus::Ok,
+        resources_seen: observation.resources.len() as i64,
+        versions_written: changes.rows.len() as i64,
+        error: None,
+        warnings: scrape.warnings,
+        interval_seconds: Some(source.interval_seconds),
+    };
+    store.commit(&[record], &changes.rows).await.unwrap();
+    source.state.apply(changes, started_at);
+}
+
+async fn commit_failure(store: &Store, source: &SourceDef, id: &str, started: &str, text: &str) {
+    let started_at = at(started);
+    let record = ScrapeRecord {
+        scrape_id: id.into(),
+        source: source.name.into(),
+        source_type: source.source_type.into(),
+        started_at,
+        finished_at: started_at + Duration::seconds(2),
+        status: ScrapeStatus::Failed,
+        resources_seen: 0,
+        versions_written: 0,
+        error: Some(text.into()),
+        warnings: vec![],
+        interval_seconds: Some(source.interval_seconds),
+    };
+    store.commit(&[record], &[]).await.unwrap();
+}
+
+fn queue(id: &str, timeout: i64) -> ObservedResource {
+    ObservedResource::new(
+        "aws_sqs_queue",
+        id,
+        Layer::Declared,
+        json!({
+            "name": id,
+            "visibility_timeout_seconds": timeout,
+            "redrive_policy": {"max_receive_count": 5, "dead_letter_target": format!("{id}-dlq")},
+        }),
+    )
+    .with_name(id)
+    .with_label("env", "prod")
+}
+
+fn lambda(team: &str) -> ObservedResource {
+    ObservedResource::new(
+        "aws_lambda_function",
+        "resize",
+        Layer::Declared,
+        json!({
+            "function_name": "resize",
+            "memory_size": 128,
+            "runtime": "python3.12",
+            "environment": {"variables": {"STAGE": "prod"}},
+            "layers": ["arn:aws:lambda:eu-west-1:123456789012:layer:pillow:3"],
+        }),
+    )
+    .with_name("resize")
+    .with_label("team", team)
+}
+
+fn bucket() -> ObservedResource {
+    ObservedResource::new(
+        "aws_s3_bucket",
+        "assets",
+        Layer::Declared,
+        json!({"bucket": "assets", "versioning": {"enabled": true}, "force_destroy": false}),
+    )
+    .with_name("assets")
+}
+
+fn instance(instance_type: &str, monitoring: bool) -> ObservedResource {
+    ObservedResource::new(
+        "aws_instance",
+        "i-0abc",
+        Layer::Live,
+        json!({"instance_type": instance_type, "monitoring": monitoring, "cpu_core_count": 2, "tags": {"Name": "web"}}),
+    )
+    .with_name("web")
+    .with_label("Name", "web")
+}
+
+fn live_queue(timeout: i64) -> ObservedResource {
+    ObservedResource::new(
+        "aws_sqs_queue",
+        QUEUE_ARN,
+        Layer::Live,
+        json!({"visibility_timeout_seconds": timeout, "fifo_queue": false}),
+    )
+    .with_name("orders")
+}
+
+fn provenance(round: u32) -> Option<String> {
+    Some(json!({"commit": format!("c{round}"), "path": "main.tf"}).to_string())
+}
+
+/// Write the fixture history into `store`.
+async fn load_fixture(store: &Store) {
+    let mut tf = SourceDef {
+        name: "tf",
+        source_type: "terraform_state",
+        interval_seconds: 3600,
+        state: SourceState::default(),
+    };
+    let mut aws = SourceDef {
+        name: "aws",
+        source_type: "aws",
+        interval_seconds: 1800,
+        state: SourceState::default(),
+    };
+    let tf_scrape = |id, started, resources, round| Scrape {
+        id,
+        started,
+        resources,
+        warnings: vec![],
+        provenance: provenance(round),
+    };
+    let aws_scrape = |id, started, resources| Scrape {
+        id,
+        started,
+        resources,
+        warnings: vec![],
+        provenance: None,
+    };
+
+    // 00:00
+    commit_scrape(
+        store,
+        &mut tf,
+        tf_scrape(
+            "tf-1",
+            "2026-01-01T00:00:00Z",
+            vec![queue("orders", 30), queue("events", 30), lambda("media")],
+            1,
+        ),
+    )
+    .await;
+    commit_scrape(
+        store,
+        &mut aws,
+        aws_scrape(
+            "aws-1",
+            "2026-01-01T00:00:00Z",
+            vec![instance("t3.micro", false), live_queue(30)],
+        ),
+    )
+    .await;
+    // 01:00
+    commit_scrape(
+        store,
+        &mut tf,
+        tf_scrape(
+            "tf-2",
+            "2026-01-01T01:00:00Z",
+            vec![queue("orders", 60), queue("events", 30), lambda("media")],
+            2,
+        ),
+    )
+    .await;
+    commit_scrape(
+        store,
+        &mut aws,
+        aws_scrape(
+            "aws-2",
+            "2026-01-01T01:00:00Z",
+            vec![instance("t3.small", true), live_queue(30)],
+        ),
+    )
+    .await;
+    // 02:00
+    commit_scrape(
+        store,
+        &mut tf,
+        tf_scrape(
+            "tf-3",
+            "2026-01-01T02:00:00Z",
+            vec![queue("orders", 60), lambda("imaging")],
+            3,
+        ),
+    )
+    .await;
+    commit_failure(store, &aws, "aws-3", "2026-01-01T02:00:00Z", AWS_ERROR).await;
+    // 03:00
+    let mut last = tf_scrape(
+        "tf-4",
+        "2026-01-01T03:00:00Z",
+        vec![queue("orders", 60), lambda("imaging"), bucket()],
+        4,
+    );
+    last.warnings =
+        vec!["ignored unsupported attribute lifecycle_rule on aws_s3_bucket.assets".into()];
+    commit_scrape(store, &mut tf, last).await;
+    commit_scrape(
+        store,
+        &mut aws,
+        aws_scrape(
+            "aws-4",
+            "2026-01-01T03:00:00Z",
+            vec![instance("t3.small", true), live_queue(45)],
+        ),
+    )
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The test
+// ---------------------------------------------------------------------------------------------
+
+fn slt_files() -> Vec<PathBuf> {
+    let directory = Path::new(env!("CARGO_MANIFEST_DIR")).join("sql");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&directory)
+        .unwrap_or_else(|error| panic!("reading {}: {error}", directory.display()))
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|extension| extension == "slt"))
+        .collect();
+    files.sort();
+    files
+}
+
+async fn run_file(path: &Path) -> Result<(), String> {
+    let directory = tempfile::tempdir().map_err(|error| error.to_string())?;
+    let url = StoreUrl::parse(directory.path().to_str().unwrap()).map_err(|e| e.to_string())?;
+    let store = Arc::new(
+        Store::open(&url, &StoreOptions::default())
+            .await
+            .map_err(|error| error.to_string())?,
+    );
+    load_fixture(&store).await;
+    let engine = Engine::open(Arc::clone(&store))
+        .await
+        .map_err(|error| error.to_string())?;
+
+    let mut runner = sqllogictest::Runner::new(move || {
+        let engine = engine.clone();
+        async move { Ok::<_, SqlError>(GroundtruthDb { engine }) }
+    });
+    runner.with_column_validator(sqllogictest::strict_column_validator);
+    runner
+        .run_file_async(path)
+        .await
+        .map_err(|error| error.display(false).to_string())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sql_logic_tests() {
+    let files = slt_files();
+    assert!(!files.is_empty(), "no .slt files under tests/sql");
+    let mut failures = Vec::new();
+    for file in &files {
+        let name = file.file_name().unwrap().to_string_lossy().to_string();
+        match run_file(file).await {
+            Ok(()) => eprintln!("ok   {name}"),
+            Err(message) => {
+                eprintln!("FAIL {name}");
+                failures.push(format!("{name}:\n{message}"));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} sqllogictest files failed:\n\n{}",
+        failures.len(),
+        files.len(),
+        failures.join("\n\n")
+    );
+}
