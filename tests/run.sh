@@ -3,10 +3,12 @@
 #   1. build the `groundtruth` binary (integration tests run the real binary);
 #   2. cargo test: unit tests, source conformance, sqllogictest files under tests/sql,
 #      and integration tests that drive `groundtruth serve` over the Postgres protocol;
-#   3. psql against `groundtruth demo`, running every SQL example in README.md.
+#   3. psql against `groundtruth demo`, running every SQL example in README.md;
+#   4. the store on S3, through a moto server started on loopback (PyPI moto[server]).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo build --workspace --bins
 cargo test --workspace
 bash tests/scripts/demo_psql.sh
+bash tests/scripts/s3_store.sh

@@ -228,6 +228,10 @@ impl Generator {
         let subnets: Vec<String> = (0..rng.random_range(1..=3))
             .map(|_| format!("subnet-{:017x}", rng.random::<u64>() >> 4))
             .collect();
+        let cpu = [250, 500, 1000, 2000][rng.random_range(0..4)];
+        let memory = [256, 512, 1024, 2048][rng.random_range(0..4)];
+        let timeout = [15, 30, 60, 120][rng.random_range(0..4)];
+        let retention = [7, 14, 30, 90][rng.random_range(0..4)];
         let attrs = json!({
             "arn": format!("arn:bench:{kind}:{region}:{account}:{id}"),
             "region": region,
@@ -237,8 +241,8 @@ impl Generator {
             "tier": TIERS[rng.random_range(0..TIERS.len())],
             "spec": {
                 "replicas": rng.random_range(1..=6),
-                "cpu_millicores": [250, 500, 1000, 2000][rng.random_range(0..4)],
-                "memory_mebibytes": [256, 512, 1024, 2048][rng.random_range(0..4)],
+                "cpu_millicores": cpu,
+                "memory_mebibytes": memory,
                 "image": format!("registry.example.com/{team}/{service}:1.{}.{}", rng.random_range(0..30), rng.random_range(0..50)),
             },
             "network": {
@@ -248,8 +252,8 @@ impl Generator {
                 "ports": [80, 443],
             },
             "config": {
-                "timeout_seconds": [15, 30, 60, 120][rng.random_range(0..4)],
-                "retention_days": [7, 14, 30, 90][rng.random_range(0..4)],
+                "timeout_seconds": timeout,
+                "retention_days": retention,
                 "log_level": LOG_LEVELS[rng.random_range(0..LOG_LEVELS.len())],
                 "max_connections": rng.random_range(10..1000),
             },

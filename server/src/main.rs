@@ -195,6 +195,11 @@ pub(crate) async fn run_services(
         config.scheduler.max_concurrent,
         cancel.clone(),
     ));
+    let compactor = tokio::spawn(compact_periodically(
+        Arc::clone(&ingestor),
+        engine.clone(),
+        cancel.clone(),
+    ));
     let server = tokio::spawn(wire::serve(
         listener,
         handlers,
@@ -208,7 +213,32 @@ pub(crate) async fn run_services(
     let _ = server.await;
     let _ = scheduler.await;
     let _ = refresher.await;
+    let _ = compactor.await;
     Ok(())
+}
+
+/// Compact the history once an hour, so scrape-sized files do not pile up.
+async fn compact_periodically(ingestor: Arc<Ingestor>, engine: Engine, cancel: CancellationToken) {
+    const EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(EVERY) => {}
+            () = cancel.cancelled() => return,
+        }
+        match ingestor.store().compact().await {
+            Ok(report) => {
+                tracing::info!(
+                    removed = report.files_removed,
+                    added = report.files_added,
+                    "compacted history"
+                );
+                if let Err(error) = engine.refresh().await {
+                    tracing::error!(%error, "refresh after compaction failed");
+                }
+            }
+            Err(error) => tracing::error!(%error, "compaction failed; will retry"),
+        }
+    }
 }
 
 async fn shutdown_signal() {
