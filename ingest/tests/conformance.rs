@@ -264,3 +264,28 @@ async fn host_rejects_missing_proc_root() {
     let path = directory.path().join("no-proc");
     check_rejects(Box::new(HostSource::new("host", path.clone())), &path).await;
 }
+
+#[tokio::test]
+async fn simulated_conforms() {
+    use groundtruth_engine::model::Layer;
+    use groundtruth_ingest::source::simulated::{SimulatedEstate, SimulatedSource};
+    use std::sync::Arc;
+
+    // An epoch ten days before the scrape instant, so the story has already changed things.
+    let epoch = context().started_at - chrono::Duration::days(10);
+    for layer in [Layer::Declared, Layer::Live] {
+        let estate = Arc::new(SimulatedEstate::new(42, epoch, 8));
+        // Every plaintext database password the simulator uses contains this marker.
+        check_conformance(
+            move || {
+                Box::new(SimulatedSource::new(
+                    "synthetic",
+                    layer,
+                    Arc::clone(&estate),
+                )) as Box<dyn Source>
+            },
+            Some("-db-password-"),
+        )
+        .await;
+    }
+}

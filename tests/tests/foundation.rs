@@ -324,3 +324,58 @@ async fn port_in_use_and_unwritable_store_fail_clearly() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("cannot create directory"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_records_a_corrupt_state_file_and_keeps_serving() {
+    let work = tempfile::tempdir().unwrap();
+    let state = work.path().join("terraform.tfstate");
+    std::fs::copy(fixture("terraform/v1.tfstate"), &state).unwrap();
+    let source = terraform_source(&state).replace("interval = \"1h\"", "interval = \"1s\"");
+    let config = write_config(work.path(), &work.path().join("store"), &source).unwrap();
+    let port = free_port();
+    let mut server = Server::serve(&config, port).await.unwrap();
+    let client = connect(port).await.unwrap();
+
+    let wait_for = |sql: &'static str| {
+        let client = &client;
+        async move {
+            for _ in 0..100 {
+                if rows(client, sql).await.unwrap()[0][0] != "0" {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            panic!("timed out waiting for: {sql}");
+        }
+    };
+    wait_for("SELECT count(*) FROM scrapes WHERE status = 'ok'").await;
+    let before = rows(&client, "SELECT count(*) FROM resources")
+        .await
+        .unwrap();
+
+    std::fs::write(&state, b"{\"version\": 4, \"resources\": [").unwrap();
+    wait_for("SELECT count(*) FROM scrapes WHERE status = 'failed'").await;
+    let failure = rows(
+        &client,
+        "SELECT last_status, last_error FROM sources WHERE source = 'tf'",
+    )
+    .await
+    .unwrap();
+    assert_eq!(failure[0][0], "failed");
+    assert!(failure[0][1].contains("terraform.tfstate"), "{failure:?}");
+    assert_eq!(
+        rows(&client, "SELECT count(*) FROM resources")
+            .await
+            .unwrap(),
+        before,
+        "the previous state stands"
+    );
+    let removed = rows(
+        &client,
+        "SELECT count(*) FROM changes(TIMESTAMP '2000-01-01', now()) WHERE change = 'removed'",
+    )
+    .await
+    .unwrap();
+    assert_eq!(removed[0][0], "0");
+    server.stop().unwrap();
+}
