@@ -88,6 +88,25 @@ async fn open_or_create(
         .map_err(delta_error(table, "create"))
 }
 
+/// Append one batch to a table as one Delta commit, and keep the new table state.
+async fn append(
+    table: &Mutex<DeltaTable>,
+    which: StoreTable,
+    batch: RecordBatch,
+    properties: CommitProperties,
+) -> Result<()> {
+    let mut table = table.lock().await;
+    let written = table
+        .clone()
+        .write(vec![batch])
+        .with_save_mode(SaveMode::Append)
+        .with_commit_properties(properties)
+        .await
+        .map_err(delta_error(which, "append"))?;
+    *table = written;
+    Ok(())
+}
+
 impl Store {
     /// Open the store at `url`, creating its tables if they do not exist yet, and finish any
     /// commit a crash interrupted (see the commit protocol in the crate docs).
@@ -133,28 +152,22 @@ impl Store {
             )])
         };
         if !versions.is_empty() {
-            let batch = rows::versions_batch(versions)?;
-            let mut table = self.versions.lock().await;
-            let written = table
-                .clone()
-                .write(vec![batch])
-                .with_save_mode(SaveMode::Append)
-                .with_commit_properties(metadata())
-                .await
-                .map_err(delta_error(StoreTable::Versions, "append"))?;
-            *table = written;
+            append(
+                &self.versions,
+                StoreTable::Versions,
+                rows::versions_batch(versions)?,
+                metadata(),
+            )
+            .await?;
         }
         if !records.is_empty() {
-            let batch = rows::scrapes_batch(records)?;
-            let mut table = self.scrapes.lock().await;
-            let written = table
-                .clone()
-                .write(vec![batch])
-                .with_save_mode(SaveMode::Append)
-                .with_commit_properties(metadata())
-                .await
-                .map_err(delta_error(StoreTable::Scrapes, "append"))?;
-            *table = written;
+            append(
+                &self.scrapes,
+                StoreTable::Scrapes,
+                rows::scrapes_batch(records)?,
+                metadata(),
+            )
+            .await?;
         }
         Ok(())
     }
