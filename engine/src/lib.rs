@@ -58,8 +58,8 @@
 //! 3. Append the scrape record to `scrapes` as one Delta commit.
 //! 4. Update the in-memory index, then tell query sessions to refresh their snapshots.
 //!
-//! A kill between 2 and 3 leaves versions without a scrape record; [`store::Store::open`]
-//! finds such scrape ids and writes their records (marked as recovered), so a restart needs no
+//! A kill between 2 and 3 leaves versions without a scrape record; [`store::Store::recover`]
+//! (called by the writer when it starts) finds such scrape ids and writes their records (marked as recovered), so a restart needs no
 //! manual repair and no version is lost or doubled. Compaction ([`store::Store::compact`]) is
 //! Delta's optimize: one commit removes the small files and adds the rewritten ones (Z-ordered
 //! on id and valid_from so Parquet statistics prune per-resource and time-window reads), so a

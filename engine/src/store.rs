@@ -108,8 +108,10 @@ async fn append(
 }
 
 impl Store {
-    /// Open the store at `url`, creating its tables if they do not exist yet, and finish any
-    /// commit a crash interrupted (see the commit protocol in the crate docs).
+    /// Open the store at `url`, creating its tables if they do not exist yet.
+    ///
+    /// Readers use the store as it is; the writer must call [`Store::recover`] before its first
+    /// commit.
     pub async fn open(url: &StoreUrl, options: &StoreOptions) -> Result<Self> {
         if let Some(path) = url.local_path() {
             for table in [StoreTable::Versions, StoreTable::Scrapes] {
@@ -125,13 +127,11 @@ impl Store {
         let storage_options = options.to_storage_options();
         let versions = open_or_create(url, StoreTable::Versions, &storage_options).await?;
         let scrapes = open_or_create(url, StoreTable::Scrapes, &storage_options).await?;
-        let store = Store {
+        Ok(Store {
             url: url.clone(),
             versions: Mutex::new(versions),
             scrapes: Mutex::new(scrapes),
-        };
-        store.recover().await?;
-        Ok(store)
+        })
     }
 
     /// Where the store lives.
@@ -266,7 +266,10 @@ impl Store {
 
     /// Finish a commit interrupted between its two steps: versions whose scrape has no record
     /// get one, so history reads the same as if the process had not stopped.
-    async fn recover(&self) -> Result<()> {
+    ///
+    /// Only the single writer may call this: a reader racing a live writer would see a commit
+    /// between its two steps and record the scrape twice.
+    pub async fn recover(&self) -> Result<()> {
         let batches = self
             .query(
                 "SELECT v.scrape_id, v.source, min(v.valid_from) AS started_at, count(*) AS versions \

@@ -185,3 +185,69 @@ async fn compaction_keeps_every_version_exactly_once() {
     let other = Engine::open(reopened).await.unwrap();
     assert_eq!(text(&other, questions[0]).await, before[0]);
 }
+
+#[tokio::test]
+async fn a_commit_interrupted_between_its_steps_is_finished_by_the_writer() {
+    let directory = tempfile::tempdir().unwrap();
+    let url = StoreUrl::parse(directory.path().to_str().unwrap()).unwrap();
+    let store = Arc::new(Store::open(&url, &StoreOptions::default()).await.unwrap());
+    let mut state = SourceState::default();
+    scrape(
+        &store,
+        &mut state,
+        "s1",
+        "2026-01-01T00:00:00Z",
+        vec![queue("a", 30)],
+    )
+    .await;
+
+    // Step 2 of the protocol happened (versions committed), step 3 (the scrape record) did not.
+    let stamp = ScrapeStamp {
+        source: "tf",
+        scrape_id: "s2",
+        started_at: at("2026-01-01T01:00:00Z"),
+        provenance: None,
+    };
+    let changes = state
+        .plan(&stamp, &Observation::complete(vec![queue("a", 45)]))
+        .unwrap();
+    store.commit(&[], &changes.rows).await.unwrap();
+
+    let reader = Engine::open(Arc::new(
+        Store::open(&url, &StoreOptions::default()).await.unwrap(),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        text(&reader, "SELECT count(*) AS n FROM scrapes").await,
+        text(&reader, "SELECT 1 AS n").await,
+        "readers never recover"
+    );
+
+    let writer = Arc::new(Store::open(&url, &StoreOptions::default()).await.unwrap());
+    writer.recover().await.unwrap();
+    writer.recover().await.unwrap();
+    let engine = Engine::open(Arc::clone(&writer)).await.unwrap();
+    let scrapes = text(
+        &engine,
+        "SELECT scrape_id, status, versions_written, error FROM scrapes ORDER BY started_at",
+    )
+    .await;
+    assert!(
+        scrapes.contains("| s2        | ok     | 1                | recovered on restart"),
+        "{scrapes}"
+    );
+    assert_eq!(
+        text(&engine, "SELECT count(*) AS n FROM scrapes").await,
+        text(&engine, "SELECT 2 AS n").await,
+        "recovery is idempotent"
+    );
+    let index = writer.load_state().await.unwrap();
+    assert_eq!(index["tf"].last_success, Some(at("2026-01-01T01:00:00Z")));
+    let current = text(
+        &engine,
+        "SELECT attrs->>'visibility_timeout_seconds' AS timeout FROM resources",
+    )
+    .await;
+    assert!(current.contains("45"), "{current}");
+}

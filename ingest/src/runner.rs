@@ -49,8 +49,10 @@ pub struct Ingestor {
 }
 
 impl Ingestor {
-    /// Load the latest state of every source from the store.
+    /// Become the store's writer: finish any commit a crash interrupted, then load the latest
+    /// state of every source.
     pub async fn open(store: Arc<Store>, clock: Arc<dyn Clock>) -> Result<Self> {
+        store.recover().await?;
         let sources = store.load_state().await?;
         let last_started = store.last_scrape_starts().await?;
         Ok(Self {
