@@ -163,7 +163,10 @@ fn main() {
         .expect("scratch store");
     // The full snapshot the storage comparison multiplies: the initial scrape, all `added`.
     runtime
-        .block_on(scratch_store.commit(&[fixture.snapshot.record.clone()], &fixture.snapshot.rows))
+        .block_on(scratch_store.commit(
+            std::slice::from_ref(&fixture.snapshot.record),
+            &fixture.snapshot.rows,
+        ))
         .expect("committing the snapshot");
     let snapshot_bytes = delta_table_bytes(&scratch.path().join("store").join("versions"))
         .expect("measuring the snapshot");

@@ -112,6 +112,9 @@ impl VisitorMut for TimeTravelRewriter {
 pub fn ensure_read_only(statement: &Statement) -> Result<()> {
     let allowed = match statement {
         Statement::Query(query) => !query_writes(query),
+        // The engine's settings are shared by every connection: one client must not be able
+        // to change them for all (session variables such as search_path are per connection).
+        Statement::Set(set) => !set.to_string().to_ascii_lowercase().contains("datafusion."),
         Statement::Explain { statement, .. } => return ensure_read_only(statement),
         Statement::ExplainTable { .. }
         | Statement::ShowVariable { .. }
@@ -123,7 +126,6 @@ pub fn ensure_read_only(statement: &Statement) -> Result<()> {
         | Statement::ShowStatus { .. }
         | Statement::ShowCharset(_)
         | Statement::ShowCollation { .. }
-        | Statement::Set(_)
         | Statement::StartTransaction { .. }
         | Statement::Commit { .. }
         | Statement::Rollback { .. }
@@ -142,7 +144,20 @@ pub fn ensure_read_only(statement: &Statement) -> Result<()> {
 }
 
 fn query_writes(query: &sqlparser::ast::Query) -> bool {
-    match query.body.as_ref() {
+    let common_tables_write = query.with.as_ref().is_some_and(|with| {
+        with.cte_tables
+            .iter()
+            .any(|table| query_writes(&table.query))
+    });
+    common_tables_write || set_expression_writes(query.body.as_ref())
+}
+
+fn set_expression_writes(body: &sqlparser::ast::SetExpr) -> bool {
+    match body {
+        sqlparser::ast::SetExpr::Query(query) => query_writes(query),
+        sqlparser::ast::SetExpr::SetOperation { left, right, .. } => {
+            set_expression_writes(left) || set_expression_writes(right)
+        }
         sqlparser::ast::SetExpr::Select(select) => select.into.is_some(),
         sqlparser::ast::SetExpr::Insert(_)
         | sqlparser::ast::SetExpr::Update(_)
@@ -225,6 +240,11 @@ mod tests {
             ("COPY resources TO '/tmp/x'", "COPY"),
             ("DELETE FROM resources", "DELETE FROM"),
             ("SELECT * INTO t2 FROM resources", "SELECT"),
+            (
+                "WITH gone AS (DELETE FROM scrapes RETURNING *) SELECT * FROM gone",
+                "WITH",
+            ),
+            ("SET datafusion.catalog.information_schema = false", "SET"),
         ] {
             let statement = parse(refused).unwrap().remove(0);
             let error = ensure_read_only(&statement).unwrap_err().to_string();

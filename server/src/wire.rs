@@ -62,11 +62,13 @@ impl GroundtruthHandlers {
             Arc::new(AuthManager::default()),
         )
         .map_err(|error| crate::ServerError::Catalog(error.to_string()))?;
+        // The guard runs first: the SET hook would otherwise apply engine settings to the
+        // session context that all connections share.
         let hooks: Vec<Arc<dyn QueryHook>> = vec![
+            Arc::new(read_only_hook::ReadOnlyHook),
             Arc::new(CursorStatementHook),
             Arc::new(SetShowHook),
             Arc::new(TransactionStatementHook),
-            Arc::new(read_only_hook::ReadOnlyHook),
         ];
         let session = Arc::new(DfSessionService::new_with_hooks(context, hooks));
         let connections = Arc::new(ConnectionManager::new());

@@ -214,6 +214,11 @@ async fn errors_carry_sqlstate_and_the_connection_survives() {
         ("DROP TABLE resources", "25006"),
         ("INSERT INTO resources (id) VALUES ('x')", "25006"),
         ("COPY resources TO '/tmp/out.csv'", "25006"),
+        ("SET datafusion.catalog.information_schema = false", "25006"),
+        (
+            "WITH gone AS (DELETE FROM scrapes RETURNING *) SELECT * FROM gone",
+            "25006",
+        ),
         (
             "CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '/etc/passwd'",
             "42601",
@@ -234,6 +239,18 @@ async fn errors_carry_sqlstate_and_the_connection_survives() {
         let alive = rows(&client, "SELECT 1").await.unwrap();
         assert_eq!(alive, vec![vec!["1".to_string()]]);
     }
+    // Per-connection settings still work, and the catalog was not switched off for anyone.
+    client
+        .simple_query("SET search_path = public")
+        .await
+        .unwrap();
+    assert!(!rows(
+        &client,
+        "SELECT table_name FROM information_schema.tables WHERE table_name = 'resources'"
+    )
+    .await
+    .unwrap()
+    .is_empty());
     // Parameters over the extended protocol.
     let typed = client
         .query(

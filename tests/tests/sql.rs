@@ -505,27 +505,3 @@ async fn sql_logic_tests() {
         failures.join("\n\n")
     );
 }
-
-#[tokio::test(flavor = "multi_thread")]
-#[ignore]
-async fn zz_probe() {
-    let text = std::fs::read_to_string(std::env::var("GT_PROBE").unwrap()).unwrap();
-    let directory = tempfile::tempdir().unwrap();
-    let url = StoreUrl::parse(directory.path().to_str().unwrap()).unwrap();
-    let store = Arc::new(Store::open(&url, &StoreOptions::default()).await.unwrap());
-    load_fixture(&store).await;
-    let engine = Engine::open(Arc::clone(&store)).await.unwrap();
-    let mut db = GroundtruthDb { engine };
-    for sql in text.split(";;") {
-        let sql = sql.trim();
-        if sql.is_empty() {
-            continue;
-        }
-        let result = sqllogictest::AsyncDB::run(&mut db, sql).await;
-        match result {
-            Ok(DBOutput::Rows { rows, .. }) => println!("=== {sql}\n{rows:?}\n"),
-            Ok(_) => println!("=== {sql}\ncomplete\n"),
-            Err(error) => println!("=== {sql}\nERROR {error}\n"),
-        }
-    }
-}

@@ -92,8 +92,7 @@ pub fn changes() -> String {
     "SELECT source, kind, id, layer, name, change, valid_from AS changed_at, change_window_start AS changed_after,
             changed_paths(diff) AS changed_paths, diff, attrs, scrape_id
      FROM storage.versions
-     WHERE valid_from > $1 AND valid_from <= $2
-     ORDER BY changed_at, source, kind, id"
+     WHERE valid_from > $1 AND valid_from <= $2"
         .into()
 }
 
@@ -102,4 +101,4 @@ pub const RESOURCES_AT_DESCRIPTION: &str =
     "resources_at(T): the state as of instant T, with the columns of resources. Same as SELECT ... FROM resources FOR SYSTEM_TIME AS OF T.";
 /// Description of `changes`.
 pub const CHANGES_DESCRIPTION: &str =
-    "changes(FROM, TO): added, modified and removed events with valid_from in (FROM, TO], with the changed attribute paths and old/new values (diff).";
+    "changes(FROM, TO): added, modified and removed events with valid_from in (FROM, TO], with the changed attribute paths and old/new values (diff). Unordered: add ORDER BY changed_at.";
