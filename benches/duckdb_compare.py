@@ -74,6 +74,15 @@ def ts(value):
     return f"TIMESTAMPTZ '{value.strftime('%Y-%m-%d %H:%M:%S')}+00'"
 
 
+def fetch(connection, sql):
+    """Run and materialise the whole result as Arrow (the API name differs across versions)."""
+    result = connection.execute(sql)
+    for method in ("to_arrow_table", "fetch_arrow_table", "arrow"):
+        if hasattr(result, method):
+            return getattr(result, method)()
+    raise RuntimeError("no Arrow fetch method on this DuckDB version")
+
+
 def criterion_median_ms(criterion_dir, name):
     if not criterion_dir:
         return None
@@ -95,7 +104,9 @@ def main():
 
     with open(os.path.join(args.dataset, "complete.json")) as handle:
         manifest = json.load(handle)
-    mid = dt.datetime.fromisoformat(manifest["mid"]).astimezone(dt.timezone.utc)
+    # Params::mid_time: 30 s after scrape scrapes/2, one scrape a minute from 2026-01-01 UTC.
+    epoch = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    mid = epoch + dt.timedelta(minutes=manifest["params"]["scrapes"] // 2, seconds=30)
     hour_later = mid + dt.timedelta(hours=1)
     history_id = manifest["history_id"]
     history_kind = history_id.split("-")[0]
@@ -129,14 +140,14 @@ def main():
 
     results = {}
     for name, sql in questions:
-        table = connection.execute(sql).fetch_arrow_table()  # warm-up, and the row count
+        table = fetch(connection, sql)  # warm-up, and the row count
         rows = table.num_rows
         if name == "as_of_count":
             rows = table.column(0)[0].as_py()
         times = []
         for _ in range(args.runs):
             start = time.perf_counter()
-            connection.execute(sql).fetch_arrow_table()
+            fetch(connection, sql)
             times.append((time.perf_counter() - start) * 1e3)
         results[name] = {"median_ms": statistics.median(times), "runs_ms": times, "rows": rows}
 

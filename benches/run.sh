@@ -28,7 +28,7 @@ fi
 echo "== DuckDB over the same Parquet files ($dataset)"
 if [[ ! -x "$venv/bin/python" ]]; then
     python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet duckdb
+    "$venv/bin/pip" install --quiet duckdb pyarrow
 fi
 "$venv/bin/python" "$root/benches/duckdb_compare.py" "$dataset" \
     --criterion "$target/criterion" --json "$dataset/duckdb.json"

@@ -672,7 +672,7 @@ pub async fn build_dataset(
         "rows": rows_total,
         "live_at_mid": live_at_mid,
         "changes_in_hour": changes_in_hour,
-        "mid": mid.format("%Y-%m-%d").to_string(),
+        "mid": mid.to_rfc3339(),
         "history_id": history_id,
         "history_versions": history_versions,
         "generate_seconds": generate.as_secs_f64(),
@@ -680,7 +680,7 @@ pub async fn build_dataset(
         "compact_seconds": compact.as_secs_f64(),
         "files_removed_by_compaction": compaction.files_removed,
         "files_added_by_compaction": compaction.files_added,
-        "built_at": Utc::now().format("%Y-%m-%d").to_string(),
+        "built_at": Utc::now().to_rfc3339(),
     });
     std::fs::write(directory.join(MARKER), serde_json::to_string_pretty(&json)?)
         .context("writing dataset marker")?;
