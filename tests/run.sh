@@ -9,6 +9,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo build --workspace --bins
-cargo test --workspace
+cargo test --workspace --no-fail-fast
 bash tests/scripts/demo_psql.sh
 bash tests/scripts/s3_store.sh

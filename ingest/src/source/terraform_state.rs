@@ -632,7 +632,7 @@ mod tests {
         assert_eq!(
             changed,
             vec![
-                "aws_db_instance.orders: password.sha256",
+                "aws_db_instance.orders: password",
                 "aws_lambda_function.order_processor: memory_size",
                 "aws_sqs_queue.orders: visibility_timeout_seconds",
             ]
