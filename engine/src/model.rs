@@ -99,14 +99,63 @@ impl ObservedResource {
         }
     }
 
-    /// The fingerprint used for change detection: attrs, name, layer and labels in canonical form.
+    /// The fingerprint used for change detection: SHA-256 of the canonical JSON of
+    /// `{"attrs", "labels", "layer", "name"}`.
     pub fn fingerprint(&self) -> String {
-        canonical::hash_value(&serde_json::json!({
-            "attrs": self.attrs,
-            "labels": self.labels,
-            "layer": self.layer.as_str(),
-            "name": self.name,
-        }))
+        self.canonical_form().1
+    }
+
+    /// Canonical attrs text and the fingerprint, computed with one canonicalization.
+    ///
+    /// The fingerprint object's keys are already in sorted order and labels are a sorted map,
+    /// so its canonical text is the concatenation below: the same hash as canonicalizing the
+    /// whole object, for a fraction of the work (ingest diffs every observed resource).
+    pub fn canonical_form(&self) -> (String, String) {
+        let attrs = canonical::to_canonical_string(&self.attrs);
+        // Serializing a map of strings, a string and an optional string cannot fail.
+        let labels = serde_json::to_string(&self.labels).unwrap_or_default();
+        let name = serde_json::to_string(&self.name).unwrap_or_default();
+        let text = format!(
+            r#"{{"attrs":{attrs},"labels":{labels},"layer":"{}","name":{name}}}"#,
+            self.layer.as_str()
+        );
+        (attrs, canonical::hash_text(&text))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn fingerprint_equals_the_hash_of_the_canonical_object() {
+        let resources = [
+            ObservedResource::new(
+                "k",
+                "i",
+                Layer::Live,
+                json!({"z": [1, {"b": "\"quoted\"", "a": null}], "a": 1.5}),
+            ),
+            ObservedResource::new("k", "i", Layer::Declared, json!(null))
+                .with_name("name with \"quotes\"")
+                .with_label("z", "1")
+                .with_label("a", "é"),
+            ObservedResource::new("k", "i", Layer::Live, json!("text")).with_label("env", "prod"),
+        ];
+        for resource in resources {
+            let expected = canonical::hash_value(&json!({
+                "attrs": resource.attrs,
+                "labels": resource.labels,
+                "layer": resource.layer.as_str(),
+                "name": resource.name,
+            }));
+            assert_eq!(resource.fingerprint(), expected, "{resource:?}");
+            assert_eq!(
+                resource.canonical_form().0,
+                canonical::to_canonical_string(&resource.attrs)
+            );
+        }
     }
 }
 

@@ -79,12 +79,12 @@ impl SourceState {
         }
 
         for (key, resource) in &seen {
-            let attrs = canonical::canonicalize(&resource.attrs);
-            let fingerprint = resource.fingerprint();
+            let (attrs_text, fingerprint) = resource.canonical_form();
             let previous = self.resources.get(key);
             if previous.is_some_and(|previous| previous.fingerprint == fingerprint) {
                 continue;
             }
+            let attrs = canonical::canonicalize(&resource.attrs);
             let (change, diff) = match previous {
                 None => (ChangeKind::Added, None),
                 Some(previous) => {
@@ -115,7 +115,7 @@ impl SourceState {
                 id: key.id.clone(),
                 layer: resource.layer,
                 name: resource.name.clone(),
-                attrs: Some(attrs.to_string()),
+                attrs: Some(attrs_text),
                 attrs_hash: Some(fingerprint.clone()),
                 labels: Some(serde_json::to_string(&resource.labels)?),
                 change,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use groundtruth_engine::clock::Clock;
 use groundtruth_engine::model::{Coverage, Observation, ScrapeRecord, ScrapeStatus, VersionRow};
-use groundtruth_engine::state::{ScrapeStamp, SourceState};
+use groundtruth_engine::state::{ChangeSet, ScrapeStamp, SourceState};
 use groundtruth_engine::store::Store;
 use tokio::sync::{watch, Mutex};
 use tokio_util::sync::CancellationToken;
@@ -98,23 +98,27 @@ impl Ingestor {
         context.cancel.cancel();
         let finished_at = self.clock.now().max(started_at);
         let mut state = self.state.lock().await;
-        let mut working = state
-            .sources
-            .get(source.name())
-            .cloned()
-            .unwrap_or_default();
-        let (record, rows) = plan_scrape(
-            &mut working,
+        // Plan against the live index without copying it: `plan` is pure, and the index is only
+        // changed once the commit succeeded.
+        let current = state.sources.entry(source.name().to_string()).or_default();
+        let (record, changes) = plan_scrape(
+            current,
             source,
             started_at,
             finished_at,
             outcome,
             options.interval,
         )?;
+        let rows = changes
+            .as_ref()
+            .map(|changes| changes.rows.as_slice())
+            .unwrap_or_default();
         self.store
-            .commit(std::slice::from_ref(&record), &rows)
+            .commit(std::slice::from_ref(&record), rows)
             .await?;
-        state.sources.insert(source.name().to_string(), working);
+        if let Some(changes) = changes {
+            current.apply(changes, started_at);
+        }
         state
             .last_started
             .insert(source.name().to_string(), started_at);
@@ -152,7 +156,7 @@ impl Ingestor {
                 cancel: CancellationToken::new(),
             };
             let outcome = source.scrape(&context).await;
-            let (record, mut written) = plan_scrape(
+            let (record, changes) = plan_scrape(
                 entry,
                 source.as_ref(),
                 *instant,
@@ -160,7 +164,10 @@ impl Ingestor {
                 outcome,
                 interval,
             )?;
-            rows.append(&mut written);
+            if let Some(changes) = changes {
+                rows.extend(changes.rows.iter().cloned());
+                entry.apply(changes, *instant);
+            }
             state.last_started.insert(name, *instant);
             records.push(record);
         }
@@ -188,16 +195,16 @@ impl Ingestor {
     }
 }
 
-/// Turn a scrape outcome into its record and the rows to write, updating `state` as if the
-/// commit succeeded (callers discard `state` when it does not).
+/// Turn a scrape outcome into its record and, unless it failed, the change set to commit
+/// (callers apply it to the index once the commit succeeded).
 fn plan_scrape(
-    state: &mut SourceState,
+    state: &SourceState,
     source: &dyn Source,
     started_at: DateTime<Utc>,
     finished_at: DateTime<Utc>,
     outcome: Result<Observation>,
     interval: Option<Duration>,
-) -> Result<(ScrapeRecord, Vec<VersionRow>)> {
+) -> Result<(ScrapeRecord, Option<ChangeSet>)> {
     let scrape_id = format!(
         "{}-{}",
         started_at.format("%Y%m%dT%H%M%S%.6fZ"),
@@ -221,7 +228,7 @@ fn plan_scrape(
         Err(error) => {
             // A failed scrape writes no versions: the previous state stands.
             record.error = Some(error.to_string());
-            return Ok((record, Vec::new()));
+            return Ok((record, None));
         }
     };
     let stamp = ScrapeStamp {
@@ -247,9 +254,7 @@ fn plan_scrape(
             record.error = Some(failures.join("; "));
         }
     }
-    let rows = changes.rows.clone();
-    state.apply(changes, started_at);
-    Ok((record, rows))
+    Ok((record, Some(changes)))
 }
 
 fn log_scrape(record: &ScrapeRecord) {
