@@ -26,11 +26,49 @@ pub fn canonicalize(value: &Value) -> Value {
     }
 }
 
-/// Canonical JSON text of `value`.
+/// Canonical JSON text of `value`: the text of [`canonicalize`], written directly (no copy of
+/// the value is made; ingest calls this for every observed resource).
 pub fn to_canonical_string(value: &Value) -> String {
-    // serde_json keeps the insertion order of the canonicalized map (sorted) whether or not
-    // its `preserve_order` feature is enabled somewhere in the dependency graph.
-    canonicalize(value).to_string()
+    let mut text = Vec::with_capacity(512);
+    write_canonical(value, &mut text);
+    // Only serde_json output and ASCII punctuation were written, so the bytes are UTF-8.
+    String::from_utf8(text).unwrap_or_default()
+}
+
+fn write_canonical(value: &Value, out: &mut Vec<u8>) {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_unstable_by(|left, right| left.0.cmp(right.0));
+            out.push(b'{');
+            for (index, (key, item)) in entries.into_iter().enumerate() {
+                if index > 0 {
+                    out.push(b',');
+                }
+                // Writing a string into a Vec cannot fail.
+                let _ = serde_json::to_writer(&mut *out, key.as_str());
+                out.push(b':');
+                write_canonical(item, out);
+            }
+            out.push(b'}');
+        }
+        Value::Array(items) => {
+            out.push(b'[');
+            for (index, item) in items.iter().enumerate() {
+                if index > 0 {
+                    out.push(b',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(b']');
+        }
+        scalar => write_scalar(scalar, out),
+    }
+}
+
+fn write_scalar(value: &Value, out: &mut Vec<u8>) {
+    // Writing JSON scalars into a Vec cannot fail (no I/O, no non-string map keys).
+    let _ = serde_json::to_writer(&mut *out, value);
 }
 
 /// SHA-256 (hex) of the canonical text of `value`.
@@ -132,6 +170,15 @@ mod tests {
             r#"{"a":{"x":null,"y":[1,{"c":2,"d":1}]},"b":1}"#
         );
         assert_eq!(hash_value(&a), hash_value(&b));
+    }
+
+    #[test]
+    fn direct_writer_matches_canonicalize() {
+        let value = json!({"é": "ü\"\n", "b": [1.5, -2, 1e300, null, true, {"z": {}, "a": []}], "a": {"k": "\u{1}"}});
+        assert_eq!(
+            to_canonical_string(&value),
+            canonicalize(&value).to_string()
+        );
     }
 
     #[test]
