@@ -146,12 +146,15 @@ impl Engine {
         let mut frames = Vec::with_capacity(statements.len());
         for statement in statements {
             sql::ensure_read_only(&statement)?;
-            let frame = self
-                .context
-                .sql(&statement.to_string())
+            // Plan the statement already parsed (and checked) instead of re-parsing its text.
+            let state = self.context.state();
+            let plan = state
+                .statement_to_plan(datafusion::sql::parser::Statement::Statement(Box::new(
+                    statement,
+                )))
                 .await
                 .map_err(|error| EngineError::query("planning", error))?;
-            frames.push(frame);
+            frames.push(DataFrame::new(state, plan));
         }
         Ok(frames)
     }

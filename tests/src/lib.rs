@@ -93,7 +93,7 @@ impl Server {
 
     /// SIGTERM, then wait for a clean exit.
     pub fn stop(&mut self) -> anyhow::Result<std::process::ExitStatus> {
-        // SAFETY-free: libc is not a dependency here; `kill` the command is always present.
+        // std can only SIGKILL a child; SIGTERM goes through the `kill` command.
         Command::new("kill")
             .arg("-TERM")
             .arg(self.child.id().to_string())
