@@ -9,6 +9,10 @@
 
 pub mod config;
 pub mod error;
+pub mod identity;
+pub mod input;
 pub mod runner;
 pub mod scheduler;
 pub mod source;
+pub mod terraform;
+pub mod yaml;

@@ -1,7 +1,14 @@
 //! The [`Source`] trait and the sources that implement it, one per file.
 
+pub mod cloudformation;
+pub mod compose;
+pub mod flagd;
 pub mod host;
+pub mod kubernetes_manifests;
 pub mod simulated;
+pub mod sql_migrations;
+pub mod terraform_hcl;
+pub mod terraform_plan;
 pub mod terraform_state;
 
 use chrono::{DateTime, Utc};
@@ -9,6 +16,7 @@ use groundtruth_engine::model::Observation;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::Result;
+use crate::input::Input;
 
 /// What a source gets for one scrape.
 #[derive(Debug, Clone)]
@@ -37,6 +45,12 @@ pub trait Source: Send + Sync + std::fmt::Debug {
 
     /// The type, as written in the configuration (`terraform_state`, `host`, ...).
     fn source_type(&self) -> &'static str;
+
+    /// The files a declared source reads, if it reads files: the runner records their git
+    /// provenance, and a backfill re-points a copy of the source at old commits.
+    fn input(&self) -> Option<&Input> {
+        None
+    }
 
     /// Observe the current state.
     async fn scrape(&self, context: &ScrapeContext) -> Result<Observation>;

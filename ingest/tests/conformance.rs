@@ -2,7 +2,24 @@
 //! no secret in anything it returns, and errors that name the input they failed on.
 //!
 //! A new source adds one test per good input (calling [`check_conformance`]) and one per bad
-//! input (calling [`check_rejects`]).
+//! input (calling [`check_rejects`]). File-reading sources also pass [`check_bad_inputs`], and
+//! live in their own module under `conformance/` (a crate root finds modules beside it, hence
+//! the `#[path]`s).
+
+#[path = "conformance/cloudformation.rs"]
+mod cloudformation;
+#[path = "conformance/compose.rs"]
+mod compose;
+#[path = "conformance/flagd.rs"]
+mod flagd;
+#[path = "conformance/kubernetes_manifests.rs"]
+mod kubernetes_manifests;
+#[path = "conformance/sql_migrations.rs"]
+mod sql_migrations;
+#[path = "conformance/terraform_hcl.rs"]
+mod terraform_hcl;
+#[path = "conformance/terraform_plan.rs"]
+mod terraform_plan;
 
 use std::fs;
 use std::os::unix::fs::symlink;
@@ -10,6 +27,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{TimeZone, Utc};
 use groundtruth_engine::model::{Observation, ObservedResource};
+use groundtruth_ingest::input::{Input, InputLimits, InputLocation};
 use groundtruth_ingest::source::host::HostSource;
 use groundtruth_ingest::source::terraform_state::TerraformStateSource;
 use groundtruth_ingest::source::{ScrapeContext, Source};
@@ -21,7 +39,7 @@ const TERRAFORM_FIXTURES: &str =
 const TERRAFORM_SECRET: &str = "s3cr3t-fixture-password-v1";
 const HOST_SECRET: &str = "hunter2";
 
-fn context() -> ScrapeContext {
+pub(crate) fn context() -> ScrapeContext {
     ScrapeContext {
         started_at: Utc
             .with_ymd_and_hms(2025, 6, 1, 12, 0, 0)
@@ -57,7 +75,7 @@ fn serialized(observation: &Observation) -> String {
 }
 
 /// Scrape twice with fresh sources and check the shared contract.
-async fn check_conformance(make: impl Fn() -> Box<dyn Source>, secret: Option<&str>) {
+pub(crate) async fn check_conformance(make: impl Fn() -> Box<dyn Source>, secret: Option<&str>) {
     let first_source = make();
     let label = format!("{} ({})", first_source.name(), first_source.source_type());
     assert!(!first_source.name().is_empty(), "{label}: empty name");
@@ -128,7 +146,7 @@ async fn check_conformance(make: impl Fn() -> Box<dyn Source>, secret: Option<&s
 }
 
 /// A source pointed at bad input must fail, and the error must name the input.
-async fn check_rejects(source: Box<dyn Source>, path: &Path) {
+pub(crate) async fn check_rejects(source: Box<dyn Source>, path: &Path) {
     let label = format!(
         "{} ({}) on {}",
         source.name(),
@@ -147,6 +165,149 @@ async fn check_rejects(source: Box<dyn Source>, path: &Path) {
                 "{label}: error does not name the path: {text}"
             );
         }
+    }
+}
+
+/// The bad inputs of the declared-layer issue; each must give an error naming the file, in
+/// bounded time, without taking the process down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BadInput {
+    /// `{"resources": [1, 2` — cut off mid-document.
+    TruncatedJson,
+    /// YAML that does not parse.
+    InvalidYaml,
+    /// Nested aliases that would expand to 10^9 nodes.
+    AliasBomb,
+    /// A 200 MB file (sparse, so the test writes nothing).
+    HugeFile,
+    /// Bytes that are not text.
+    BinaryFile,
+    /// More matching files than the source's limit.
+    TooManyFiles,
+    /// A matching entry that cannot be read (a dangling symlink; also mode 000 when not root).
+    UnreadableFile,
+}
+
+impl BadInput {
+    /// Every bad input: for sources whose files are JSON or YAML.
+    pub(crate) const ALL: [BadInput; 7] = [
+        BadInput::TruncatedJson,
+        BadInput::InvalidYaml,
+        BadInput::AliasBomb,
+        BadInput::HugeFile,
+        BadInput::BinaryFile,
+        BadInput::TooManyFiles,
+        BadInput::UnreadableFile,
+    ];
+
+    /// The bad inputs every file-reading source refuses, whatever its format.
+    pub(crate) const ANY_FORMAT: [BadInput; 4] = [
+        BadInput::HugeFile,
+        BadInput::BinaryFile,
+        BadInput::TooManyFiles,
+        BadInput::UnreadableFile,
+    ];
+}
+
+fn alias_bomb() -> String {
+    let mut text = String::from(
+        "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+    );
+    let mut previous = "a";
+    for name in ["b", "c", "d", "e", "f", "g", "h", "i"] {
+        let aliases = vec![format!("*{previous}"); 9].join(",");
+        text.push_str(&format!("{name}: &{name} [{aliases}]\n"));
+        previous = name;
+    }
+    text
+}
+
+/// Point a source (built by `make` from an input) at each bad input, written as a file called
+/// `file_name` (which the source's directory filter must accept), and check that the scrape
+/// fails quickly with an error naming the bad file or directory.
+pub(crate) async fn check_bad_inputs(
+    make: impl Fn(Input) -> Box<dyn Source>,
+    file_name: &str,
+    inputs: &[BadInput],
+) {
+    for bad in inputs {
+        let directory = tempfile::tempdir().expect("tempdir");
+        let root = directory.path().join("inputs");
+        fs::create_dir_all(&root).expect("inputs dir");
+        let file = root.join(file_name);
+        let mut limits = InputLimits::default();
+        // What the error must name.
+        let mut named = file.clone();
+        match bad {
+            BadInput::TruncatedJson => fs::write(&file, "{\"resources\": [1, 2").expect("write"),
+            BadInput::InvalidYaml => {
+                fs::write(&file, "kind: [unclosed\n  bad: : indentation\n").expect("write")
+            }
+            BadInput::AliasBomb => fs::write(&file, alias_bomb()).expect("write"),
+            BadInput::HugeFile => fs::File::create(&file)
+                .expect("create")
+                .set_len(200 * 1024 * 1024)
+                .expect("set_len"),
+            BadInput::BinaryFile => {
+                let bytes: Vec<u8> = (0..4096u32)
+                    .map(|index| (index.wrapping_mul(2_654_435_761) >> 24) as u8)
+                    .collect();
+                fs::write(&file, bytes).expect("write")
+            }
+            BadInput::TooManyFiles => {
+                let stem = file_name.split('.').next().unwrap_or("file");
+                let extension = &file_name[stem.len()..];
+                for index in 0..2000 {
+                    fs::write(root.join(format!("{stem}{index:04}{extension}")), "")
+                        .expect("write");
+                }
+                limits.max_files = 1000;
+                named = root.clone();
+            }
+            BadInput::UnreadableFile => {
+                symlink(root.join("gone"), &file).expect("symlink");
+            }
+        }
+        let source = make(Input::new(InputLocation::Path(root.clone())).with_limits(limits));
+        let label = format!("{} ({}) on {bad:?}", source.name(), source.source_type());
+        let started = std::time::Instant::now();
+        let outcome = tokio::time::timeout(
+            std::time::Duration::from_secs(20),
+            source.scrape(&context()),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{label}: scrape did not finish in 20 s"));
+        match outcome {
+            Ok(observation) => panic!(
+                "{label}: expected an error, got {} resources",
+                observation.resources.len()
+            ),
+            Err(error) => {
+                let text = error.to_string();
+                assert!(
+                    text.contains(&named.display().to_string()),
+                    "{label}: error does not name {}: {text}",
+                    named.display()
+                );
+            }
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{label}: too slow"
+        );
+    }
+    // Mode 000 cannot stop root, so this part only runs for other users.
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        let directory = tempfile::tempdir().expect("tempdir");
+        let file = directory.path().join(file_name);
+        fs::write(&file, "{}").expect("write");
+        fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o000))
+            .expect("chmod");
+        let source = make(Input::new(InputLocation::Path(
+            directory.path().to_path_buf(),
+        )));
+        check_rejects(source, &file).await;
     }
 }
 

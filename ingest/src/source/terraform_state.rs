@@ -13,9 +13,9 @@ use std::path::{Path, PathBuf};
 use groundtruth_engine::canonical::{self, REDACTED_MARKER};
 use groundtruth_engine::model::{Layer, Observation, ObservedResource};
 use serde_json::{Map, Value};
-use tokio::io::AsyncReadExt;
 
 use crate::error::{IngestError, Result};
+use crate::input::{Input, InputLimits, InputLocation};
 use crate::source::{ScrapeContext, Source};
 
 /// Largest state file accepted. Real states of thousands of resources stay in the tens of
@@ -32,21 +32,27 @@ pub const OUTPUT_KIND: &str = "terraform_output";
 #[derive(Debug, Clone)]
 pub struct TerraformStateSource {
     name: String,
-    path: PathBuf,
+    input: Input,
 }
 
 impl TerraformStateSource {
     /// A source called `name` that reads the state file at `path` on every scrape.
     pub fn new(name: impl Into<String>, path: impl Into<PathBuf>) -> Self {
-        Self {
-            name: name.into(),
-            path: path.into(),
-        }
+        Self::from_input(
+            name,
+            Input::new(InputLocation::Path(path.into())).with_limits(InputLimits {
+                max_file_bytes: MAX_STATE_FILE_BYTES,
+                ..InputLimits::default()
+            }),
+        )
     }
 
-    /// The state file this source reads.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// A source reading the state at a configured input (a path or an `s3://` URL).
+    pub fn from_input(name: impl Into<String>, input: Input) -> Self {
+        Self {
+            name: name.into(),
+            input,
+        }
     }
 }
 
@@ -60,56 +66,38 @@ impl Source for TerraformStateSource {
         "terraform_state"
     }
 
+    fn input(&self) -> Option<&Input> {
+        Some(&self.input)
+    }
+
     async fn scrape(&self, context: &ScrapeContext) -> Result<Observation> {
-        let bytes = read_state_file(&self.path).await?;
+        let location = self.input.location();
+        if let Some(path) = location.local_path() {
+            if path.is_dir() {
+                return Err(IngestError::Invalid {
+                    path: path.to_path_buf(),
+                    message: "is a directory; expected a Terraform state (.tfstate) file"
+                        .to_string(),
+                });
+            }
+        }
+        let mut files = self.input.read(|_| true).await?;
+        if files.len() != 1 {
+            return Err(IngestError::Invalid {
+                path: location.display_path(),
+                message: format!(
+                    "expected one Terraform state file, found {} objects",
+                    files.len()
+                ),
+            });
+        }
+        let file = files.remove(0);
         if context.cancel.is_cancelled() {
             return Err(IngestError::Cancelled {
                 source_name: self.name.clone(),
             });
         }
-        parse_state(&self.path, &bytes)
-    }
-}
-
-/// Read the whole file, refusing non-files and files over [`MAX_STATE_FILE_BYTES`].
-async fn read_state_file(path: &Path) -> Result<Vec<u8>> {
-    let read_error = |source: std::io::Error| IngestError::Read {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut file = tokio::fs::File::open(path).await.map_err(read_error)?;
-    // Metadata of the open handle, not of the path, so a file swapped in between is not missed.
-    let metadata = file.metadata().await.map_err(read_error)?;
-    if !metadata.is_file() {
-        return Err(IngestError::Invalid {
-            path: path.to_path_buf(),
-            message: "not a regular file; expected a Terraform state (.tfstate) file".to_string(),
-        });
-    }
-    if metadata.len() > MAX_STATE_FILE_BYTES {
-        return Err(too_large(path, metadata.len()));
-    }
-    let mut bytes = Vec::with_capacity(usize::try_from(metadata.len()).unwrap_or(0));
-    // The file may grow after the size check (a concurrent `terraform apply`), so the read
-    // itself is bounded too.
-    (&mut file)
-        .take(MAX_STATE_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .await
-        .map_err(read_error)?;
-    let read_length = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
-    if read_length > MAX_STATE_FILE_BYTES {
-        return Err(too_large(path, read_length));
-    }
-    Ok(bytes)
-}
-
-fn too_large(path: &Path, length: u64) -> IngestError {
-    IngestError::Invalid {
-        path: path.to_path_buf(),
-        message: format!(
-            "state file is {length} bytes, over the limit of {MAX_STATE_FILE_BYTES} bytes"
-        ),
+        parse_state(&file.path, &file.bytes)
     }
 }
 

@@ -1,0 +1,140 @@
+//! The identity scheme shared by declared and live sources, so drift can join the two layers
+//! on `(kind, id)` or on the `live.kind` / `live.id` labels a declared resource carries.
+//!
+//! - **Kubernetes**: kind `k8s/<group>/<Kind>` (`core` for the core group, so
+//!   `k8s/core/ConfigMap`, `k8s/apps/Deployment`); id `<namespace>/<name>`, with namespace
+//!   `default` when a manifest omits it, and just `<name>` for cluster-scoped kinds.
+//! - **AWS**: kind is the Terraform resource type (`aws_sqs_queue`, `aws_lambda_function`,
+//!   ...); id is the resource's ARN. Declared sources that know an ARN (Terraform state) put
+//!   it in the `live.id` label; those that only know a name (HCL, plans before apply) put it in
+//!   `live.name`.
+//! - **PostgreSQL**: kinds `postgres/schema`, `postgres/table`, `postgres/column`,
+//!   `postgres/index`, `postgres/constraint`, `postgres/view`, `postgres/sequence`,
+//!   `postgres/extension`; ids are qualified names: `schema`, `schema.table`,
+//!   `schema.table.column`, `schema.index`, `schema.table.constraint`, `schema.view`,
+//!   `schema.sequence`, `extension`. Unquoted identifiers are folded to lower case, as
+//!   PostgreSQL does.
+
+/// Label naming the kind a declared resource has on the live side.
+pub const LIVE_KIND_LABEL: &str = "live.kind";
+/// Label naming the id a declared resource has on the live side, when it is known.
+pub const LIVE_ID_LABEL: &str = "live.id";
+/// Label naming the live resource's name, when only the name is known.
+pub const LIVE_NAME_LABEL: &str = "live.name";
+
+/// PostgreSQL catalog kinds.
+pub mod postgres {
+    /// A schema (`public`).
+    pub const SCHEMA: &str = "postgres/schema";
+    /// A table (`public.orders`).
+    pub const TABLE: &str = "postgres/table";
+    /// A column (`public.orders.id`).
+    pub const COLUMN: &str = "postgres/column";
+    /// An index (`public.orders_pkey`): index names are unique per schema.
+    pub const INDEX: &str = "postgres/index";
+    /// A table constraint (`public.orders.orders_customer_fk`).
+    pub const CONSTRAINT: &str = "postgres/constraint";
+    /// A view or materialized view (`public.open_orders`).
+    pub const VIEW: &str = "postgres/view";
+    /// A sequence (`public.orders_id_seq`).
+    pub const SEQUENCE: &str = "postgres/sequence";
+    /// An extension (`pgcrypto`): extensions are database-wide.
+    pub const EXTENSION: &str = "postgres/extension";
+}
+
+/// Kinds that are not namespaced. Custom resources are namespaced unless listed; the live
+/// source learns the truth from discovery, manifests can only know the built-in kinds.
+const CLUSTER_SCOPED_KINDS: &[&str] = &[
+    "APIService",
+    "CSIDriver",
+    "CSINode",
+    "CertificateSigningRequest",
+    "ClusterIssuer",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "ComponentStatus",
+    "CustomResourceDefinition",
+    "FlowSchema",
+    "IngressClass",
+    "MutatingWebhookConfiguration",
+    "Namespace",
+    "Node",
+    "PersistentVolume",
+    "PodSecurityPolicy",
+    "PriorityClass",
+    "PriorityLevelConfiguration",
+    "RuntimeClass",
+    "StorageClass",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
+    "ValidatingWebhookConfiguration",
+    "VolumeAttachment",
+];
+
+/// Whether a Kubernetes kind is cluster-scoped.
+pub fn kubernetes_cluster_scoped(kind: &str) -> bool {
+    CLUSTER_SCOPED_KINDS.contains(&kind)
+}
+
+/// The API group of an `apiVersion` (`apps/v1` → `apps`, `v1` → `core`).
+pub fn kubernetes_group(api_version: &str) -> &str {
+    match api_version.split_once('/') {
+        Some((group, _version)) => group,
+        None => "core",
+    }
+}
+
+/// The resource kind for a Kubernetes object: `k8s/<group>/<Kind>`.
+pub fn kubernetes_kind(api_version: &str, kind: &str) -> String {
+    format!("k8s/{}/{kind}", kubernetes_group(api_version))
+}
+
+/// The id of a Kubernetes object: `<namespace>/<name>`, namespace `default` when absent, or
+/// `<name>` for cluster-scoped kinds.
+pub fn kubernetes_id(kind: &str, namespace: Option<&str>, name: &str) -> String {
+    if kubernetes_cluster_scoped(kind) {
+        name.to_string()
+    } else {
+        let namespace = namespace.filter(|namespace| !namespace.is_empty());
+        format!("{}/{name}", namespace.unwrap_or("default"))
+    }
+}
+
+/// Fold an SQL identifier the way PostgreSQL does: quoted identifiers keep their case,
+/// unquoted ones become lower case.
+pub fn postgres_identifier(name: &str, quoted: bool) -> String {
+    if quoted {
+        name.to_string()
+    } else {
+        name.to_lowercase()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kubernetes_identities() {
+        assert_eq!(
+            kubernetes_kind("apps/v1", "Deployment"),
+            "k8s/apps/Deployment"
+        );
+        assert_eq!(kubernetes_kind("v1", "ConfigMap"), "k8s/core/ConfigMap");
+        assert_eq!(
+            kubernetes_kind("networking.k8s.io/v1", "Ingress"),
+            "k8s/networking.k8s.io/Ingress"
+        );
+        assert_eq!(kubernetes_id("Deployment", None, "web"), "default/web");
+        assert_eq!(kubernetes_id("Deployment", Some(""), "web"), "default/web");
+        assert_eq!(kubernetes_id("Service", Some("shop"), "web"), "shop/web");
+        assert_eq!(kubernetes_id("Namespace", Some("ignored"), "shop"), "shop");
+        assert_eq!(kubernetes_id("ClusterRole", None, "reader"), "reader");
+    }
+
+    #[test]
+    fn postgres_identifiers_fold_like_postgres() {
+        assert_eq!(postgres_identifier("Orders", false), "orders");
+        assert_eq!(postgres_identifier("Orders", true), "Orders");
+    }
+}

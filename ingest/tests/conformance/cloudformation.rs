@@ -1,0 +1,4 @@
+//! Conformance of the `cloudformation` source.
+
+#[allow(unused_imports)]
+use super::*;

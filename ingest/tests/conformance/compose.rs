@@ -1,0 +1,4 @@
+//! Conformance of the `compose` source.
+
+#[allow(unused_imports)]
+use super::*;

@@ -1,0 +1,4 @@
+//! Conformance of the `flagd` source.
+
+#[allow(unused_imports)]
+use super::*;

@@ -1,0 +1,4 @@
+//! Conformance of the `terraform_plan` source.
+
+#[allow(unused_imports)]
+use super::*;
