@@ -7,8 +7,10 @@
 //! writer of a store ([`runner::Ingestor`]). It depends on `groundtruth-engine` for the model,
 //! the diff and the store, and must not depend on the server or on any query-serving code.
 
+pub mod backfill;
 pub mod config;
 pub mod error;
+pub mod git;
 pub mod identity;
 pub mod input;
 pub mod runner;

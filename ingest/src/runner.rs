@@ -33,6 +33,18 @@ impl Default for RunOptions {
     }
 }
 
+/// One scrape of a history replay: the source, the instant it is recorded at, and the
+/// provenance of what it read (the git commit, for a backfill).
+#[derive(Debug, Clone)]
+pub struct HistoricalRun {
+    /// The source to scrape.
+    pub source: Arc<dyn Source>,
+    /// The instant the scrape is recorded at.
+    pub at: DateTime<Utc>,
+    /// Provenance JSON attached to every version it writes.
+    pub provenance: Option<String>,
+}
+
 #[derive(Debug, Default)]
 struct WriterState {
     sources: HashMap<String, SourceState>,
@@ -96,6 +108,19 @@ impl Ingestor {
             () = cancel.cancelled() => Err(IngestError::Cancelled { source_name: source.name().into() }),
         };
         context.cancel.cancel();
+        let provenance = match (&outcome, source.input()) {
+            (Ok(_), Some(input)) => match input.location().local_path() {
+                Some(path) => {
+                    let path = path.to_path_buf();
+                    tokio::task::spawn_blocking(move || crate::git::provenance(&path))
+                        .await
+                        .ok()
+                        .flatten()
+                }
+                None => None,
+            },
+            _ => None,
+        };
         let finished_at = self.clock.now().max(started_at);
         let mut state = self.state.lock().await;
         // Plan against the live index without copying it: `plan` is pure, and the index is only
@@ -108,6 +133,7 @@ impl Ingestor {
             finished_at,
             outcome,
             options.interval,
+            provenance.as_deref(),
         )?;
         let rows = changes
             .as_ref()
@@ -128,18 +154,42 @@ impl Ingestor {
         Ok(record)
     }
 
-    /// Scrape each source at each given instant (simulated history, backfills) and commit the
-    /// whole batch at once. Instants must increase per source.
+    /// Scrape each source at each given instant (simulated history) and commit the whole
+    /// batch at once. Instants must increase per source; runs at or before a source's latest
+    /// scrape are skipped.
     pub async fn run_history(
         &self,
         runs: &[(Arc<dyn Source>, DateTime<Utc>)],
+        interval: Option<Duration>,
+    ) -> Result<Vec<ScrapeRecord>> {
+        let runs: Vec<HistoricalRun> = runs
+            .iter()
+            .map(|(source, at)| HistoricalRun {
+                source: Arc::clone(source),
+                at: *at,
+                provenance: None,
+            })
+            .collect();
+        self.run_history_with_provenance(&runs, interval).await
+    }
+
+    /// The start of the latest scrape recorded for a source.
+    pub async fn last_started(&self, source: &str) -> Option<DateTime<Utc>> {
+        self.state.lock().await.last_started.get(source).copied()
+    }
+
+    /// [`Ingestor::run_history`] with a provenance per run (a backfill's git commits).
+    pub async fn run_history_with_provenance(
+        &self,
+        runs: &[HistoricalRun],
         interval: Option<Duration>,
     ) -> Result<Vec<ScrapeRecord>> {
         let mut state = self.state.lock().await;
         let mut working: HashMap<String, SourceState> = HashMap::new();
         let mut records = Vec::with_capacity(runs.len());
         let mut rows: Vec<VersionRow> = Vec::new();
-        for (source, instant) in runs {
+        for run in runs {
+            let (source, instant) = (&run.source, &run.at);
             let name = source.name().to_string();
             if state
                 .last_started
@@ -163,6 +213,7 @@ impl Ingestor {
                 *instant,
                 outcome,
                 interval,
+                run.provenance.as_deref(),
             )?;
             if let Some(changes) = changes {
                 rows.extend(changes.rows.iter().cloned());
@@ -204,6 +255,7 @@ fn plan_scrape(
     finished_at: DateTime<Utc>,
     outcome: Result<Observation>,
     interval: Option<Duration>,
+    provenance: Option<&str>,
 ) -> Result<(ScrapeRecord, Option<ChangeSet>)> {
     let scrape_id = format!(
         "{}-{}",
@@ -235,7 +287,7 @@ fn plan_scrape(
         source: source.name(),
         scrape_id: &scrape_id,
         started_at,
-        provenance: None,
+        provenance,
     };
     let changes = state.plan(&stamp, &observation).map_err(|error| {
         IngestError::Config(format!(

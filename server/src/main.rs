@@ -68,6 +68,16 @@ enum Command {
         #[arg(long)]
         source: Option<String>,
     },
+    /// Replay the git history of a declared source's path into the store, so "what was
+    /// declared at T" works for times before Groundtruth was installed.
+    Backfill {
+        /// The source to backfill (its path must lie in a git work tree).
+        #[arg(long)]
+        source: String,
+        /// Only commits at or after this date (YYYY-MM-DD or RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+    },
     /// Run a query against the store and print the result.
     Sql {
         /// The SQL text.
@@ -115,6 +125,9 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             .await
             .map(|()| std::process::ExitCode::SUCCESS),
         Command::Ingest { once, source } => ingest(config, once, source).await,
+        Command::Backfill { source, since } => backfill(config, &source, since.as_deref())
+            .await
+            .map(|()| std::process::ExitCode::SUCCESS),
         Command::Sql { query } => sql(config, &query)
             .await
             .map(|()| std::process::ExitCode::SUCCESS),
@@ -322,6 +335,54 @@ async fn ingest(
     } else {
         std::process::ExitCode::SUCCESS
     })
+}
+
+/// Parse `--since`: a date (midnight UTC) or an RFC 3339 instant.
+fn parse_since(text: &str) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
+    if let Ok(instant) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(instant.with_timezone(&chrono::Utc));
+    }
+    let date = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").with_context(|| {
+        format!("invalid --since '{text}' (use YYYY-MM-DD or an RFC 3339 time)")
+    })?;
+    Ok(date.and_time(chrono::NaiveTime::MIN).and_utc())
+}
+
+async fn backfill(config: Config, name: &str, since: Option<&str>) -> anyhow::Result<()> {
+    let since = since.map(parse_since).transpose()?;
+    let source = config
+        .sources
+        .iter()
+        .find(|source| source.name() == name)
+        .with_context(|| format!("no source named '{name}' in the configuration"))?;
+    let store = open_store(&config).await?;
+    let ingestor = Ingestor::open(store, Arc::new(SystemClock)).await?;
+    let progress = indicatif::ProgressBar::new(0).with_message(format!("backfilling {name}"));
+    progress.set_style(
+        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} commits ({eta})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let report = groundtruth_ingest::backfill::backfill(&ingestor, source, since, |done, total| {
+        progress.set_length(total as u64);
+        progress.set_position(done as u64);
+    })
+    .await?;
+    progress.finish_and_clear();
+    println!(
+        "{name}: {} commits found, {} replayed ({} failed to parse), {} versions written",
+        report.commits_found,
+        report.scrapes_written,
+        report.scrapes_failed,
+        report.versions_written
+    );
+    if report.skipped_already_covered > 0 {
+        println!(
+            "{name}: {} commits skipped: the source already has scrapes at or after their time \
+             (backfill before the first scheduled scrape, or under a new source name)",
+            report.skipped_already_covered
+        );
+    }
+    Ok(())
 }
 
 async fn sql(config: Config, query: &str) -> anyhow::Result<()> {
