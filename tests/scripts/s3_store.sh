@@ -75,5 +75,35 @@ PY
 )
 expect "no secret in any object of the bucket" "^scanned$" "$leaks"
 if grep -q "secret in" <<<"$leaks"; then failed=$((failed + 1)); echo "FAIL $leaks"; fi
+
+# Declared sources read straight from a bucket (teams keep Terraform state in S3): one
+# object, and a prefix read like a directory.
+"$VENV/bin/python" - "$PORT" <<'PY'
+import sys, boto3
+s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{sys.argv[1]}")
+s3.create_bucket(Bucket="team-tfstate")
+s3.upload_file("tests/fixtures/terraform/v1.tfstate", "team-tfstate", "env/prod/terraform.tfstate")
+PY
+cat > "$WORK/remote-sources.toml" <<TOML
+store = "$WORK/local-store"
+
+[[sources]]
+type = "terraform_state"
+name = "remote_state"
+path = "s3://team-tfstate/env/prod/terraform.tfstate"
+
+[[sources]]
+type = "terraform_state"
+name = "missing_state"
+path = "s3://team-tfstate/env/staging/terraform.tfstate"
+TOML
+remote=$(AWS_ENDPOINT_URL="http://127.0.0.1:$PORT" AWS_ALLOW_HTTP=true \
+  "$BIN" --config "$WORK/remote-sources.toml" ingest --once 2>&1 || true)
+expect "tfstate read from an s3:// URL" "remote_state: ok ([1-9][0-9]* resources seen" "$remote"
+expect "a missing object is a failed scrape naming the URL" "missing_state: failed.*s3://team-tfstate/env/staging/terraform.tfstate" "$remote"
+remote_ids=$("$BIN" --config "$WORK/remote-sources.toml" sql \
+  "SELECT id FROM resources WHERE source = 'remote_state' AND kind = 'aws_sqs_queue'" 2>&1)
+expect "remote state resources are queryable" "aws_sqs_queue.orders" "$remote_ids"
+
 echo "s3-store: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
