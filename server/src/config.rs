@@ -136,11 +136,8 @@ mod tests {
         let config = Config::parse(text, "example").unwrap();
         assert_eq!(config.sources.len(), 11);
         // Every source type is documented by an example.
-        let types: std::collections::HashSet<_> = config
-            .sources
-            .iter()
-            .map(std::mem::discriminant)
-            .collect();
+        let types: std::collections::HashSet<_> =
+            config.sources.iter().map(std::mem::discriminant).collect();
         assert_eq!(types.len(), 10);
         assert_eq!(config.server.listen.port(), 5433);
     }

@@ -244,6 +244,18 @@ async fn backfill_replays_each_commit_and_scrapes_record_provenance() {
         "the scheduled scrape saw uncommitted edits"
     );
     assert_eq!(declared_at(&client, "2099-01-01T00:00:00Z").await, v1);
+    let current = rows(
+        &client,
+        "SELECT DISTINCT provenance->'git'->>'commit' FROM resources \
+         WHERE source = 'tf' AND kind = 'aws_lambda_function'",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        current,
+        [[fixed.clone()]],
+        "resources carry the provenance of their version"
+    );
 
     drop(client);
     server.stop().unwrap();

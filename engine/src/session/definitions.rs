@@ -2,7 +2,7 @@
 
 /// Where a resource's versions come from, with the previous row per identity.
 const LATEST_PER_RESOURCE: &str = "
-    SELECT source, kind, id, layer, name, attrs, attrs_hash, labels, change, valid_from,
+    SELECT source, kind, id, layer, name, attrs, attrs_hash, labels, change, valid_from, provenance,
            row_number() OVER (PARTITION BY source, kind, id ORDER BY valid_from DESC) AS recency,
            min(valid_from) OVER (PARTITION BY source, kind, id) AS first_seen
     FROM storage.versions";
@@ -20,7 +20,8 @@ pub struct Definition {
 fn state_query(version_filter: &str, scrape_filter: &str) -> String {
     format!(
         "SELECT v.source, v.kind, v.id, v.layer, v.name, v.attrs, v.attrs_hash, v.labels,
-                v.first_seen, v.valid_from AS last_changed, o.last_success_at AS observed_at
+                v.first_seen, v.valid_from AS last_changed, o.last_success_at AS observed_at,
+                v.provenance
          FROM ({LATEST_PER_RESOURCE} {version_filter}) AS v
          LEFT JOIN (SELECT source, max(started_at) AS last_success_at FROM storage.scrapes
                     WHERE status IN ('ok', 'partial') {scrape_filter} GROUP BY source) AS o
@@ -66,7 +67,7 @@ pub fn tables() -> Vec<Definition> {
         },
         Definition {
             name: "resources",
-            description: "Current state: the latest version of every resource not deleted, with first_seen, last_changed and observed_at (the last successful scrape of its source).",
+            description: "Current state: the latest version of every resource not deleted, with first_seen, last_changed, observed_at (the last successful scrape of its source) and provenance (for declared files in git: the commit, author and time of the last change).",
             sql: state_query("", ""),
         },
         Definition {
@@ -90,7 +91,7 @@ pub fn resources_at() -> String {
 /// `changes($1, $2)`: events with valid_from in ($1, $2].
 pub fn changes() -> String {
     "SELECT source, kind, id, layer, name, change, valid_from AS changed_at, change_window_start AS changed_after,
-            changed_paths(diff) AS changed_paths, diff, attrs, scrape_id
+            changed_paths(diff) AS changed_paths, diff, attrs, scrape_id, provenance
      FROM storage.versions
      WHERE valid_from > $1 AND valid_from <= $2"
         .into()
