@@ -144,6 +144,22 @@ fn fold_files(files: &[InputFile], layout: MigrationLayout) -> Result<Observatio
             }
             let parsed = match Parser::parse_sql(&dialect, statement.text) {
                 Ok(parsed) => parsed,
+                Err(error) if kind == "CREATE SEQUENCE" => {
+                    // sqlparser wants the options in one fixed order, PostgreSQL takes any;
+                    // the options are not folded, so the name (and type) is enough.
+                    match Parser::parse_sql(&dialect, &sequence_head(statement.text)) {
+                        Ok(parsed) => {
+                            warnings.push(format!(
+                                "{at}: sequence options not understood ({error}); folded without them"
+                            ));
+                            parsed
+                        }
+                        Err(_) => {
+                            warnings.push(format!("{at}: cannot parse {kind} statement: {error}"));
+                            continue;
+                        }
+                    }
+                }
                 Err(error) => {
                     warnings.push(format!("{at}: cannot parse {kind} statement: {error}"));
                     continue;
@@ -159,6 +175,22 @@ fn fold_files(files: &[InputFile], layout: MigrationLayout) -> Result<Observatio
     let mut observation = Observation::complete(catalog.resources());
     observation.warnings = warnings;
     Ok(observation)
+}
+
+/// `CREATE SEQUENCE [IF NOT EXISTS] name [AS type]` of a CREATE SEQUENCE statement.
+fn sequence_head(text: &str) -> String {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let mut length = 3;
+    if words.len() > 5 && words[2].eq_ignore_ascii_case("if") {
+        length = 6;
+    }
+    if words
+        .get(length)
+        .is_some_and(|word| word.eq_ignore_ascii_case("as"))
+    {
+        length += 2;
+    }
+    words[..length.min(words.len())].join(" ")
 }
 
 #[async_trait::async_trait]

@@ -394,8 +394,20 @@ fn default_text(expr: &Expr, column_type: &str) -> String {
             op: UnaryOperator::Minus,
             expr: inner,
         } => match inner.as_ref() {
+            // The constant keeps its own type; the coercion to the column type is implicit
+            // and not printed.
             Expr::Value(value) if matches!(value.value, SqlValue::Number(..)) => {
-                format!("'-{}'::{}", value.value, cast_type_name(column_type))
+                let number = value.value.to_string();
+                let literal_type = if number.contains(['.', 'e', 'E']) {
+                    "numeric"
+                } else if format!("-{number}").parse::<i32>().is_ok() {
+                    "integer"
+                } else if format!("-{number}").parse::<i64>().is_ok() {
+                    "bigint"
+                } else {
+                    "numeric"
+                };
+                format!("'-{number}'::{literal_type}")
             }
             _ => expr.to_string(),
         },
@@ -452,6 +464,16 @@ fn referenced_columns(expr: &Expr) -> Vec<String> {
         ControlFlow::<()>::Continue(())
     });
     columns
+}
+
+/// The columns in first-appearance order, without repeats.
+fn distinct(columns: Vec<String>) -> Vec<String> {
+    columns.into_iter().fold(Vec::new(), |mut unique, column| {
+        if !unique.contains(&column) {
+            unique.push(column);
+        }
+        unique
+    })
 }
 
 fn serial_type(data_type: &DataType) -> Option<&'static str> {
@@ -835,7 +857,7 @@ impl Catalog {
                 ColumnOption::Check(check) => pending.push(PendingConstraint {
                     name: constraint_name.or_else(|| check.name.as_ref().map(fold_ident)),
                     kind: ConstraintType::Check,
-                    columns: Vec::new(),
+                    columns: distinct(referenced_columns(&check.expr)),
                     references: None,
                     check: Some((*check.expr).clone()),
                 }),
@@ -949,11 +971,15 @@ impl Catalog {
                 "fkey",
             ),
             (None, ConstraintType::Check) => {
-                let columns = pending
+                // PostgreSQL names a CHECK after its column when it references exactly one
+                // distinct column (AddRelationNewConstraints).
+                let mut columns = pending
                     .check
                     .as_ref()
                     .map(referenced_columns)
                     .unwrap_or_default();
+                columns.sort();
+                columns.dedup();
                 let single = match columns.as_slice() {
                     [only] => Some(only.as_str()),
                     _ => None,
@@ -1827,15 +1853,7 @@ fn table_constraint(constraint: &TableConstraint) -> Result<PendingConstraint, S
         TableConstraint::Check(check) => PendingConstraint {
             name: check.name.as_ref().map(fold_ident),
             kind: ConstraintType::Check,
-            columns: referenced_columns(&check.expr).into_iter().fold(
-                Vec::new(),
-                |mut unique, column| {
-                    if !unique.contains(&column) {
-                        unique.push(column);
-                    }
-                    unique
-                },
-            ),
+            columns: distinct(referenced_columns(&check.expr)),
             references: None,
             check: Some((*check.expr).clone()),
         },
