@@ -185,20 +185,11 @@ fn migration_order(directory: &Path) -> Vec<PathBuf> {
         })
         .collect();
     names.sort();
+    // `V1_1__x.sql` -> [1, 1]; `000003_x.up.sql` -> [3].
     let version = |name: &str| -> Vec<u64> {
-        let digits = name
-            .trim_start_matches('V')
-            .split("__")
-            .next()
-            .unwrap_or("")
-            .split('_')
-            .next()
-            .unwrap_or("")
-            .to_string();
-        let head = if name.starts_with('V') {
-            name[1..].split("__").next().unwrap_or("").to_string()
-        } else {
-            digits
+        let head = match name.strip_prefix('V') {
+            Some(rest) => rest.split("__").next().unwrap_or(""),
+            None => name.split('_').next().unwrap_or(""),
         };
         head.split(['.', '_'])
             .map(|part| part.parse().expect("numeric version"))

@@ -253,6 +253,56 @@ mod tests {
     }
 
     #[test]
+    fn diesel_and_sqlx_projects_fold_in_version_order() {
+        let diesel = vec![
+            file("2024-01-01-000000_users/down.sql", "DROP TABLE users;"),
+            file(
+                "2024-01-01-000000_users/up.sql",
+                "CREATE TABLE users (id serial PRIMARY KEY);",
+            ),
+            file(
+                "2024-02-01-000000_rename/up.sql",
+                "ALTER TABLE users RENAME TO members;",
+            ),
+            file("2024-02-01-000000_rename/metadata.sql", "SELECT 1;"),
+        ];
+        let observation = fold_files(&diesel, MigrationLayout::Auto).expect("folds");
+        assert_eq!(ids(&observation, "postgres/table"), vec!["public.members"]);
+        assert_eq!(
+            observation.warnings,
+            vec!["2024-02-01-000000_rename/metadata.sql: ignored: not a diesel migration (<version>_<name>/up.sql)"]
+        );
+
+        let sqlx = vec![
+            file(
+                "20240201000000_index.sql",
+                "CREATE INDEX ON accounts (owner);",
+            ),
+            file(
+                "20240101000000_accounts.sql",
+                "CREATE TABLE accounts (owner text);",
+            ),
+        ];
+        let observation = fold_files(&sqlx, MigrationLayout::Auto).expect("folds");
+        assert_eq!(observation.warnings, Vec::<String>::new());
+        assert_eq!(
+            ids(&observation, "postgres/index"),
+            vec!["public.accounts_owner_idx"]
+        );
+
+        let plain = vec![
+            file("a.sql", "CREATE SCHEMA app; CREATE TABLE app.t (id int);"),
+            file("b.sql", "DROP SCHEMA app;"),
+        ];
+        let observation = fold_files(&plain, MigrationLayout::Plain).expect("folds");
+        assert_eq!(
+            observation.warnings,
+            vec!["b.sql:1: cannot drop schema app: it is not empty (use CASCADE)"]
+        );
+        assert_eq!(ids(&observation, "postgres/table"), vec!["app.t"]);
+    }
+
+    #[test]
     fn folds_a_small_schema_with_postgres_names() {
         let files = vec![
             file(

@@ -92,7 +92,7 @@ struct Table {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum IndexKey {
     Column(String),
-    Expression(Expr),
+    Expression(Box<Expr>),
 }
 
 #[derive(Debug, Clone)]
@@ -488,7 +488,7 @@ fn serial_type(data_type: &DataType) -> Option<&'static str> {
 fn index_key(expr: &Expr) -> IndexKey {
     match expr {
         Expr::Identifier(ident) => IndexKey::Column(fold_ident(ident)),
-        other => IndexKey::Expression(other.clone()),
+        other => IndexKey::Expression(Box::new(other.clone())),
     }
 }
 
@@ -542,9 +542,9 @@ impl Catalog {
                 format!("{label}{pass}")
             };
             let candidate = make_object_name(name1, name2, &modified);
-            if !self.relation_exists(schema, &candidate)
-                && !(is_constraint && self.constraint_exists(schema, &candidate))
-            {
+            let taken = self.relation_exists(schema, &candidate)
+                || (is_constraint && self.constraint_exists(schema, &candidate));
+            if !taken {
                 return candidate;
             }
             pass += 1;
@@ -676,20 +676,19 @@ impl Catalog {
                 if self.extensions.contains_key(&name) && !create.if_not_exists {
                     Err(format!("extension {name} already exists"))
                 } else {
-                    if !self.extensions.contains_key(&name) {
-                        self.extensions.insert(
-                            name,
-                            Extension {
-                                schema: Some(
-                                    create
-                                        .schema
-                                        .as_ref()
-                                        .map_or("public".to_string(), fold_ident),
-                                ),
-                                version: create.version.as_ref().map(|v| v.value.clone()),
-                                provenance: Some(at.clone()),
-                            },
-                        );
+                    if let std::collections::btree_map::Entry::Vacant(entry) =
+                        self.extensions.entry(name)
+                    {
+                        entry.insert(Extension {
+                            schema: Some(
+                                create
+                                    .schema
+                                    .as_ref()
+                                    .map_or("public".to_string(), fold_ident),
+                            ),
+                            version: create.version.as_ref().map(|v| v.value.clone()),
+                            provenance: Some(at.clone()),
+                        });
                     }
                     Ok(())
                 }
@@ -1794,7 +1793,7 @@ impl Catalog {
                 extension.provenance.as_ref(),
             ));
         }
-        resources.sort_by(|left, right| left.key().cmp(&right.key()));
+        resources.sort_by_key(ObservedResource::key);
         resources
     }
 }

@@ -165,6 +165,19 @@ mod tests {
     }
 
     #[test]
+    fn non_ascii_text_and_transaction_wrappers_split_cleanly() {
+        let sql = "BEGIN;\nCREATE TABLE café (prénom text DEFAULT 'Zoë; ok'); -- ünïcode ; comment\nCOMMIT;";
+        assert_eq!(
+            texts(sql),
+            vec![
+                "BEGIN",
+                "CREATE TABLE café (prénom text DEFAULT 'Zoë; ok')",
+                "COMMIT"
+            ]
+        );
+    }
+
+    #[test]
     fn unterminated_quote_runs_to_the_end() {
         assert_eq!(
             texts("SELECT 1; SELECT 'open; SELECT 2"),
