@@ -303,6 +303,35 @@ mod tests {
     }
 
     #[test]
+    fn views_follow_table_renames_and_block_or_cascade_drops() {
+        let files = vec![
+            file(
+                "V1__a.sql",
+                "CREATE TABLE items (id int);\nCREATE VIEW all_items AS SELECT id FROM items;\n\
+                 CREATE VIEW item_ids AS SELECT id FROM all_items;",
+            ),
+            file(
+                "V2__b.sql",
+                "ALTER TABLE items RENAME TO products;\nDROP TABLE products;",
+            ),
+            file("V3__c.sql", "DROP TABLE products CASCADE;"),
+        ];
+        let observation = fold_files(&files, MigrationLayout::Auto).expect("folds");
+        assert_eq!(
+            observation.warnings,
+            vec!["V2__b.sql:2: cannot drop public.products: view public.all_items, view public.item_ids depend on it (use CASCADE)"]
+        );
+        assert_eq!(ids(&observation, "postgres/view"), Vec::<String>::new());
+        assert_eq!(ids(&observation, "postgres/table"), Vec::<String>::new());
+
+        let renamed = fold_files(&files[..2], MigrationLayout::Auto).expect("folds");
+        assert_eq!(
+            attrs(&renamed, "postgres/view", "public.all_items")["definition"],
+            "SELECT id FROM products"
+        );
+    }
+
+    #[test]
     fn folds_a_small_schema_with_postgres_names() {
         let files = vec![
             file(

@@ -107,7 +107,9 @@ struct Index {
 
 #[derive(Debug, Clone)]
 struct View {
-    definition: String,
+    /// Kept parsed so renames of the tables it reads show in its definition, as in
+    /// `pg_get_viewdef`.
+    query: Box<sqlparser::ast::Query>,
     materialized: bool,
     provenance: Provenance,
 }
@@ -626,7 +628,7 @@ impl Catalog {
                 self.views.insert(
                     key,
                     View {
-                        definition: create.query.to_string(),
+                        query: create.query.clone(),
                         materialized: create.materialized,
                         provenance: at.clone(),
                     },
@@ -1233,6 +1235,9 @@ impl Catalog {
                         }
                     }
                 }
+                for view in self.views.values_mut() {
+                    rename_relation(&mut view.query, key, &new_name);
+                }
                 Ok(Some(new_key))
             }
             AlterTableOperation::RenameConstraint { old_name, new_name } => {
@@ -1560,10 +1565,12 @@ impl Catalog {
             }
             ObjectType::View | ObjectType::MaterializedView => {
                 let key = qualified(name)?;
-                match self.views.remove(&key) {
-                    Some(_) => Ok(()),
-                    None => missing("view", format!("{}.{}", key.0, key.1)),
+                if !self.views.contains_key(&key) {
+                    return missing("view", format!("{}.{}", key.0, key.1));
                 }
+                self.drop_dependent_views(&key, cascade)?;
+                self.views.remove(&key);
+                Ok(())
             }
             ObjectType::Sequence => {
                 let key = qualified(name)?;
@@ -1604,7 +1611,48 @@ impl Catalog {
         }
     }
 
+    /// Views reading `key`, directly or through other views.
+    fn dependent_views(&self, key: &Qualified) -> Vec<Qualified> {
+        let mut found: Vec<Qualified> = Vec::new();
+        let mut pending = vec![key.clone()];
+        while let Some(relation) = pending.pop() {
+            for (view_key, view) in &self.views {
+                if !found.contains(view_key) && reads_relation(&view.query, &relation) {
+                    found.push(view_key.clone());
+                    pending.push(view_key.clone());
+                }
+            }
+        }
+        found
+    }
+
+    /// Drop what depends on a relation being dropped: with CASCADE its views go too; without,
+    /// PostgreSQL refuses.
+    fn drop_dependent_views(&mut self, key: &Qualified, cascade: bool) -> Result<(), String> {
+        let views = self.dependent_views(key);
+        if views.is_empty() {
+            return Ok(());
+        }
+        if !cascade {
+            let names: Vec<String> = views
+                .iter()
+                .map(|(schema, name)| format!("view {schema}.{name}"))
+                .collect();
+            return Err(format!(
+                "cannot drop {}.{}: {} depend on it (use CASCADE)",
+                key.0,
+                key.1,
+                names.join(", ")
+            ));
+        }
+        for view in views {
+            self.views.remove(&view);
+        }
+        Ok(())
+    }
+
     fn drop_table(&mut self, key: &Qualified, cascade: bool) -> Result<(), String> {
+        self.drop_dependent_views(key, cascade)?;
         let referencing = self.foreign_keys_referencing(key);
         if !referencing.is_empty() && !cascade {
             let names: Vec<String> = referencing
@@ -1757,7 +1805,10 @@ impl Catalog {
                     postgres::VIEW,
                     format!("{schema}.{name}"),
                     Layer::Declared,
-                    json!({ "definition": view.definition, "materialized": view.materialized }),
+                    json!({
+                        "definition": view.query.to_string(),
+                        "materialized": view.materialized,
+                    }),
                 )
                 .with_name(name.clone()),
                 Some(&view.provenance),
@@ -1796,6 +1847,31 @@ impl Catalog {
         resources.sort_by_key(ObservedResource::key);
         resources
     }
+}
+
+/// Whether a view's query reads `relation` (unqualified names resolve to `public`).
+fn reads_relation(query: &sqlparser::ast::Query, relation: &Qualified) -> bool {
+    sqlparser::ast::visit_relations(query, |name| {
+        if qualified(name).is_ok_and(|key| key == *relation) {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    })
+    .is_break()
+}
+
+/// Views reference tables by oid in PostgreSQL, so a renamed table shows its new name in
+/// their definitions: rewrite the references.
+fn rename_relation(query: &mut sqlparser::ast::Query, old: &Qualified, new_name: &str) {
+    let _ = sqlparser::ast::visit_relations_mut(query, |name| {
+        if qualified(name).is_ok_and(|key| key == *old) {
+            if let Some(ObjectNamePart::Identifier(last)) = name.0.last_mut() {
+                *last = Ident::new(new_name);
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
 }
 
 /// Expressions reference columns by number in PostgreSQL, so a renamed column shows its new
