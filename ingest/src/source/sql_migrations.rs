@@ -19,8 +19,9 @@
 //! texts are schema, not data). Statements that cannot be folded (functions, DO blocks,
 //! triggers, INSERT/UPDATE, GRANT, COMMENT, ...), statements sqlparser cannot parse, and
 //! operations that would fail in PostgreSQL (ALTER of a missing table, ...) become warnings
-//! naming `file:line`; files ignored by the layout become warnings too. Unreadable, binary or
-//! oversized files fail the scrape.
+//! naming `file:line` (a CREATE SEQUENCE whose options sqlparser cannot read is folded by
+//! name, with a warning); files ignored by the layout become warnings too. Unreadable,
+//! binary, non-UTF-8 or oversized files fail the scrape, naming the file.
 
 mod fold;
 mod layout;
