@@ -1,13 +1,41 @@
-//! The `sql_migrations` source: a directory of SQL migrations, folded into a declared PostgreSQL schema, as the declared layer.
+//! The `sql_migrations` source: a directory of SQL migrations, folded into a declared
+//! PostgreSQL schema, as the declared layer.
 //!
-//! NOT IMPLEMENTED YET: this placeholder exists so the configuration and module layout are
-//! fixed while the source is written.
+//! It reads the `.sql` files of a directory in one of the common layouts (Flyway
+//! `V1__init.sql` with numeric versions and `R__` repeatables last, golang-migrate
+//! `0001_init.up.sql`, diesel `<version>_name/up.sql`, sqlx `<version>_name.sql`, or plain
+//! files in lexical order; detected from the names when the layout is `auto`; undo/down files
+//! are ignored), splits each file into statements itself, parses them with sqlparser's
+//! PostgreSQL dialect and applies them in order to an in-memory catalog
+//! ([`fold::Catalog`]). Identity follows [`crate::identity::postgres`], as a live catalog
+//! source reports it: kinds `postgres/schema|table|column|index|constraint|view|sequence|
+//! extension`, ids `public`, `public.orders`, `public.orders.id`, `public.orders_pkey`
+//! (indexes are per schema), `public.orders.orders_customer_id_fkey`, `public.open_orders`,
+//! `public.orders_id_seq`, `pgcrypto`. Implicit names, types, serial defaults and the indexes
+//! behind PRIMARY KEY/UNIQUE are produced as PostgreSQL produces them. Every resource carries
+//! the `migration.file` (relative path) and `migration.version` of the last migration that
+//! touched it; the `public` schema and `plpgsql` extension every database has are labelled
+//! `builtin`. Migrations hold no secrets, so nothing is redacted (column defaults and CHECK
+//! texts are schema, not data). Statements that cannot be folded (functions, DO blocks,
+//! triggers, INSERT/UPDATE, GRANT, COMMENT, ...), statements sqlparser cannot parse, and
+//! operations that would fail in PostgreSQL (ALTER of a missing table, ...) become warnings
+//! naming `file:line` (a CREATE SEQUENCE whose options sqlparser cannot read is folded by
+//! name, with a warning); files ignored by the layout become warnings too. Unreadable,
+//! binary, non-UTF-8 or oversized files fail the scrape, naming the file.
+
+mod fold;
+mod layout;
+mod split;
 
 use groundtruth_engine::model::Observation;
+use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::parser::Parser;
 
 use crate::error::{IngestError, Result};
-use crate::input::Input;
+use crate::input::{has_extension, Input, InputFile};
 use crate::source::{ScrapeContext, Source};
+
+use fold::{statement_kind, Catalog, Provenance};
 
 /// How migration files are named and ordered.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
@@ -47,6 +75,125 @@ impl SqlMigrationsSource {
     }
 }
 
+fn is_sql(relative: &str) -> bool {
+    has_extension(relative, &["sql"])
+}
+
+/// Statements that are valid migrations but describe no schema object: warned about without
+/// asking sqlparser, which does not know all of them (DO, CREATE TRIGGER ... EXECUTE FUNCTION).
+const NOT_SCHEMA: &[&str] = &[
+    "DO",
+    "INSERT",
+    "UPDATE",
+    "DELETE",
+    "COPY",
+    "GRANT",
+    "REVOKE",
+    "COMMENT ON",
+    "SELECT",
+    "ANALYZE",
+    "VACUUM",
+    "CALL",
+    "CREATE FUNCTION",
+    "CREATE OR REPLACE FUNCTION",
+    "CREATE PROCEDURE",
+    "CREATE OR REPLACE PROCEDURE",
+    "CREATE TRIGGER",
+    "CREATE OR REPLACE TRIGGER",
+    "CREATE CONSTRAINT",
+    "CREATE TYPE",
+    "CREATE DOMAIN",
+    "CREATE POLICY",
+    "CREATE ROLE",
+    "CREATE USER",
+    "CREATE RULE",
+    "CREATE EVENT TRIGGER",
+    "DROP FUNCTION",
+    "DROP PROCEDURE",
+    "DROP TRIGGER",
+    "DROP TYPE",
+    "ALTER FUNCTION",
+    "ALTER TYPE",
+    "ALTER ROLE",
+    "ALTER DEFAULT",
+    "SET",
+    "RESET",
+    "REFRESH MATERIALIZED",
+];
+
+/// Apply the files in the layout's order; returns the catalog's resources and the warnings.
+fn fold_files(files: &[InputFile], layout: MigrationLayout) -> Result<Observation> {
+    let relatives: Vec<&str> = files.iter().map(|file| file.relative.as_str()).collect();
+    let plan = layout::plan(layout, &relatives);
+    let mut warnings = plan.warnings;
+    let mut catalog = Catalog::default();
+    let dialect = PostgreSqlDialect {};
+    for migration in &plan.migrations {
+        let file = &files[migration.file];
+        let text = file.text()?;
+        let provenance = Provenance {
+            file: file.relative.clone(),
+            version: migration.version.clone(),
+        };
+        for statement in split::split_statements(text) {
+            let line = file.line_of_offset(statement.offset);
+            let at = format!("{}:{line}", file.relative);
+            let kind = statement_kind(statement.text);
+            if NOT_SCHEMA.contains(&kind.as_str()) {
+                warnings.push(format!("{at}: {kind} is not folded into the schema"));
+                continue;
+            }
+            let parsed = match Parser::parse_sql(&dialect, statement.text) {
+                Ok(parsed) => parsed,
+                Err(error) if kind == "CREATE SEQUENCE" => {
+                    // sqlparser wants the options in one fixed order, PostgreSQL takes any;
+                    // the options are not folded, so the name (and type) is enough.
+                    match Parser::parse_sql(&dialect, &sequence_head(statement.text)) {
+                        Ok(parsed) => {
+                            warnings.push(format!(
+                                "{at}: sequence options not understood ({error}); folded without them"
+                            ));
+                            parsed
+                        }
+                        Err(_) => {
+                            warnings.push(format!("{at}: cannot parse {kind} statement: {error}"));
+                            continue;
+                        }
+                    }
+                }
+                Err(error) => {
+                    warnings.push(format!("{at}: cannot parse {kind} statement: {error}"));
+                    continue;
+                }
+            };
+            for parsed in &parsed {
+                let mut notes = Vec::new();
+                catalog.apply(parsed, &provenance, &mut notes);
+                warnings.extend(notes.into_iter().map(|note| format!("{at}: {note}")));
+            }
+        }
+    }
+    let mut observation = Observation::complete(catalog.resources());
+    observation.warnings = warnings;
+    Ok(observation)
+}
+
+/// `CREATE SEQUENCE [IF NOT EXISTS] name [AS type]` of a CREATE SEQUENCE statement.
+fn sequence_head(text: &str) -> String {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let mut length = 3;
+    if words.len() > 5 && words[2].eq_ignore_ascii_case("if") {
+        length = 6;
+    }
+    if words
+        .get(length)
+        .is_some_and(|word| word.eq_ignore_ascii_case("as"))
+    {
+        length += 2;
+    }
+    words[..length.min(words.len())].join(" ")
+}
+
 #[async_trait::async_trait]
 impl Source for SqlMigrationsSource {
     fn name(&self) -> &str {
@@ -62,9 +209,204 @@ impl Source for SqlMigrationsSource {
     }
 
     async fn scrape(&self, _context: &ScrapeContext) -> Result<Observation> {
-        Err(IngestError::Invalid {
-            path: self.input.location().display_path(),
-            message: "the sql_migrations source is not implemented yet".to_string(),
-        })
+        let files = self.input.read(is_sql).await?;
+        let layout = self.layout;
+        // Parsing many migrations is CPU work: keep it off the async runtime.
+        tokio::task::spawn_blocking(move || fold_files(&files, layout))
+            .await
+            .map_err(|error| IngestError::Invalid {
+                path: self.input.location().display_path(),
+                message: format!("folding task failed: {error}"),
+            })?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    fn file(relative: &str, text: &str) -> InputFile {
+        InputFile {
+            path: PathBuf::from("/migrations").join(relative),
+            relative: relative.to_string(),
+            bytes: text.as_bytes().to_vec(),
+        }
+    }
+
+    fn attrs<'a>(observation: &'a Observation, kind: &str, id: &str) -> &'a serde_json::Value {
+        &observation
+            .resources
+            .iter()
+            .find(|resource| resource.kind == kind && resource.id == id)
+            .unwrap_or_else(|| panic!("no {kind} {id}"))
+            .attrs
+    }
+
+    fn ids(observation: &Observation, kind: &str) -> Vec<String> {
+        observation
+            .resources
+            .iter()
+            .filter(|resource| resource.kind == kind)
+            .map(|resource| resource.id.clone())
+            .collect()
+    }
+
+    #[test]
+    fn diesel_and_sqlx_projects_fold_in_version_order() {
+        let diesel = vec![
+            file("2024-01-01-000000_users/down.sql", "DROP TABLE users;"),
+            file(
+                "2024-01-01-000000_users/up.sql",
+                "CREATE TABLE users (id serial PRIMARY KEY);",
+            ),
+            file(
+                "2024-02-01-000000_rename/up.sql",
+                "ALTER TABLE users RENAME TO members;",
+            ),
+            file("2024-02-01-000000_rename/metadata.sql", "SELECT 1;"),
+        ];
+        let observation = fold_files(&diesel, MigrationLayout::Auto).expect("folds");
+        assert_eq!(ids(&observation, "postgres/table"), vec!["public.members"]);
+        assert_eq!(
+            observation.warnings,
+            vec!["2024-02-01-000000_rename/metadata.sql: ignored: not a diesel migration (<version>_<name>/up.sql)"]
+        );
+
+        let sqlx = vec![
+            file(
+                "20240201000000_index.sql",
+                "CREATE INDEX ON accounts (owner);",
+            ),
+            file(
+                "20240101000000_accounts.sql",
+                "CREATE TABLE accounts (owner text);",
+            ),
+        ];
+        let observation = fold_files(&sqlx, MigrationLayout::Auto).expect("folds");
+        assert_eq!(observation.warnings, Vec::<String>::new());
+        assert_eq!(
+            ids(&observation, "postgres/index"),
+            vec!["public.accounts_owner_idx"]
+        );
+
+        let plain = vec![
+            file("a.sql", "CREATE SCHEMA app; CREATE TABLE app.t (id int);"),
+            file("b.sql", "DROP SCHEMA app;"),
+        ];
+        let observation = fold_files(&plain, MigrationLayout::Plain).expect("folds");
+        assert_eq!(
+            observation.warnings,
+            vec!["b.sql:1: cannot drop schema app: it is not empty (use CASCADE)"]
+        );
+        assert_eq!(ids(&observation, "postgres/table"), vec!["app.t"]);
+    }
+
+    #[test]
+    fn views_follow_table_renames_and_block_or_cascade_drops() {
+        let files = vec![
+            file(
+                "V1__a.sql",
+                "CREATE TABLE items (id int);\nCREATE VIEW all_items AS SELECT id FROM items;\n\
+                 CREATE VIEW item_ids AS SELECT id FROM all_items;",
+            ),
+            file(
+                "V2__b.sql",
+                "ALTER TABLE items RENAME TO products;\nDROP TABLE products;",
+            ),
+            file("V3__c.sql", "DROP TABLE products CASCADE;"),
+        ];
+        let observation = fold_files(&files, MigrationLayout::Auto).expect("folds");
+        assert_eq!(
+            observation.warnings,
+            vec!["V2__b.sql:2: cannot drop public.products: view public.all_items, view public.item_ids depend on it (use CASCADE)"]
+        );
+        assert_eq!(ids(&observation, "postgres/view"), Vec::<String>::new());
+        assert_eq!(ids(&observation, "postgres/table"), Vec::<String>::new());
+
+        let renamed = fold_files(&files[..2], MigrationLayout::Auto).expect("folds");
+        assert_eq!(
+            attrs(&renamed, "postgres/view", "public.all_items")["definition"],
+            "SELECT id FROM products"
+        );
+    }
+
+    #[test]
+    fn folds_a_small_schema_with_postgres_names() {
+        let files = vec![
+            file(
+                "V1__init.sql",
+                "CREATE TABLE Customers (id serial PRIMARY KEY, email varchar(200) NOT NULL UNIQUE);\n\
+                 CREATE TABLE orders (\n  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n  \
+                 customer_id int REFERENCES customers ON DELETE CASCADE,\n  \
+                 total numeric(10,2) DEFAULT 0 CHECK (total >= 0),\n  status text DEFAULT 'new'\n);\n\
+                 CREATE INDEX ON orders (lower(status)) WHERE status <> 'done';\n",
+            ),
+            file(
+                "V2__rename.sql",
+                "ALTER TABLE orders RENAME COLUMN status TO state;\nALTER TABLE orders RENAME TO purchases;\n\
+                 ALTER TABLE purchases DROP COLUMN total;\n",
+            ),
+        ];
+        let observation = fold_files(&files, MigrationLayout::Auto).expect("folds");
+        assert_eq!(observation.warnings, Vec::<String>::new());
+        assert_eq!(
+            ids(&observation, "postgres/index"),
+            vec![
+                "public.customers_email_key",
+                "public.customers_pkey",
+                "public.orders_lower_idx",
+                "public.orders_pkey",
+            ]
+        );
+        assert_eq!(
+            ids(&observation, "postgres/constraint"),
+            vec![
+                "public.customers.customers_email_key",
+                "public.customers.customers_pkey",
+                "public.purchases.orders_customer_id_fkey",
+                "public.purchases.orders_pkey",
+            ]
+        );
+        assert_eq!(
+            ids(&observation, "postgres/sequence"),
+            vec!["public.customers_id_seq", "public.orders_id_seq"]
+        );
+        assert_eq!(
+            attrs(&observation, "postgres/column", "public.customers.id"),
+            &serde_json::json!({
+                "table": "public.customers", "type": "integer", "not_null": true,
+                "default": "nextval('customers_id_seq'::regclass)", "position": 1,
+            })
+        );
+        assert_eq!(
+            attrs(&observation, "postgres/column", "public.purchases.state"),
+            &serde_json::json!({
+                "table": "public.purchases", "type": "text", "not_null": false,
+                "default": "'new'::text", "position": 4,
+            })
+        );
+        assert_eq!(
+            attrs(
+                &observation,
+                "postgres/constraint",
+                "public.purchases.orders_customer_id_fkey"
+            )["references"],
+            serde_json::json!({
+                "table": "public.customers", "columns": ["id"],
+                "on_delete": "cascade", "on_update": "no action",
+            })
+        );
+        let index = attrs(&observation, "postgres/index", "public.orders_lower_idx");
+        assert_eq!(index["table"], "public.purchases");
+        assert_eq!(index["columns"], serde_json::json!(["lower(state)"]));
+        let provenance = observation
+            .resources
+            .iter()
+            .find(|resource| resource.id == "public.purchases")
+            .expect("table");
+        assert_eq!(provenance.labels["migration.file"], "V2__rename.sql");
+        assert_eq!(provenance.labels["migration.version"], "2");
     }
 }

@@ -1,0 +1,444 @@
+//! The `sql_migrations` source against a real PostgreSQL 15: apply each fixture project's
+//! migrations to a private server, read the catalog, and check that the folded declared
+//! schema lists exactly the same objects (tables, columns with type/nullability/default/
+//! position, indexes with uniqueness/columns/method, constraints, sequences, views,
+//! extensions, schemas).
+//!
+//! Needs the PostgreSQL 15 server binaries (`postgresql` package) in
+//! `/usr/lib/postgresql/15/bin`; without them the test fails and says so.
+
+use std::collections::BTreeSet;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use chrono::{TimeZone, Utc};
+use groundtruth_engine::model::{Observation, ObservedResource};
+use groundtruth_ingest::input::{Input, InputLocation};
+use groundtruth_ingest::source::sql_migrations::{MigrationLayout, SqlMigrationsSource};
+use groundtruth_ingest::source::{ScrapeContext, Source};
+use tokio_util::sync::CancellationToken;
+
+const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/migrations");
+
+/// A private PostgreSQL server in a temporary directory, stopped on drop.
+struct PostgresServer {
+    directory: tempfile::TempDir,
+    port: u16,
+    as_postgres_user: bool,
+}
+
+impl PostgresServer {
+    fn start() -> PostgresServer {
+        let bin = Path::new(PG_BIN);
+        assert!(
+            bin.join("initdb").exists() && bin.join("pg_ctl").exists(),
+            "PostgreSQL 15 server binaries not found in {PG_BIN}: install the `postgresql` \
+             package (apt-get install postgresql) to run this test"
+        );
+        let directory = tempfile::Builder::new()
+            .prefix("gt-pg-")
+            .tempdir_in("/tmp")
+            .expect("tempdir");
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let as_postgres_user = unsafe { libc::geteuid() } == 0;
+        std::fs::set_permissions(
+            directory.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .expect("chmod tempdir");
+        if as_postgres_user {
+            let status = Command::new("chown")
+                .arg("postgres:postgres")
+                .arg(directory.path())
+                .status()
+                .expect("run chown");
+            assert!(
+                status.success(),
+                "chown of {} failed",
+                directory.path().display()
+            );
+        }
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("free port")
+            .port();
+        let server = PostgresServer {
+            directory,
+            port,
+            as_postgres_user,
+        };
+        let data = server.directory.path().join("data");
+        server.run(
+            "initdb",
+            &[
+                "-D".as_ref(),
+                data.as_os_str(),
+                "-U".as_ref(),
+                "postgres".as_ref(),
+                "-A".as_ref(),
+                "trust".as_ref(),
+                "-E".as_ref(),
+                "UTF8".as_ref(),
+                "--locale=C.UTF-8".as_ref(),
+                "--no-sync".as_ref(),
+            ],
+        );
+        let options = format!(
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            server.directory.path().display()
+        );
+        let log = server.directory.path().join("log");
+        server.run(
+            "pg_ctl",
+            &[
+                "-D".as_ref(),
+                data.as_os_str(),
+                "-l".as_ref(),
+                log.as_os_str(),
+                "-w".as_ref(),
+                "-s".as_ref(),
+                "-o".as_ref(),
+                options.as_ref(),
+                "start".as_ref(),
+            ],
+        );
+        server
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let path = Path::new(PG_BIN).join(program);
+        if self.as_postgres_user {
+            let mut command = Command::new("runuser");
+            command.args(["-u", "postgres", "--"]).arg(path);
+            command
+        } else {
+            Command::new(path)
+        }
+    }
+
+    fn run(&self, program: &str, arguments: &[&std::ffi::OsStr]) {
+        let output = self
+            .command(program)
+            .args(arguments)
+            .output()
+            .unwrap_or_else(|error| panic!("cannot run {program}: {error}"));
+        let log = std::fs::read_to_string(self.directory.path().join("log")).unwrap_or_default();
+        assert!(
+            output.status.success(),
+            "{program} failed: {}\n{}\nserver log:\n{log}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    async fn connect(&self, database: &str) -> tokio_postgres::Client {
+        let (client, connection) = tokio_postgres::connect(
+            &format!(
+                "host=127.0.0.1 port={} user=postgres dbname={database}",
+                self.port
+            ),
+            tokio_postgres::NoTls,
+        )
+        .await
+        .unwrap_or_else(|error| panic!("connect to PostgreSQL on port {}: {error}", self.port));
+        tokio::spawn(connection);
+        client
+    }
+}
+
+impl Drop for PostgresServer {
+    fn drop(&mut self) {
+        let data = self.directory.path().join("data");
+        // Best effort: a failed stop must not hide the test's own failure.
+        let _ = self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(&data)
+            .args(["-m", "fast", "-w", "-s", "stop"])
+            .output();
+    }
+}
+
+fn context() -> ScrapeContext {
+    ScrapeContext {
+        started_at: Utc
+            .with_ymd_and_hms(2025, 6, 1, 12, 0, 0)
+            .single()
+            .expect("valid instant"),
+        cancel: CancellationToken::new(),
+    }
+}
+
+/// The files a migration tool would run, in its order (written independently of the source:
+/// Flyway `V` by numeric version then `R` by name; golang-migrate `.up.sql` by number).
+fn migration_order(directory: &Path) -> Vec<PathBuf> {
+    let mut names: Vec<String> = std::fs::read_dir(directory)
+        .expect("fixture directory")
+        .map(|entry| {
+            entry
+                .expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    names.sort();
+    // `V1_1__x.sql` -> [1, 1]; `000003_x.up.sql` -> [3].
+    let version = |name: &str| -> Vec<u64> {
+        let head = match name.strip_prefix('V') {
+            Some(rest) => rest.split("__").next().unwrap_or(""),
+            None => name.split('_').next().unwrap_or(""),
+        };
+        head.split(['.', '_'])
+            .map(|part| part.parse().expect("numeric version"))
+            .collect()
+    };
+    let mut versioned: Vec<&String> = names
+        .iter()
+        .filter(|name| name.starts_with('V') || name.ends_with(".up.sql"))
+        .collect();
+    versioned.sort_by_key(|name| version(name));
+    let repeatable = names.iter().filter(|name| name.starts_with("R__"));
+    versioned
+        .into_iter()
+        .chain(repeatable)
+        .map(|name| directory.join(name))
+        .collect()
+}
+
+const CATALOG: &[(&str, &str)] = &[
+    (
+        "schema",
+        "SELECT nspname FROM pg_namespace
+         WHERE nspname NOT LIKE 'pg\\_%' AND nspname <> 'information_schema'",
+    ),
+    (
+        "table",
+        "SELECT n.nspname || '.' || c.relname FROM pg_class c
+         JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.relkind IN ('r', 'p') AND n.nspname NOT LIKE 'pg\\_%'
+           AND n.nspname <> 'information_schema'",
+    ),
+    (
+        "column",
+        "SELECT concat_ws(' | ', n.nspname || '.' || c.relname || '.' || a.attname,
+                format_type(a.atttypid, a.atttypmod),
+                CASE WHEN a.attnotnull THEN 'not null' ELSE 'null' END,
+                coalesce(pg_get_expr(d.adbin, d.adrelid), '<no default>'),
+                a.attnum::text)
+         FROM pg_attribute a
+         JOIN pg_class c ON c.oid = a.attrelid
+         JOIN pg_namespace n ON n.oid = c.relnamespace
+         LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+         WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p')
+           AND n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema'",
+    ),
+    (
+        "index",
+        "SELECT concat_ws(' | ', n.nspname || '.' || ic.relname, n.nspname || '.' || t.relname,
+                CASE WHEN i.indisunique THEN 'unique' ELSE 'not unique' END,
+                (SELECT string_agg(coalesce(a.attname, '<expr>'), ',' ORDER BY k.ord)
+                 FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
+                 LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum),
+                am.amname,
+                CASE WHEN i.indpred IS NULL THEN 'total' ELSE 'partial' END)
+         FROM pg_index i
+         JOIN pg_class ic ON ic.oid = i.indexrelid
+         JOIN pg_class t ON t.oid = i.indrelid
+         JOIN pg_namespace n ON n.oid = ic.relnamespace
+         JOIN pg_am am ON am.oid = ic.relam
+         WHERE n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema'",
+    ),
+    (
+        "constraint",
+        "SELECT concat_ws(' | ', n.nspname || '.' || t.relname || '.' || con.conname,
+                CASE con.contype WHEN 'p' THEN 'primary_key' WHEN 'u' THEN 'unique'
+                                 WHEN 'f' THEN 'foreign_key' ELSE 'check' END,
+                (SELECT string_agg(a.attname, ',' ORDER BY k.ord)
+                 FROM unnest(con.conkey) WITH ORDINALITY AS k(attnum, ord)
+                 JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum),
+                (SELECT rn.nspname || '.' || r.relname FROM pg_class r
+                 JOIN pg_namespace rn ON rn.oid = r.relnamespace WHERE r.oid = con.confrelid),
+                (SELECT string_agg(a.attname, ',' ORDER BY k.ord)
+                 FROM unnest(con.confkey) WITH ORDINALITY AS k(attnum, ord)
+                 JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.attnum),
+                CASE WHEN con.contype = 'f' THEN
+                  (CASE con.confdeltype WHEN 'a' THEN 'no action' WHEN 'r' THEN 'restrict'
+                     WHEN 'c' THEN 'cascade' WHEN 'n' THEN 'set null' ELSE 'set default' END)
+                  || '/' ||
+                  (CASE con.confupdtype WHEN 'a' THEN 'no action' WHEN 'r' THEN 'restrict'
+                     WHEN 'c' THEN 'cascade' WHEN 'n' THEN 'set null' ELSE 'set default' END)
+                END)
+         FROM pg_constraint con
+         JOIN pg_class t ON t.oid = con.conrelid
+         JOIN pg_namespace n ON n.oid = t.relnamespace
+         WHERE con.contype IN ('p', 'u', 'f', 'c')
+           AND n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema'",
+    ),
+    (
+        "sequence",
+        "SELECT n.nspname || '.' || c.relname FROM pg_class c
+         JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.relkind = 'S' AND n.nspname NOT LIKE 'pg\\_%'",
+    ),
+    (
+        "view",
+        "SELECT n.nspname || '.' || c.relname FROM pg_class c
+         JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.relkind IN ('v', 'm') AND n.nspname NOT LIKE 'pg\\_%'
+           AND n.nspname <> 'information_schema'",
+    ),
+    ("extension", "SELECT extname::text FROM pg_extension"),
+];
+
+fn text(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(text) => text.clone(),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn strings(value: &serde_json::Value) -> String {
+    value
+        .as_array()
+        .map(|items| items.iter().map(text).collect::<Vec<_>>().join(","))
+        .unwrap_or_default()
+}
+
+/// A declared resource in the same one-line form as the catalog query of its kind.
+fn declared_line(resource: &ObservedResource) -> Option<(&'static str, String)> {
+    let attrs = &resource.attrs;
+    let kind = resource.kind.strip_prefix("postgres/")?;
+    let line = match kind {
+        "column" => format!(
+            "{} | {} | {} | {} | {}",
+            resource.id,
+            text(&attrs["type"]),
+            if attrs["not_null"] == true {
+                "not null"
+            } else {
+                "null"
+            },
+            attrs["default"].as_str().unwrap_or("<no default>"),
+            attrs["position"]
+        ),
+        "index" => {
+            let expressions = attrs["expressions"].as_array().cloned().unwrap_or_default();
+            let columns: Vec<String> = attrs["columns"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .zip(expressions)
+                .map(|(column, expression)| {
+                    if expression == true {
+                        "<expr>".to_string()
+                    } else {
+                        text(column)
+                    }
+                })
+                .collect();
+            format!(
+                "{} | {} | {} | {} | {} | {}",
+                resource.id,
+                text(&attrs["table"]),
+                if attrs["unique"] == true {
+                    "unique"
+                } else {
+                    "not unique"
+                },
+                columns.join(","),
+                text(&attrs["method"]),
+                if attrs["predicate"].is_null() {
+                    "total"
+                } else {
+                    "partial"
+                }
+            )
+        }
+        "constraint" => {
+            let mut parts = vec![resource.id.clone(), text(&attrs["type"])];
+            let columns = strings(&attrs["columns"]);
+            if !columns.is_empty() {
+                parts.push(columns);
+            }
+            if let Some(reference) = attrs.get("references") {
+                parts.push(text(&reference["table"]));
+                parts.push(strings(&reference["columns"]));
+                parts.push(format!(
+                    "{}/{}",
+                    text(&reference["on_delete"]),
+                    text(&reference["on_update"])
+                ));
+            }
+            parts.join(" | ")
+        }
+        _ => resource.id.clone(),
+    };
+    let kind = CATALOG.iter().find(|(name, _)| *name == kind)?.0;
+    Some((kind, line))
+}
+
+async fn check_against_postgres(server: &PostgresServer, project: &str, layout: MigrationLayout) {
+    let directory = Path::new(FIXTURES).join(project);
+    let admin = server.connect("postgres").await;
+    admin
+        .batch_execute(&format!("CREATE DATABASE {project}"))
+        .await
+        .expect("create database");
+    let client = server.connect(project).await;
+    for file in migration_order(&directory) {
+        let sql = std::fs::read_to_string(&file).expect("read migration");
+        client
+            .batch_execute(&sql)
+            .await
+            .unwrap_or_else(|error| panic!("PostgreSQL rejected {}: {error:?}", file.display()));
+    }
+
+    let source = SqlMigrationsSource::new(
+        project,
+        Input::new(InputLocation::Path(directory.clone())),
+        layout,
+    );
+    let observation: Observation = source.scrape(&context()).await.expect("scrape");
+
+    let mut differences = Vec::new();
+    for (kind, query) in CATALOG {
+        let live: BTreeSet<String> = client
+            .query(*query, &[])
+            .await
+            .unwrap_or_else(|error| panic!("catalog query for {kind}: {error:?}"))
+            .iter()
+            .map(|row| row.get::<_, String>(0))
+            .collect();
+        let declared: BTreeSet<String> = observation
+            .resources
+            .iter()
+            .filter_map(declared_line)
+            .filter(|(declared_kind, _)| declared_kind == kind)
+            .map(|(_, line)| line)
+            .collect();
+        for missing in live.difference(&declared) {
+            differences.push(format!("{kind}: in PostgreSQL only: {missing}"));
+        }
+        for extra in declared.difference(&live) {
+            differences.push(format!("{kind}: declared only:      {extra}"));
+        }
+    }
+    assert!(
+        differences.is_empty(),
+        "{project}: the folded schema differs from PostgreSQL's catalog:\n{}\n(warnings: {:#?})",
+        differences.join("\n"),
+        observation.warnings
+    );
+}
+
+#[tokio::test]
+async fn folded_schemas_match_postgres_catalog() {
+    let server = PostgresServer::start();
+    check_against_postgres(&server, "flyway", MigrationLayout::Auto).await;
+    check_against_postgres(&server, "golang_migrate", MigrationLayout::GolangMigrate).await;
+}
