@@ -806,6 +806,27 @@ mod tests {
     }
 
     #[test]
+    fn inline_secret_content_is_redacted() {
+        let observation = parse_files(
+            &[file(
+                "compose.yaml",
+                "name: app\nsecrets:\n  token:\n    content: tok-fixture-123\nconfigs:\n  app_conf:\n    content: |\n      debug = false\n    name: app-conf-v2\n",
+            )],
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            find(&observation, SECRET_KIND, "app/token").attrs,
+            json!({"content": secret("tok-fixture-123")})
+        );
+        assert_eq!(
+            find(&observation, CONFIG_KIND, "app/app_conf").attrs,
+            json!({"content": secret("debug = false\n"), "name": "app-conf-v2"})
+        );
+        assert!(!format!("{:?}", observation.resources).contains("tok-fixture-123"));
+    }
+
+    #[test]
     fn only_compose_file_names_are_read_from_directories() {
         assert!(is_compose_file("compose.yaml"));
         assert!(is_compose_file("svc/docker-compose.yml"));

@@ -1,6 +1,7 @@
 //! The `kubernetes_manifests` source: Kubernetes manifests as the declared layer.
 //!
-//! It reads a file, or every `.yaml`/`.yml`/`.json` file under a directory: multi-document
+//! It reads a file, or every `.yaml`/`.yml`/`.json` file under a directory (except
+//! `kustomization.yaml`, Kustomize's configuration rather than an object): multi-document
 //! YAML, `List` objects (`kind: List` or any `*List` with `items`, flattened), rendered Helm
 //! charts (`# Source:` comments and `---` separators) and Kustomize output. Empty and null
 //! documents are skipped. Identity follows [`crate::identity`]: kind `k8s/<group>/<Kind>`
@@ -65,8 +66,14 @@ impl KubernetesManifestsSource {
     }
 }
 
+/// Kustomize's own configuration is not an object it applies; a directory of Kustomize
+/// sources has one beside the manifests, which are read as they are.
+const KUSTOMIZATION_FILE_NAMES: &[&str] = &["kustomization.yaml", "kustomization.yml"];
+
 fn is_manifest_file(relative: &str) -> bool {
+    let file_name = relative.rsplit('/').next().unwrap_or(relative);
     input::has_extension(relative, &["yaml", "yml", "json"])
+        && !KUSTOMIZATION_FILE_NAMES.contains(&file_name.to_ascii_lowercase().as_str())
 }
 
 #[async_trait::async_trait]
@@ -650,6 +657,15 @@ mod tests {
             error.starts_with("/repo/deploy/bad.json:2: invalid JSON"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn directories_skip_kustomization_files() {
+        assert!(is_manifest_file("base/deployment.yaml"));
+        assert!(is_manifest_file("rendered.JSON"));
+        assert!(!is_manifest_file("base/kustomization.yaml"));
+        assert!(!is_manifest_file("overlays/prod/Kustomization.yml"));
+        assert!(!is_manifest_file("README.md"));
     }
 
     #[test]
