@@ -83,6 +83,11 @@ import sys, boto3
 s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{sys.argv[1]}")
 s3.create_bucket(Bucket="team-tfstate")
 s3.upload_file("tests/fixtures/terraform/v1.tfstate", "team-tfstate", "env/prod/terraform.tfstate")
+import os
+for root, _, files in os.walk("tests/fixtures/kubernetes/shop"):
+    for name in files:
+        path = os.path.join(root, name)
+        s3.upload_file(path, "team-tfstate", "manifests/" + os.path.relpath(path, "tests/fixtures/kubernetes/shop"))
 PY
 cat > "$WORK/remote-sources.toml" <<TOML
 store = "$WORK/local-store"
@@ -91,6 +96,11 @@ store = "$WORK/local-store"
 type = "terraform_state"
 name = "remote_state"
 path = "s3://team-tfstate/env/prod/terraform.tfstate"
+
+[[sources]]
+type = "kubernetes_manifests"
+name = "remote_manifests"
+path = "s3://team-tfstate/manifests/"
 
 [[sources]]
 type = "terraform_state"
@@ -104,6 +114,10 @@ expect "a missing object is a failed scrape naming the URL" "missing_state: fail
 remote_ids=$("$BIN" --config "$WORK/remote-sources.toml" sql \
   "SELECT id FROM resources WHERE source = 'remote_state' AND kind = 'aws_sqs_queue'" 2>&1)
 expect "remote state resources are queryable" "aws_sqs_queue.orders" "$remote_ids"
+expect "manifests read from an s3:// prefix" "remote_manifests: ok ([1-9][0-9]* resources seen" "$remote"
+remote_manifests=$("$BIN" --config "$WORK/remote-sources.toml" sql \
+  "SELECT id, labels->>'k8s.file' AS file FROM resources WHERE source = 'remote_manifests' AND kind = 'k8s/apps/Deployment' ORDER BY id" 2>&1)
+expect "prefix-relative file labels" "shop/web .*web.yaml" "$remote_manifests"
 
 echo "s3-store: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

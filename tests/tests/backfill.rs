@@ -260,3 +260,118 @@ async fn backfill_replays_each_commit_and_scrapes_record_provenance() {
     drop(client);
     server.stop().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn backfill_of_a_directory_records_deleted_files_and_a_deleted_directory() {
+    let work = tempfile::tempdir().unwrap();
+    let repository = work.path().join("repo");
+    let deploy = repository.join("deploy");
+    std::fs::create_dir_all(&deploy).unwrap();
+    git(
+        &repository,
+        &["init", "-q", "-b", "main"],
+        "2026-04-01T00:00:00Z",
+    );
+    for file in ["web.yaml", "config.yaml"] {
+        std::fs::copy(
+            fixture(&format!("kubernetes/shop/{file}")),
+            deploy.join(file),
+        )
+        .unwrap();
+    }
+    git(&repository, &["add", "-A"], "2026-04-01T10:00:00Z");
+    git(
+        &repository,
+        &["commit", "-qm", "shop"],
+        "2026-04-01T10:00:00Z",
+    );
+    git(
+        &repository,
+        &["rm", "-q", "deploy/config.yaml"],
+        "2026-04-02T10:00:00Z",
+    );
+    git(
+        &repository,
+        &["commit", "-qm", "drop config"],
+        "2026-04-02T10:00:00Z",
+    );
+    git(
+        &repository,
+        &["rm", "-q", "-r", "deploy"],
+        "2026-04-03T10:00:00Z",
+    );
+    git(
+        &repository,
+        &["commit", "-qm", "decommission"],
+        "2026-04-03T10:00:00Z",
+    );
+    std::fs::create_dir_all(&deploy).unwrap();
+
+    let store = work.path().join("store");
+    let config = write_config(
+        work.path(),
+        &store,
+        &format!(
+            "[[sources]]\ntype = \"kubernetes_manifests\"\nname = \"k8s\"\npath = {:?}\ninterval = \"1h\"\n",
+            deploy.display().to_string()
+        ),
+    )
+    .unwrap();
+    let output = cli(
+        &config,
+        &["backfill", "--source", "k8s", "--since", "2026-04-01"],
+    )
+    .unwrap();
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{printed}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        printed.contains("3 commits found, 3 replayed (0 failed to parse)"),
+        "{printed}"
+    );
+
+    let port = free_port();
+    let mut server = Server::serve(&config, port).await.unwrap();
+    let client = connect(port).await.unwrap();
+    let at = |instant: &'static str| {
+        let client = &client;
+        async move {
+            rows(
+                client,
+                &format!("SELECT kind || ' ' || id FROM resources_at('{instant}') WHERE source = 'k8s' ORDER BY 1"),
+            )
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|row| row[0].clone())
+            .collect::<Vec<_>>()
+        }
+    };
+    let first = at("2026-04-01T12:00:00Z").await;
+    assert!(
+        first.contains(&"k8s/apps/Deployment shop/web".to_string()),
+        "{first:?}"
+    );
+    let config_maps: Vec<_> = first
+        .iter()
+        .filter(|entry| entry.starts_with("k8s/core/ConfigMap"))
+        .collect();
+    assert!(!config_maps.is_empty(), "{first:?}");
+    let second = at("2026-04-02T12:00:00Z").await;
+    assert!(second.contains(&"k8s/apps/Deployment shop/web".to_string()));
+    assert!(
+        second
+            .iter()
+            .all(|entry| !entry.starts_with("k8s/core/ConfigMap")),
+        "the deleted file's objects are gone: {second:?}"
+    );
+    assert!(
+        at("2026-04-03T12:00:00Z").await.is_empty(),
+        "the deleted directory declares nothing"
+    );
+    drop(client);
+    server.stop().unwrap();
+}
