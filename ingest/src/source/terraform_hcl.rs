@@ -20,7 +20,8 @@
 //! the block type (the shape a state gives them), with `"labels"` when the block has labels.
 //! Every resource is labelled with the file (`terraform.file`, relative) it was declared in.
 //!
-//! Redacted with `canonical::redacted`: the default of a `sensitive = true` variable, the
+//! Redacted with `canonical::redacted`: the default of a `sensitive = true` (or secret-named)
+//! variable, the
 //! literal value of a `sensitive = true` output, and literal attributes whose name looks
 //! secret (password, secret, token, private_key, ...). An HCL syntax error fails the scrape
 //! with the file and line; a block type this source does not model and a duplicate address
@@ -246,7 +247,8 @@ fn declared_block(
         }
         ("variable", [name]) => {
             let mut attributes = body_value(&block.body, false);
-            if is_sensitive(&attributes) {
+            // A secret-looking variable without `sensitive = true` is still a secret.
+            if is_sensitive(&attributes) || looks_secret(name) {
                 redact_field(&mut attributes, "default");
             }
             observed.push(file_label(
@@ -758,6 +760,53 @@ mod tests {
         assert_eq!(observation.resources.len(), 1);
         assert_eq!(observation.resources[0].attrs["name"], json!("first"));
         assert_eq!(observation.warnings.len(), 1, "{:?}", observation.warnings);
+    }
+
+    #[tokio::test]
+    async fn kubernetes_resources_and_literal_secrets() {
+        let directory = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            directory.path().join("main.tf"),
+            r#"variable "api_token" {
+  default = "plain-named-token"
+}
+
+resource "kubernetes_deployment_v1" "web" {
+  metadata {
+    name      = "web"
+    namespace = "shop"
+  }
+  spec {
+    replicas = 2
+  }
+}
+
+output "admin_password" {
+  value     = "literal-output-secret"
+  sensitive = true
+}
+"#,
+        )
+        .expect("write");
+        let observation = scrape_path(directory.path()).await.expect("parses");
+        let deployment = find(
+            &observation,
+            "kubernetes_deployment_v1",
+            "kubernetes_deployment_v1.web",
+        );
+        assert_eq!(label(deployment, "live.kind"), Some("k8s/apps/Deployment"));
+        assert_eq!(label(deployment, "live.id"), Some("shop/web"));
+        assert_eq!(deployment.attrs["spec"], json!([{"replicas": 2}]));
+        let variable = find(&observation, VARIABLE_KIND, "var.api_token");
+        assert_eq!(
+            variable.attrs["default"],
+            canonical::redacted(&json!("plain-named-token"))
+        );
+        let output = find(&observation, OUTPUT_KIND, "output.admin_password");
+        assert_eq!(
+            output.attrs["value"],
+            canonical::redacted(&json!("literal-output-secret"))
+        );
     }
 
     #[test]
