@@ -143,6 +143,9 @@ fn parse_plan(path: &Path, bytes: &[u8]) -> Result<Observation> {
         }
         if let Some(mask) = change.get("after_sensitive") {
             terraform::redact_mask(&mut resource.attrs, mask);
+            // Tag labels were read before this mask; one it hides must not stay a label.
+            resource.labels.retain(|key, _| !key.starts_with("tag."));
+            terraform::tag_labels(&resource.attrs, &mut resource.labels);
         }
         if let Some(unknown) = change.get("after_unknown") {
             mark_unknown(&mut resource.attrs, unknown);
@@ -553,6 +556,36 @@ mod tests {
         );
         assert!(parse(json!({"version": 4, "resources": []})).is_err());
         assert!(parse(json!([1])).is_err());
+    }
+
+    #[test]
+    fn a_tag_only_the_change_marks_sensitive_is_not_a_label() {
+        let resource = json!({
+            "address": "aws_sqs_queue.q", "mode": "managed", "type": "aws_sqs_queue", "name": "q",
+            "values": {"name": "q", "tags": {"Team": "payments", "Key": "tag-secret"}},
+            "sensitive_values": {"tags": {}}
+        });
+        let document = json!({
+            "format_version": "1.2",
+            "planned_values": {"root_module": {"resources": [resource]}},
+            "resource_changes": [{
+                "address": "aws_sqs_queue.q",
+                "change": {
+                    "actions": ["create"],
+                    "after_sensitive": {"tags": {"Key": true}},
+                    "after_unknown": {"arn": true}
+                }
+            }]
+        });
+        let observation = parse(document).expect("parses");
+        let queue = &observation.resources[0];
+        assert_eq!(
+            queue.labels.get("tag.Team").map(String::as_str),
+            Some("payments")
+        );
+        assert!(!queue.labels.contains_key("tag.Key"));
+        assert_eq!(queue.attrs["tags"]["Key"][REDACTED_MARKER], json!(true));
+        assert_eq!(queue.attrs["arn"], json!(UNKNOWN_VALUE));
     }
 
     #[test]
