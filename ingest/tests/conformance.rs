@@ -331,6 +331,11 @@ async fn terraform_state_conforms() {
         Some("s3cr3t-fixture-password-v2"),
     )
     .await;
+    check_conformance(
+        terraform(terraform_fixture("v1.show.json")),
+        Some(TERRAFORM_SECRET),
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -1,13 +1,68 @@
-//! The `terraform_hcl` source: Terraform configuration (.tf files) through an HCL parser, as the declared layer.
+//! The `terraform_hcl` source: the Terraform configuration of one root module (`.tf` files),
+//! parsed with hcl-rs, as the declared layer: what the code says before any plan or apply.
 //!
-//! NOT IMPLEMENTED YET: this placeholder exists so the configuration and module layout are
-//! fixed while the source is written.
+//! Reads one `.tf` file, or the `.tf` files directly in a directory (files in subdirectories
+//! belong to other modules and are skipped; `.tf.json` is not read). Identities:
+//! - `resource "aws_sqs_queue" "orders"`: kind `aws_sqs_queue`, id `aws_sqs_queue.orders` (the
+//!   address Terraform gives, without instance keys: `count` / `for_each` stay attributes).
+//!   Managed resources of mapped types carry `live.kind` and, when literal, `live.name` /
+//!   `live.id` labels (see [`crate::terraform`]).
+//! - `data "aws_vpc" "main"`: kind `data.aws_vpc`, id `data.aws_vpc.main`.
+//! - `module "dlq"`: kind `terraform_module`, id `module.dlq`.
+//! - `variable "region"`: kind `terraform_variable`, id `var.region`.
+//! - `output "queue_url"`: kind `terraform_output`, id `output.queue_url`.
+//! - each entry of a `locals` block: kind `terraform_local`, id `local.<name>`.
+//! - `provider "aws"`: kind `terraform_provider`, id `provider.aws` (`provider.aws.<alias>`).
+//!
+//! Attributes holding literals become JSON values; any other expression (a reference, a
+//! function call, a template with interpolation, `count`, `for_each`, `depends_on`, ...)
+//! becomes `{"expression": "<its HCL text>"}`. Nested blocks become arrays of objects under
+//! the block type (the shape a state gives them), with `"labels"` when the block has labels.
+//! Every resource is labelled with the file (`terraform.file`, relative) it was declared in.
+//!
+//! Redacted with `canonical::redacted`: the default of a `sensitive = true` (or secret-named)
+//! variable, the
+//! literal value of a `sensitive = true` output, and literal attributes whose name looks
+//! secret (password, secret, token, private_key, ...). An HCL syntax error fails the scrape
+//! with the file and line; a block type this source does not model and a duplicate address
+//! become warnings.
 
-use groundtruth_engine::model::Observation;
+use std::path::Path;
+
+use groundtruth_engine::model::{Layer, Observation, ObservedResource};
+use hcl::expr::{Heredoc, HeredocStripMode, TemplateExpr};
+use hcl::{Block, BlockLabel, Body, Expression, ObjectKey, Structure};
+use serde_json::{json, Map, Value};
 
 use crate::error::{IngestError, Result};
-use crate::input::Input;
+use crate::input::{self, Input, InputFile};
 use crate::source::{ScrapeContext, Source};
+use crate::terraform::{self, OUTPUT_KIND};
+
+/// Kind of a `module` call.
+pub const MODULE_KIND: &str = "terraform_module";
+/// Kind of an input `variable`.
+pub const VARIABLE_KIND: &str = "terraform_variable";
+/// Kind of one `locals` entry.
+pub const LOCAL_KIND: &str = "terraform_local";
+/// Kind of a `provider` configuration.
+pub const PROVIDER_KIND: &str = "terraform_provider";
+
+/// Bracket nesting beyond anything hand-written; refusing it keeps the recursive parser far
+/// from the thread's stack limit on hostile input.
+const MAX_NESTING: usize = 200;
+
+/// Name fragments of attributes whose literal values are treated as secrets.
+const SECRET_NAME_FRAGMENTS: &[&str] = &[
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "private_key",
+    "api_key",
+    "access_key",
+    "credentials",
+];
 
 /// Reads Terraform configuration (.tf files) through an HCL parser.
 #[derive(Debug, Clone)]
@@ -40,10 +95,722 @@ impl Source for TerraformHclSource {
         Some(&self.input)
     }
 
-    async fn scrape(&self, _context: &ScrapeContext) -> Result<Observation> {
-        Err(IngestError::Invalid {
-            path: self.input.location().display_path(),
-            message: "the terraform_hcl source is not implemented yet".to_string(),
+    async fn scrape(&self, context: &ScrapeContext) -> Result<Observation> {
+        // Only the root module's own files: subdirectories hold other modules.
+        let files = self
+            .input
+            .read(|relative| input::has_extension(relative, &["tf"]) && !relative.contains('/'))
+            .await?;
+        if files.is_empty() {
+            // An empty scrape would record every declared resource as deleted.
+            return Err(IngestError::Invalid {
+                path: self.input.location().display_path(),
+                message: "no .tf files found".to_string(),
+            });
+        }
+        if context.cancel.is_cancelled() {
+            return Err(IngestError::Cancelled {
+                source_name: self.name.clone(),
+            });
+        }
+        let reported = files[0].path.clone();
+        terraform::parse_blocking(reported, move |_| parse_files(&files)).await
+    }
+}
+
+/// Parse every file of the module into one observation.
+fn parse_files(files: &[InputFile]) -> Result<Observation> {
+    let mut observed = Vec::new();
+    let mut warnings = Vec::new();
+    for file in files {
+        let text = file.text()?;
+        let body = parse_body(&file.path, text)?;
+        for structure in body.into_iter() {
+            match structure {
+                Structure::Block(block) => {
+                    declared_block(&block, &file.relative, &mut observed, &mut warnings)
+                }
+                Structure::Attribute(attribute) => warnings.push(format!(
+                    "{}: top-level attribute {:?} is not valid Terraform; skipped",
+                    file.relative,
+                    attribute.key.as_str()
+                )),
+            }
+        }
+    }
+    terraform::sort_and_dedup(&mut observed, &mut warnings);
+    Ok(Observation {
+        warnings,
+        ..Observation::complete(observed)
+    })
+}
+
+/// Parse one file's HCL, reporting syntax errors with the file and line.
+fn parse_body(path: &Path, text: &str) -> Result<Body> {
+    if let Some(line) = excessive_nesting_line(text) {
+        return Err(IngestError::Parse {
+            path: path.to_path_buf(),
+            line: Some(line),
+            message: format!("brackets nested more than {MAX_NESTING} deep"),
+        });
+    }
+    hcl::parse(text).map_err(|error| match error {
+        hcl::Error::Parse(parse_error) => IngestError::Parse {
+            path: path.to_path_buf(),
+            line: Some(parse_error.location().line()),
+            message: format!(
+                "HCL syntax error at column {}: {}",
+                parse_error.location().column(),
+                parse_error.message()
+            ),
+        },
+        other => IngestError::Parse {
+            path: path.to_path_buf(),
+            line: None,
+            message: other.to_string(),
+        },
+    })
+}
+
+/// The line where bracket nesting first exceeds [`MAX_NESTING`]. Brackets inside strings are
+/// counted too; that only matters for input already far beyond anything real.
+fn excessive_nesting_line(text: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut line = 1;
+    for character in text.chars() {
+        match character {
+            '\n' => line += 1,
+            '{' | '[' | '(' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Some(line);
+                }
+            }
+            '}' | ']' | ')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
+}
+
+fn label_text(label: &BlockLabel) -> &str {
+    label.as_str()
+}
+
+/// One top-level block as zero or more declared resources.
+fn declared_block(
+    block: &Block,
+    file: &str,
+    observed: &mut Vec<ObservedResource>,
+    warnings: &mut Vec<String>,
+) {
+    let labels: Vec<&str> = block.labels.iter().map(label_text).collect();
+    let block_type = block.identifier.as_str();
+    let file_label = |resource: ObservedResource| resource.with_label("terraform.file", file);
+    match (block_type, labels.as_slice()) {
+        ("resource", [resource_type, name]) | ("data", [resource_type, name]) => {
+            let mode = if block_type == "resource" {
+                "managed"
+            } else {
+                "data"
+            };
+            let Ok((kind, id)) = terraform::kind_and_local_address(mode, resource_type, name)
+            else {
+                return;
+            };
+            let attributes = body_value(&block.body, true);
+            let facts = terraform::InstanceFacts {
+                mode,
+                resource_type,
+                name,
+                module: None,
+                provider: None,
+            };
+            observed.push(file_label(terraform::instance_resource(
+                &facts, kind, id, attributes,
+            )));
+        }
+        ("module", [name]) => {
+            let attributes = body_value(&block.body, true);
+            let mut resource = ObservedResource::new(
+                MODULE_KIND,
+                format!("module.{name}"),
+                Layer::Declared,
+                attributes,
+            )
+            .with_name(*name);
+            if let Some(Value::String(source)) = resource.attrs.get("source") {
+                let source = source.clone();
+                resource = resource.with_label("terraform.module_source", source);
+            }
+            observed.push(file_label(resource));
+        }
+        ("variable", [name]) => {
+            let mut attributes = body_value(&block.body, false);
+            // A secret-looking variable without `sensitive = true` is still a secret.
+            if is_sensitive(&attributes) || looks_secret(name) {
+                redact_field(&mut attributes, "default");
+            }
+            observed.push(file_label(
+                ObservedResource::new(
+                    VARIABLE_KIND,
+                    format!("var.{name}"),
+                    Layer::Declared,
+                    attributes,
+                )
+                .with_name(*name),
+            ));
+        }
+        ("output", [name]) => {
+            let mut attributes = body_value(&block.body, true);
+            if is_sensitive(&attributes) {
+                redact_field(&mut attributes, "value");
+            }
+            observed.push(file_label(
+                ObservedResource::new(
+                    OUTPUT_KIND,
+                    format!("output.{name}"),
+                    Layer::Declared,
+                    attributes,
+                )
+                .with_name(*name),
+            ));
+        }
+        ("locals", []) => {
+            for attribute in block.body.attributes() {
+                let name = attribute.key.as_str();
+                let value = attribute_value(name, &attribute.expr, true);
+                observed.push(file_label(
+                    ObservedResource::new(
+                        LOCAL_KIND,
+                        format!("local.{name}"),
+                        Layer::Declared,
+                        json!({ "value": value }),
+                    )
+                    .with_name(name),
+                ));
+            }
+        }
+        ("provider", [name]) => {
+            let attributes = body_value(&block.body, true);
+            let id = match attributes.get("alias").and_then(Value::as_str) {
+                Some(alias) => format!("provider.{name}.{alias}"),
+                None => format!("provider.{name}"),
+            };
+            observed.push(file_label(
+                ObservedResource::new(PROVIDER_KIND, id, Layer::Declared, attributes)
+                    .with_name(*name),
+            ));
+        }
+        // Settings of the configuration itself, not things it declares.
+        ("terraform", _) => {}
+        _ => warnings.push(format!(
+            "{file}: {block_type} block {labels:?} is not modelled; skipped"
+        )),
+    }
+}
+
+fn is_sensitive(attributes: &Value) -> bool {
+    attributes.get("sensitive") == Some(&Value::Bool(true))
+}
+
+/// Redact a literal field; an expression only names where the value comes from.
+fn redact_field(attributes: &mut Value, field: &str) {
+    if let Some(value) = attributes.get_mut(field) {
+        if !is_expression(value) {
+            terraform::redact_in_place(value);
+        }
+    }
+}
+
+/// A body as a JSON object: attributes by name, nested blocks as arrays under their type.
+/// `redact_secret_names` is off for variable blocks, whose attribute names are fixed.
+fn body_value(body: &Body, redact_secret_names: bool) -> Value {
+    let mut object = Map::new();
+    for structure in body.iter() {
+        match structure {
+            Structure::Attribute(attribute) => {
+                let name = attribute.key.as_str();
+                let value = if redact_secret_names {
+                    attribute_value(name, &attribute.expr, true)
+                } else {
+                    expression_value(&attribute.expr)
+                };
+                object.insert(name.to_string(), value);
+            }
+            Structure::Block(block) => {
+                let mut nested = body_value(&block.body, redact_secret_names);
+                if !block.labels.is_empty() {
+                    if let Value::Object(fields) = &mut nested {
+                        let labels = block.labels.iter().map(label_text).collect::<Vec<_>>();
+                        fields.insert("labels".to_string(), json!(labels));
+                    }
+                }
+                let entry = object
+                    .entry(block.identifier.as_str().to_string())
+                    .or_insert_with(|| Value::Array(Vec::new()));
+                match entry {
+                    Value::Array(blocks) => blocks.push(nested),
+                    // An attribute and a block of the same name: keep both, the block listed.
+                    other => *other = json!([other.clone(), nested]),
+                }
+            }
+        }
+    }
+    Value::Object(object)
+}
+
+/// An attribute's value, redacted when its name looks secret and it is a literal (an
+/// expression is a reference to the secret, not the secret).
+fn attribute_value(name: &str, expression: &Expression, redact_secret_names: bool) -> Value {
+    let value = expression_value(expression);
+    if redact_secret_names && looks_secret(name) && !is_expression(&value) {
+        return redact_literals(value);
+    }
+    value
+}
+
+fn looks_secret(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    SECRET_NAME_FRAGMENTS
+        .iter()
+        .any(|fragment| name.contains(fragment))
+}
+
+fn is_expression(value: &Value) -> bool {
+    matches!(value, Value::Object(object) if object.len() == 1 && object.contains_key("expression"))
+}
+
+fn redact_literals(mut value: Value) -> Value {
+    terraform::redact_in_place(&mut value);
+    value
+}
+
+/// A literal as its JSON value; anything else as `{"expression": "<HCL text>"}`. Collections
+/// mixing both keep their literal parts as values.
+fn expression_value(expression: &Expression) -> Value {
+    match expression {
+        Expression::Null => Value::Null,
+        Expression::Bool(flag) => Value::Bool(*flag),
+        Expression::Number(number) => serde_json::to_value(number).unwrap_or(Value::Null),
+        Expression::String(text) => Value::String(text.clone()),
+        Expression::Array(items) => Value::Array(items.iter().map(expression_value).collect()),
+        Expression::Object(entries) => {
+            let mut object = Map::new();
+            for (key, value) in entries {
+                let key = match key {
+                    ObjectKey::Identifier(identifier) => identifier.as_str().to_string(),
+                    ObjectKey::Expression(Expression::String(text)) => text.clone(),
+                    ObjectKey::Expression(other) => expression_text(other),
+                    other => hcl::format::to_string(other).unwrap_or_default(),
+                };
+                let value = attribute_value(&key, value, true);
+                object.insert(key, value);
+            }
+            Value::Object(object)
+        }
+        Expression::TemplateExpr(template) => match template_literal(template) {
+            Some(text) => Value::String(text),
+            None => json!({ "expression": expression_text(expression) }),
+        },
+        Expression::Parenthesis(inner) if !is_expression(&expression_value(inner)) => {
+            expression_value(inner)
+        }
+        _ => json!({ "expression": expression_text(expression) }),
+    }
+}
+
+/// The text of a template with no interpolation or directive, heredoc indentation removed.
+fn template_literal(template: &TemplateExpr) -> Option<String> {
+    let (raw, heredoc) = match template {
+        TemplateExpr::QuotedString(raw) => (raw.as_str(), None),
+        TemplateExpr::Heredoc(heredoc) => (heredoc.template.as_str(), Some(heredoc)),
+    };
+    if raw.contains("${") || raw.contains("%{") {
+        return None;
+    }
+    match heredoc {
+        Some(Heredoc {
+            strip: HeredocStripMode::Indent,
+            ..
+        }) => Some(dedent(raw)),
+        Some(_) => Some(raw.to_string()),
+        // Quoted templates keep their escapes raw; only plain ones are literal enough.
+        None if raw.contains('\\') => None,
+        None => Some(raw.to_string()),
+    }
+}
+
+/// Remove the indentation common to all non-blank lines, as `<<-` heredocs do.
+fn dedent(text: &str) -> String {
+    let indent = text
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| line.len() - line.trim_start().len())
+        .min()
+        .unwrap_or(0);
+    text.split_inclusive('\n')
+        .map(|line| {
+            if line.trim().is_empty() {
+                // Blank lines keep only their line break, whatever their indentation.
+                &line[line.trim_end_matches(['\n', '\r']).len()..]
+            } else {
+                line.get(indent..).unwrap_or(line.trim_start())
+            }
         })
+        .collect()
+}
+
+/// An expression formatted back to HCL text.
+fn expression_text(expression: &Expression) -> String {
+    // Formatting an in-memory expression to a string does not fail (hcl-rs documents it).
+    hcl::format::to_string(expression).unwrap_or_else(|error| format!("<unprintable: {error}>"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::input::InputLocation;
+    use chrono::{TimeZone, Utc};
+    use groundtruth_engine::canonical::{self, REDACTED_MARKER};
+    use tokio_util::sync::CancellationToken;
+
+    const PROJECT: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/fixtures/terraform/hcl"
+    );
+
+    fn context() -> ScrapeContext {
+        ScrapeContext {
+            started_at: Utc
+                .with_ymd_and_hms(2025, 1, 1, 0, 0, 0)
+                .single()
+                .expect("valid time"),
+            cancel: CancellationToken::new(),
+        }
+    }
+
+    async fn scrape_path(path: &Path) -> Result<Observation> {
+        TerraformHclSource::new("hcl", Input::new(InputLocation::Path(path.to_path_buf())))
+            .scrape(&context())
+            .await
+    }
+
+    async fn scrape() -> Observation {
+        scrape_path(Path::new(PROJECT))
+            .await
+            .expect("fixture parses")
+    }
+
+    fn find<'a>(observation: &'a Observation, kind: &str, id: &str) -> &'a ObservedResource {
+        observation
+            .resources
+            .iter()
+            .find(|resource| resource.kind == kind && resource.id == id)
+            .unwrap_or_else(|| panic!("{kind} {id} missing"))
+    }
+
+    fn label<'a>(resource: &'a ObservedResource, key: &str) -> Option<&'a str> {
+        resource.labels.get(key).map(String::as_str)
+    }
+
+    #[tokio::test]
+    async fn the_project_declares_what_its_files_say() {
+        let observation = scrape().await;
+        assert_eq!(
+            observation.warnings,
+            vec!["main.tf: moved block [] is not modelled; skipped".to_string()]
+        );
+        let keys: Vec<(&str, &str)> = observation
+            .resources
+            .iter()
+            .map(|resource| (resource.kind.as_str(), resource.id.as_str()))
+            .collect();
+        assert_eq!(
+            keys,
+            vec![
+                (
+                    "aws_cloudwatch_log_group",
+                    "aws_cloudwatch_log_group.service"
+                ),
+                ("aws_db_instance", "aws_db_instance.orders"),
+                ("aws_lambda_function", "aws_lambda_function.order_processor"),
+                ("aws_security_group", "aws_security_group.db"),
+                ("aws_sqs_queue", "aws_sqs_queue.orders"),
+                ("aws_subnet", "aws_subnet.private"),
+                (
+                    "data.aws_caller_identity",
+                    "data.aws_caller_identity.current"
+                ),
+                ("terraform_local", "local.common_tags"),
+                ("terraform_local", "local.services"),
+                ("terraform_module", "module.dlq"),
+                ("terraform_output", "output.db_master_password"),
+                ("terraform_output", "output.queue_url"),
+                ("terraform_provider", "provider.aws"),
+                ("terraform_variable", "var.db_password"),
+                ("terraform_variable", "var.environment"),
+                ("terraform_variable", "var.private_subnet_cidrs"),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn literals_are_values_and_expressions_keep_their_text() {
+        let observation = scrape().await;
+        let queue = find(&observation, "aws_sqs_queue", "aws_sqs_queue.orders");
+        assert_eq!(queue.attrs["name"], json!("orders"));
+        assert_eq!(queue.attrs["visibility_timeout_seconds"], json!(30));
+        assert_eq!(queue.attrs["sqs_managed_sse_enabled"], json!(true));
+        assert_eq!(
+            queue.attrs["tags"],
+            json!({"expression": "local.common_tags"})
+        );
+        assert_eq!(label(queue, "terraform.file"), Some("main.tf"));
+        assert_eq!(label(queue, "live.kind"), Some("aws_sqs_queue"));
+        assert_eq!(label(queue, "live.name"), Some("orders"));
+        assert_eq!(label(queue, "live.id"), None);
+
+        let subnet = find(&observation, "aws_subnet", "aws_subnet.private");
+        assert_eq!(
+            subnet.attrs["count"],
+            json!({"expression": "length(var.private_subnet_cidrs)"})
+        );
+        assert_eq!(
+            subnet.attrs["cidr_block"],
+            json!({"expression": "var.private_subnet_cidrs[count.index]"})
+        );
+        let logs = find(
+            &observation,
+            "aws_cloudwatch_log_group",
+            "aws_cloudwatch_log_group.service",
+        );
+        assert_eq!(
+            logs.attrs["for_each"],
+            json!({"expression": "local.services"})
+        );
+        assert_eq!(
+            logs.attrs["name"],
+            json!({"expression": "\"/orders/${each.key}\""})
+        );
+
+        let function = find(
+            &observation,
+            "aws_lambda_function",
+            "aws_lambda_function.order_processor",
+        );
+        assert_eq!(
+            function.attrs["depends_on"],
+            json!([{"expression": "aws_sqs_queue.orders"}])
+        );
+        assert_eq!(
+            function.attrs["environment"][0]["variables"]["LOG_LEVEL"],
+            json!("info")
+        );
+        assert_eq!(
+            function.attrs["environment"][0]["variables"]["ORDERS_QUEUE_URL"],
+            json!({"expression": "aws_sqs_queue.orders.url"})
+        );
+        assert_eq!(
+            function.attrs["lifecycle"],
+            json!([{"ignore_changes": [{"expression": "filename"}]}])
+        );
+        assert_eq!(
+            function.attrs["description"],
+            json!("Consumes the orders queue.\nOwned by payments.\n")
+        );
+
+        let group = find(&observation, "aws_security_group", "aws_security_group.db");
+        let ingress = group.attrs["ingress"].as_array().expect("ingress blocks");
+        assert_eq!(ingress.len(), 2);
+        assert_eq!(ingress[0]["from_port"], json!(5432));
+        assert_eq!(ingress[1]["cidr_blocks"], json!(["10.20.0.0/16"]));
+        assert_eq!(
+            group.attrs["lifecycle"],
+            json!([{"create_before_destroy": true}])
+        );
+
+        let data = find(
+            &observation,
+            "data.aws_caller_identity",
+            "data.aws_caller_identity.current",
+        );
+        assert_eq!(label(data, "terraform.mode"), Some("data"));
+        assert_eq!(label(data, "live.kind"), None);
+
+        let module = find(&observation, "terraform_module", "module.dlq");
+        assert_eq!(module.attrs["source"], json!("./modules/dlq"));
+        assert_eq!(
+            label(module, "terraform.module_source"),
+            Some("./modules/dlq")
+        );
+        assert_eq!(module.attrs["max_receive_count"], json!(5));
+
+        let variable = find(
+            &observation,
+            "terraform_variable",
+            "var.private_subnet_cidrs",
+        );
+        assert_eq!(
+            variable.attrs["type"],
+            json!({"expression": "list(string)"})
+        );
+        assert_eq!(
+            variable.attrs["default"],
+            json!(["10.20.1.0/24", "10.20.2.0/24"])
+        );
+        assert_eq!(label(variable, "terraform.file"), Some("variables.tf"));
+        let services = find(&observation, "terraform_local", "local.services");
+        assert_eq!(services.attrs["value"], json!(["api", "worker"]));
+    }
+
+    #[tokio::test]
+    async fn secrets_are_redacted() {
+        let observation = scrape().await;
+        let text: String = observation
+            .resources
+            .iter()
+            .map(|resource| json!({"attrs": resource.attrs, "labels": resource.labels}).to_string())
+            .collect();
+        for secret in ["hcl-fixture-default-password", "hcl-fixture-literal-token"] {
+            assert!(!text.contains(secret), "{secret} leaked");
+        }
+        let variable = find(&observation, "terraform_variable", "var.db_password");
+        assert_eq!(
+            variable.attrs["default"],
+            canonical::redacted(&json!("hcl-fixture-default-password"))
+        );
+        assert_eq!(variable.attrs["sensitive"], json!(true));
+        let database = find(&observation, "aws_db_instance", "aws_db_instance.orders");
+        // A reference to the secret is not the secret.
+        assert_eq!(
+            database.attrs["password"],
+            json!({"expression": "var.db_password"})
+        );
+        assert_eq!(label(database, "live.name"), Some("orders-db"));
+        let provider = find(&observation, "terraform_provider", "provider.aws");
+        assert_eq!(provider.attrs["token"][REDACTED_MARKER], json!(true));
+        assert_eq!(provider.attrs["region"], json!("eu-west-1"));
+        let output = find(
+            &observation,
+            "terraform_output",
+            "output.db_master_password",
+        );
+        assert_eq!(
+            output.attrs["value"],
+            json!({"expression": "var.db_password"})
+        );
+    }
+
+    #[tokio::test]
+    async fn syntax_errors_name_the_file_and_line() {
+        let directory = tempfile::tempdir().expect("tempdir");
+        let path = directory.path().join("main.tf");
+        std::fs::write(
+            &path,
+            "resource \"aws_sqs_queue\" \"orders\" {\n  name = \"orders\"\n  visibility = = 3\n}\n",
+        )
+        .expect("write");
+        let error = scrape_path(directory.path())
+            .await
+            .expect_err("invalid HCL");
+        let IngestError::Parse { line, .. } = &error else {
+            panic!("expected Parse, got {error:?}")
+        };
+        assert_eq!(*line, Some(3));
+        assert!(error.to_string().contains("main.tf:3:"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn deep_nesting_and_empty_directories_are_refused() {
+        let directory = tempfile::tempdir().expect("tempdir");
+        let error = scrape_path(directory.path()).await.expect_err("no files");
+        assert!(matches!(error, IngestError::Invalid { .. }), "{error:?}");
+        let path = directory.path().join("main.tf");
+        std::fs::write(
+            &path,
+            format!(
+                "locals {{\n  x = {}1{}\n}}\n",
+                "[".repeat(100_000),
+                "]".repeat(100_000)
+            ),
+        )
+        .expect("write");
+        let error = scrape_path(directory.path()).await.expect_err("too deep");
+        assert!(
+            matches!(&error, IngestError::Parse { line: Some(2), .. }),
+            "{error:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn duplicate_addresses_keep_the_first_with_a_warning() {
+        let directory = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            directory.path().join("a.tf"),
+            "resource \"aws_sqs_queue\" \"q\" {\n  name = \"first\"\n}\n",
+        )
+        .expect("write");
+        std::fs::write(
+            directory.path().join("b.tf"),
+            "resource \"aws_sqs_queue\" \"q\" {\n  name = \"second\"\n}\n",
+        )
+        .expect("write");
+        let observation = scrape_path(directory.path()).await.expect("parses");
+        assert_eq!(observation.resources.len(), 1);
+        assert_eq!(observation.resources[0].attrs["name"], json!("first"));
+        assert_eq!(observation.warnings.len(), 1, "{:?}", observation.warnings);
+    }
+
+    #[tokio::test]
+    async fn kubernetes_resources_and_literal_secrets() {
+        let directory = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            directory.path().join("main.tf"),
+            r#"variable "api_token" {
+  default = "plain-named-token"
+}
+
+resource "kubernetes_deployment_v1" "web" {
+  metadata {
+    name      = "web"
+    namespace = "shop"
+  }
+  spec {
+    replicas = 2
+  }
+}
+
+output "admin_password" {
+  value     = "literal-output-secret"
+  sensitive = true
+}
+"#,
+        )
+        .expect("write");
+        let observation = scrape_path(directory.path()).await.expect("parses");
+        let deployment = find(
+            &observation,
+            "kubernetes_deployment_v1",
+            "kubernetes_deployment_v1.web",
+        );
+        assert_eq!(label(deployment, "live.kind"), Some("k8s/apps/Deployment"));
+        assert_eq!(label(deployment, "live.id"), Some("shop/web"));
+        assert_eq!(deployment.attrs["spec"], json!([{"replicas": 2}]));
+        let variable = find(&observation, VARIABLE_KIND, "var.api_token");
+        assert_eq!(
+            variable.attrs["default"],
+            canonical::redacted(&json!("plain-named-token"))
+        );
+        let output = find(&observation, OUTPUT_KIND, "output.admin_password");
+        assert_eq!(
+            output.attrs["value"],
+            canonical::redacted(&json!("literal-output-secret"))
+        );
+    }
+
+    #[test]
+    fn heredocs_are_dedented() {
+        assert_eq!(dedent("    a\n      b\n\n    c\n"), "a\n  b\n\nc\n");
     }
 }

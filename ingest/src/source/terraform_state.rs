@@ -4,19 +4,27 @@
 //! Every instance of every resource becomes one resource whose id is its full Terraform
 //! address (`module.net.aws_subnet.private[0]`, `aws_s3_bucket.assets["logs"]`,
 //! `data.aws_caller_identity.current`), and every root output becomes a `terraform_output`.
-//! Values Terraform marks as sensitive are replaced by [`canonical::redacted`] before they
-//! leave this file, so a rotated password is recorded as a change without being stored.
+//! Data sources get kind `data.<type>`, managed resources their type; managed resources of
+//! mapped types carry `live.kind` / `live.id` / `live.name` labels (see [`crate::terraform`]).
+//! Values Terraform marks as sensitive (and whole sensitive outputs) are replaced by
+//! `canonical::redacted` before they leave this file, so a rotated password is recorded as a
+//! change without being stored.
+//!
+//! Two formats are accepted, told apart by content: the raw state (`"version": 4`) and
+//! `terraform show -json` of a state (`format_version`, `values.root_module` with nested
+//! `child_modules`, `sensitive_values` masks); both give the same resources for the same
+//! infrastructure. Entries that cannot be understood (unknown mode, missing type, a bad index
+//! key) and duplicate addresses become warnings; the rest of the state is still recorded.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use groundtruth_engine::canonical::{self, REDACTED_MARKER};
-use groundtruth_engine::model::{Layer, Observation, ObservedResource};
+use groundtruth_engine::model::{Observation, ObservedResource};
 use serde_json::{Map, Value};
 
 use crate::error::{IngestError, Result};
 use crate::input::{Input, InputLimits, InputLocation};
 use crate::source::{ScrapeContext, Source};
+use crate::terraform;
 
 /// Largest state file accepted. Real states of thousands of resources stay in the tens of
 /// megabytes; anything bigger is more likely a wrong path than a state worth holding in memory.
@@ -26,7 +34,7 @@ pub const MAX_STATE_FILE_BYTES: u64 = 256 * 1024 * 1024;
 const SUPPORTED_STATE_VERSION: u64 = 4;
 
 /// Kind given to root module outputs.
-pub const OUTPUT_KIND: &str = "terraform_output";
+pub use crate::terraform::OUTPUT_KIND;
 
 /// Reads one Terraform state file (`terraform.tfstate`, or a copy pulled from a backend).
 #[derive(Debug, Clone)]
@@ -97,21 +105,17 @@ impl Source for TerraformStateSource {
                 source_name: self.name.clone(),
             });
         }
-        parse_state(&file.path, &file.bytes)
+        terraform::parse_blocking(file.path.clone(), move |path| {
+            parse_state(path, &file.bytes)
+        })
+        .await
     }
 }
 
-/// Turn the text of a state file into an observation. `path` is only used in errors.
+/// Turn the text of a state file (raw v4 state or `terraform show -json` of a state) into an
+/// observation. `path` is only used in errors.
 fn parse_state(path: &Path, bytes: &[u8]) -> Result<Observation> {
-    let document: Value = serde_json::from_slice(bytes).map_err(|error| IngestError::Parse {
-        path: path.to_path_buf(),
-        line: Some(error.line()),
-        message: format!(
-            "invalid JSON at column {}: {}",
-            error.column(),
-            describe_json_error(&error)
-        ),
-    })?;
+    let document = terraform::parse_json(path, bytes)?;
     let invalid = |message: String| IngestError::Invalid {
         path: path.to_path_buf(),
         message,
@@ -122,6 +126,14 @@ fn parse_state(path: &Path, bytes: &[u8]) -> Result<Observation> {
             "expected a JSON object at the top level of a Terraform state".to_string(),
         ));
     };
+    if root.contains_key("format_version") && !root.contains_key("version") {
+        if root.contains_key("planned_values") || root.contains_key("resource_changes") {
+            return Err(invalid(
+                "this is `terraform show -json` of a plan; use a terraform_plan source".to_string(),
+            ));
+        }
+        return Ok(parse_show_json(root));
+    }
     match root.get("version") {
         Some(version) if version.as_u64() == Some(SUPPORTED_STATE_VERSION) => {}
         Some(version) => {
@@ -146,42 +158,129 @@ fn parse_state(path: &Path, bytes: &[u8]) -> Result<Observation> {
             Err(message) => warnings.push(format!("{context}: {message}; skipped")),
         }
     }
-    match root.get("outputs") {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(outputs)) => {
-            for (name, output) in outputs {
-                observed.push(output_resource(name, output));
-            }
-        }
-        Some(_) => warnings.push("\"outputs\" is not an object; outputs skipped".to_string()),
-    }
-
-    observed.sort_by(|left, right| (&left.kind, &left.id).cmp(&(&right.kind, &right.id)));
+    outputs(root.get("outputs"), &mut observed, &mut warnings);
     // Terraform addresses are unique in a valid state; a duplicate means a hand-edited or
     // corrupted file, and the store needs one version per identity.
-    observed.dedup_by(|later, earlier| {
-        let duplicate = later.kind == earlier.kind && later.id == earlier.id;
-        if duplicate {
-            warnings.push(format!(
-                "duplicate address {} ({}); kept the first",
-                later.id, later.kind
-            ));
-        }
-        duplicate
-    });
+    terraform::sort_and_dedup(&mut observed, &mut warnings);
     Ok(Observation {
         warnings,
         ..Observation::complete(observed)
     })
 }
 
-/// serde_json appends " at line L column C" to its messages; the line is reported separately.
-fn describe_json_error(error: &serde_json::Error) -> String {
-    let text = error.to_string();
-    let suffix = format!(" at line {} column {}", error.line(), error.column());
-    text.strip_suffix(&suffix)
-        .map(str::to_string)
-        .unwrap_or(text)
+fn outputs(
+    outputs: Option<&Value>,
+    observed: &mut Vec<ObservedResource>,
+    warnings: &mut Vec<String>,
+) {
+    match outputs {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(outputs)) => {
+            for (name, output) in outputs {
+                observed.push(terraform::output_resource(name, output));
+            }
+        }
+        Some(_) => warnings.push("\"outputs\" is not an object; outputs skipped".to_string()),
+    }
+}
+
+/// `terraform show -json` of a state: `values.root_module` (with nested `child_modules`) and
+/// `values.outputs`. Gives the same kinds, ids, attributes and labels as the raw state.
+fn parse_show_json(root: &Map<String, Value>) -> Observation {
+    let mut warnings = Vec::new();
+    let mut observed = Vec::new();
+    // A state with no resources is shown without "values" at all.
+    if let Some(values) = root.get("values") {
+        if let Some(module) = values.get("root_module") {
+            module_instances(
+                module,
+                "values.root_module",
+                &mut observed,
+                &mut warnings,
+                0,
+            );
+        }
+        outputs(values.get("outputs"), &mut observed, &mut warnings);
+    }
+    terraform::sort_and_dedup(&mut observed, &mut warnings);
+    Observation {
+        warnings,
+        ..Observation::complete(observed)
+    }
+}
+
+/// Deeper module nesting than any real configuration; bounds recursion on hostile input.
+const MAX_MODULE_DEPTH: usize = 64;
+
+/// The resources of one module of `terraform show -json` output (`values.root_module` or
+/// `planned_values.root_module`) and of its child modules. Shared with the plan source.
+pub(crate) fn module_instances(
+    module: &Value,
+    context: &str,
+    observed: &mut Vec<ObservedResource>,
+    warnings: &mut Vec<String>,
+    depth: usize,
+) {
+    if depth > MAX_MODULE_DEPTH {
+        warnings.push(format!("{context}: modules nested too deeply; skipped"));
+        return;
+    }
+    let module_address = module
+        .get("address")
+        .and_then(Value::as_str)
+        .filter(|address| !address.is_empty());
+    if let Some(resources) = module.get("resources").and_then(Value::as_array) {
+        for (position, resource) in resources.iter().enumerate() {
+            let resource_context = format!("{context}.resources[{position}]");
+            match shown_instance(resource, module_address) {
+                Ok(resource) => observed.push(resource),
+                Err(message) => warnings.push(format!("{resource_context}: {message}; skipped")),
+            }
+        }
+    }
+    if let Some(children) = module.get("child_modules").and_then(Value::as_array) {
+        for (position, child) in children.iter().enumerate() {
+            let child_context = format!("{context}.child_modules[{position}]");
+            module_instances(child, &child_context, observed, warnings, depth + 1);
+        }
+    }
+}
+
+/// One resource instance of `terraform show -json` output.
+fn shown_instance(
+    resource: &Value,
+    module_address: Option<&str>,
+) -> std::result::Result<ObservedResource, String> {
+    let Some(resource) = resource.as_object() else {
+        return Err("not an object".to_string());
+    };
+    let text_field = |field: &str| resource.get(field).and_then(Value::as_str);
+    let mode = text_field("mode").ok_or("missing \"mode\"")?;
+    let resource_type = text_field("type").ok_or("missing \"type\"")?;
+    let name = text_field("name").ok_or("missing \"name\"")?;
+    let (kind, local_address) = terraform::kind_and_local_address(mode, resource_type, name)?;
+    let resource_address = match module_address {
+        Some(module) => format!("{module}.{local_address}"),
+        None => local_address,
+    };
+    let id = terraform::instance_address(&resource_address, resource.get("index"))
+        .ok_or("index is neither a number nor a string")?;
+    let mut attributes = resource
+        .get("values")
+        .cloned()
+        .unwrap_or_else(|| Value::Object(Map::new()));
+    if let Some(mask) = resource.get("sensitive_values") {
+        terraform::redact_mask(&mut attributes, mask);
+    }
+    let facts = terraform::InstanceFacts {
+        mode,
+        resource_type,
+        name,
+        module: module_address,
+        // The raw state's notation, so both formats give the same labels.
+        provider: text_field("provider_name").map(|provider| format!("provider[\"{provider}\"]")),
+    };
+    Ok(terraform::instance_resource(&facts, kind, id, attributes))
 }
 
 /// One `resources[]` entry: every instance as an observed resource.
@@ -189,7 +288,7 @@ fn resource_instances(
     resource: &Value,
     context: &str,
     warnings: &mut Vec<String>,
-) -> Result<Vec<ObservedResource>, String> {
+) -> std::result::Result<Vec<ObservedResource>, String> {
     let Some(resource) = resource.as_object() else {
         return Err("not an object".to_string());
     };
@@ -198,18 +297,7 @@ fn resource_instances(
     let resource_type = text_field("type").ok_or("missing \"type\"")?;
     let name = text_field("name").ok_or("missing \"name\"")?;
     let module = text_field("module").filter(|module| !module.is_empty());
-    let provider = text_field("provider");
-
-    let (kind, local_address) = match mode {
-        "managed" => (resource_type.to_string(), format!("{resource_type}.{name}")),
-        // Data sources are reads, not things Terraform manages; a separate kind keeps
-        // `data.aws_vpc` from mixing with the `aws_vpc` resources someone declared.
-        "data" => (
-            format!("data.{resource_type}"),
-            format!("data.{resource_type}.{name}"),
-        ),
-        other => return Err(format!("unknown mode {other:?}")),
-    };
+    let (kind, local_address) = terraform::kind_and_local_address(mode, resource_type, name)?;
     let resource_address = match module {
         Some(module) => format!("{module}.{local_address}"),
         None => local_address,
@@ -217,6 +305,13 @@ fn resource_instances(
     let instances = match resource.get("instances") {
         Some(Value::Array(instances)) => instances,
         _ => return Err("missing \"instances\" array".to_string()),
+    };
+    let facts = terraform::InstanceFacts {
+        mode,
+        resource_type,
+        name,
+        module,
+        provider: text_field("provider").map(str::to_string),
     };
 
     let mut observed = Vec::with_capacity(instances.len());
@@ -226,17 +321,13 @@ fn resource_instances(
             warnings.push(format!("{instance_context}: not an object; skipped"));
             continue;
         };
-        let address = match instance.get("index_key") {
-            None | Some(Value::Null) => resource_address.clone(),
-            Some(Value::Number(index)) => format!("{resource_address}[{index}]"),
-            // Keys are written the way Terraform prints them, quotes and escapes included.
-            Some(Value::String(key)) => {
-                format!("{resource_address}[{}]", Value::String(key.clone()))
-            }
-            Some(other) => {
-                warnings.push(format!("{instance_context}: index_key {other} is neither a number nor a string; skipped"));
-                continue;
-            }
+        let Some(address) =
+            terraform::instance_address(&resource_address, instance.get("index_key"))
+        else {
+            warnings.push(format!(
+                "{instance_context}: index_key is neither a number nor a string; skipped"
+            ));
+            continue;
         };
         // A deposed object (left behind by create_before_destroy) shares the address of the
         // current one; Terraform's own notation keeps them apart.
@@ -259,187 +350,31 @@ fn resource_instances(
             },
         };
         if let Some(sensitive) = instance.get("sensitive_attributes") {
-            redact_sensitive(&mut attributes, sensitive);
+            terraform::redact_sensitive(&mut attributes, sensitive);
         }
 
-        let mut labels = BTreeMap::new();
-        labels.insert("terraform.mode".to_string(), mode.to_string());
-        if let Some(module) = module {
-            labels.insert("terraform.module".to_string(), module.to_string());
-        }
-        if let Some(provider) = provider {
-            labels.insert("terraform.provider".to_string(), provider.to_string());
-        }
+        let mut resource = terraform::instance_resource(&facts, kind.clone(), id, attributes);
         if let Some(status) = instance.get("status").and_then(Value::as_str) {
-            labels.insert("terraform.status".to_string(), status.to_string());
+            resource
+                .labels
+                .insert("terraform.status".to_string(), status.to_string());
         }
         if let Some(deposed) = deposed {
-            labels.insert("terraform.deposed".to_string(), deposed.to_string());
+            resource
+                .labels
+                .insert("terraform.deposed".to_string(), deposed.to_string());
         }
-        // Read after redaction, so a sensitive tag value never becomes a plain-text label.
-        if let Some(Value::Object(tags)) = attributes.get("tags") {
-            if !is_redacted(tags) {
-                for (key, value) in tags {
-                    if let Value::String(value) = value {
-                        labels.insert(format!("tag.{key}"), value.clone());
-                    }
-                }
-            }
-        }
-
-        observed.push(ObservedResource {
-            kind: kind.clone(),
-            id,
-            layer: Layer::Declared,
-            name: Some(name.to_string()),
-            attrs: attributes,
-            labels,
-        });
+        observed.push(resource);
     }
     Ok(observed)
-}
-
-/// One root module output; the whole value is redacted when the output is sensitive.
-fn output_resource(name: &str, output: &Value) -> ObservedResource {
-    let value = output.get("value").cloned().unwrap_or(Value::Null);
-    let sensitive = output
-        .get("sensitive")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    let value = if sensitive {
-        canonical::redacted(&value)
-    } else {
-        value
-    };
-    let output_type = output.get("type").cloned().unwrap_or(Value::Null);
-    ObservedResource::new(
-        OUTPUT_KIND,
-        format!("output.{name}"),
-        Layer::Declared,
-        serde_json::json!({ "value": value, "type": output_type }),
-    )
-    .with_name(name)
-}
-
-fn is_redacted(object: &Map<String, Value>) -> bool {
-    object.get(REDACTED_MARKER) == Some(&Value::Bool(true))
-}
-
-/// Apply an instance's `sensitive_attributes` to its attributes, in either of the shapes
-/// Terraform has written: a list of paths (`[[{"type":"get_attr","value":"password"}]]`) or a
-/// mask mirroring the attributes with `true` at sensitive leaves.
-fn redact_sensitive(attributes: &mut Value, sensitive: &Value) {
-    match sensitive {
-        Value::Array(entries) if entries.iter().all(Value::is_array) => {
-            for path in entries.iter().filter_map(Value::as_array) {
-                redact_path(attributes, path);
-            }
-        }
-        mask => redact_mask(attributes, mask),
-    }
-}
-
-/// One step of a sensitive path.
-enum PathStep<'a> {
-    /// An attribute name or a map key.
-    Key(&'a str),
-    /// A list or tuple position.
-    Position(usize),
-    /// A step this reader cannot follow, such as a set element.
-    Unknown,
-}
-
-fn path_step(step: &Value) -> PathStep<'_> {
-    let step_type = step.get("type").and_then(Value::as_str);
-    match (step_type, step.get("value")) {
-        (Some("get_attr"), Some(Value::String(name))) => PathStep::Key(name),
-        // Index keys are typed cty values, e.g. {"value": 0, "type": "number"}.
-        (Some("index"), Some(key)) => match key.get("value").unwrap_or(key) {
-            Value::String(key) => PathStep::Key(key),
-            Value::Number(number) => match number
-                .as_u64()
-                .and_then(|index| usize::try_from(index).ok())
-            {
-                Some(index) => PathStep::Position(index),
-                None => PathStep::Unknown,
-            },
-            _ => PathStep::Unknown,
-        },
-        _ => PathStep::Unknown,
-    }
-}
-
-/// Redact the value at one path of `get_attr` / `index` steps. A path that no longer leads
-/// anywhere (a block that is now absent) has nothing left to hide and is ignored.
-fn redact_path(value: &mut Value, path: &[Value]) {
-    let Some((step, rest)) = path.split_first() else {
-        redact_in_place(value);
-        return;
-    };
-    let child = match path_step(step) {
-        PathStep::Key(key) => value.get_mut(key),
-        PathStep::Position(index) => value.get_mut(index),
-        // The secret lives at or below a point we cannot pinpoint; hiding more is the safe side.
-        PathStep::Unknown => {
-            redact_in_place(value);
-            return;
-        }
-    };
-    if let Some(child) = child {
-        redact_path(child, rest);
-    }
-}
-
-fn redact_mask(value: &mut Value, mask: &Value) {
-    match (mask, value) {
-        (Value::Bool(true), value) => redact_in_place(value),
-        (Value::Object(mask), Value::Object(object)) => {
-            for (key, child_mask) in mask {
-                if let Some(child) = object.get_mut(key) {
-                    redact_mask(child, child_mask);
-                }
-            }
-        }
-        (Value::Array(mask), Value::Array(items)) => {
-            for (child, child_mask) in items.iter_mut().zip(mask) {
-                redact_mask(child, child_mask);
-            }
-        }
-        // A mask object over a list (or the reverse) means the shapes disagree; the whole
-        // value is hidden rather than guessing which part is sensitive.
-        (Value::Object(_) | Value::Array(_), value) if mask_marks_anything(mask) => {
-            redact_in_place(value)
-        }
-        _ => {}
-    }
-}
-
-fn mask_marks_anything(mask: &Value) -> bool {
-    match mask {
-        Value::Bool(flag) => *flag,
-        Value::Object(children) => children.values().any(mask_marks_anything),
-        Value::Array(children) => children.iter().any(mask_marks_anything),
-        _ => false,
-    }
-}
-
-fn redact_in_place(value: &mut Value) {
-    // A null hides nothing, and keeping it null records "not set" rather than a fake secret.
-    if value.is_null() {
-        return;
-    }
-    if let Value::Object(object) = value {
-        if is_redacted(object) {
-            return;
-        }
-    }
-    *value = canonical::redacted(value);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono::{TimeZone, Utc};
+    use groundtruth_engine::canonical::{self, REDACTED_MARKER};
+    use groundtruth_engine::model::Layer;
     use serde_json::json;
     use tokio_util::sync::CancellationToken;
 
@@ -625,6 +560,82 @@ mod tests {
                 "aws_sqs_queue.orders: visibility_timeout_seconds",
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn show_json_of_a_state_gives_the_same_resources_as_the_raw_state() {
+        let raw = scrape("v1.tfstate").await.expect("raw state parses");
+        let shown = scrape("v1.show.json").await.expect("show -json parses");
+        assert!(shown.warnings.is_empty(), "{:?}", shown.warnings);
+        assert_eq!(raw.resources.len(), 10);
+        assert_eq!(raw.resources, shown.resources);
+        let subnet = find(&shown, "aws_subnet", "module.network.aws_subnet.private[1]");
+        assert_eq!(
+            subnet.labels.get("terraform.module").map(String::as_str),
+            Some("module.network")
+        );
+        let database = find(&shown, "aws_db_instance", "aws_db_instance.orders");
+        assert_eq!(
+            database.attrs["password"],
+            canonical::redacted(&json!(PASSWORD_V1))
+        );
+    }
+
+    #[tokio::test]
+    async fn mapped_types_carry_live_identity_labels() {
+        let observation = scrape("v1.tfstate").await.expect("parses");
+        let label =
+            |kind: &str, id: &str, key: &str| find(&observation, kind, id).labels.get(key).cloned();
+        assert_eq!(
+            label("aws_sqs_queue", "aws_sqs_queue.orders", "live.id").as_deref(),
+            Some("arn:aws:sqs:eu-west-1:123456789012:orders")
+        );
+        assert_eq!(
+            label("aws_sqs_queue", "aws_sqs_queue.orders", "live.name").as_deref(),
+            Some("orders")
+        );
+        assert_eq!(
+            label("aws_db_instance", "aws_db_instance.orders", "live.name").as_deref(),
+            Some("orders-db")
+        );
+        assert_eq!(
+            label(
+                "aws_lambda_function",
+                "aws_lambda_function.order_processor",
+                "live.kind"
+            )
+            .as_deref(),
+            Some("aws_lambda_function")
+        );
+        // Unmapped types and data sources carry no live identity.
+        assert_eq!(
+            label(
+                "aws_subnet",
+                "module.network.aws_subnet.private[0]",
+                "live.kind"
+            ),
+            None
+        );
+        assert_eq!(
+            label(
+                "data.aws_caller_identity",
+                "data.aws_caller_identity.current",
+                "live.id"
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn plan_json_is_refused_with_a_pointer_to_the_plan_source() {
+        let error = parse(json!({"format_version": "1.2", "planned_values": {}}))
+            .expect_err("a plan is not a state");
+        assert!(
+            matches!(&error, IngestError::Invalid { message, .. } if message.contains("terraform_plan")),
+            "{error:?}"
+        );
+        let empty = parse(json!({"format_version": "1.0"})).expect("an empty shown state");
+        assert!(empty.resources.is_empty());
     }
 
     #[tokio::test]
