@@ -15,8 +15,8 @@ use chrono::{DateTime, Utc};
 use groundtruth_engine::model::Observation;
 use tokio_util::sync::CancellationToken;
 
-use crate::error::Result;
-use crate::input::Input;
+use crate::error::{IngestError, Result};
+use crate::input::{FileFilter, Input, InputFile};
 
 /// What a source gets for one scrape.
 #[derive(Debug, Clone)]
@@ -54,4 +54,28 @@ pub trait Source: Send + Sync + std::fmt::Debug {
 
     /// Observe the current state.
     async fn scrape(&self, context: &ScrapeContext) -> Result<Observation>;
+}
+
+/// The scrape of a file-reading source: read the input's accepted files, stop if the scrape
+/// was cancelled meanwhile, and parse them on the blocking pool (declared inputs such as
+/// rendered charts or long migration histories run to many megabytes of CPU-bound parsing).
+pub async fn read_and_parse<T: Send + 'static>(
+    source_name: &str,
+    input: &Input,
+    accept: FileFilter,
+    context: &ScrapeContext,
+    parse: impl FnOnce(Vec<InputFile>) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let files = input.read(accept).await?;
+    if context.cancel.is_cancelled() {
+        return Err(IngestError::Cancelled {
+            source_name: source_name.to_string(),
+        });
+    }
+    tokio::task::spawn_blocking(move || parse(files))
+        .await
+        .map_err(|error| IngestError::Invalid {
+            path: input.location().display_path(),
+            message: format!("parsing task failed: {error}"),
+        })?
 }

@@ -30,7 +30,7 @@ use serde_json::{json, Map, Value};
 
 use crate::error::{IngestError, Result};
 use crate::input::{Input, InputFile};
-use crate::source::{ScrapeContext, Source};
+use crate::source::{read_and_parse, ScrapeContext, Source};
 use crate::yaml;
 
 /// Kind of a service.
@@ -95,26 +95,27 @@ impl Source for ComposeSource {
     }
 
     async fn scrape(&self, context: &ScrapeContext) -> Result<Observation> {
-        let files = self.input.read(is_compose_file).await?;
         let location = self.input.location().display_path();
-        if files.is_empty() {
-            return Err(IngestError::Invalid {
-                path: location,
-                message: format!("no compose file found (looked for {COMPOSE_FILE_NAMES:?})"),
-            });
-        }
-        if context.cancel.is_cancelled() {
-            return Err(IngestError::Cancelled {
-                source_name: self.name.clone(),
-            });
-        }
         let project = self.project.clone();
-        tokio::task::spawn_blocking(move || parse_files(&files, project.as_deref()))
-            .await
-            .map_err(|error| IngestError::Invalid {
-                path: location,
-                message: format!("parsing task failed: {error}"),
-            })?
+        read_and_parse(
+            &self.name,
+            &self.input,
+            is_compose_file,
+            context,
+            move |files| {
+                // An empty scrape would read as "every service was deleted".
+                if files.is_empty() {
+                    return Err(IngestError::Invalid {
+                        path: location,
+                        message: format!(
+                            "no compose file found (looked for {COMPOSE_FILE_NAMES:?})"
+                        ),
+                    });
+                }
+                parse_files(&files, project.as_deref())
+            },
+        )
+        .await
     }
 }
 

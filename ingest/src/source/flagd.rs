@@ -23,7 +23,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{IngestError, Result};
 use crate::input::{self, Input, InputFile};
-use crate::source::{ScrapeContext, Source};
+use crate::source::{read_and_parse, ScrapeContext, Source};
 use crate::yaml;
 
 /// Kind of a flag.
@@ -79,19 +79,10 @@ impl Source for FlagdSource {
     }
 
     async fn scrape(&self, context: &ScrapeContext) -> Result<Observation> {
-        let files = self.input.read(is_flag_file).await?;
-        if context.cancel.is_cancelled() {
-            return Err(IngestError::Cancelled {
-                source_name: self.name.clone(),
-            });
-        }
-        let location = self.input.location().display_path();
-        tokio::task::spawn_blocking(move || parse_files(&files))
-            .await
-            .map_err(|error| IngestError::Invalid {
-                path: location,
-                message: format!("parsing task failed: {error}"),
-            })?
+        read_and_parse(&self.name, &self.input, is_flag_file, context, |files| {
+            parse_files(&files)
+        })
+        .await
     }
 }
 

@@ -29,7 +29,7 @@ use serde_json::{Map, Value};
 use crate::error::{IngestError, Result};
 use crate::identity;
 use crate::input::{self, Input, InputFile};
-use crate::source::{ScrapeContext, Source};
+use crate::source::{read_and_parse, ScrapeContext, Source};
 use crate::yaml;
 
 /// Label holding the manifest's path relative to the configured location.
@@ -91,20 +91,14 @@ impl Source for KubernetesManifestsSource {
     }
 
     async fn scrape(&self, context: &ScrapeContext) -> Result<Observation> {
-        let files = self.input.read(is_manifest_file).await?;
-        if context.cancel.is_cancelled() {
-            return Err(IngestError::Cancelled {
-                source_name: self.name.clone(),
-            });
-        }
-        // Rendered charts run to many megabytes: parse off the async runtime.
-        let location = self.input.location().display_path();
-        tokio::task::spawn_blocking(move || parse_files(&files))
-            .await
-            .map_err(|error| IngestError::Invalid {
-                path: location,
-                message: format!("parsing task failed: {error}"),
-            })?
+        read_and_parse(
+            &self.name,
+            &self.input,
+            is_manifest_file,
+            context,
+            |files| parse_files(&files),
+        )
+        .await
     }
 }
 

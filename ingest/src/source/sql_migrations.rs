@@ -31,9 +31,9 @@ use groundtruth_engine::model::Observation;
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 
-use crate::error::{IngestError, Result};
+use crate::error::Result;
 use crate::input::{has_extension, Input, InputFile};
-use crate::source::{ScrapeContext, Source};
+use crate::source::{read_and_parse, ScrapeContext, Source};
 
 use fold::{statement_kind, Catalog, Provenance};
 
@@ -208,16 +208,12 @@ impl Source for SqlMigrationsSource {
         Some(&self.input)
     }
 
-    async fn scrape(&self, _context: &ScrapeContext) -> Result<Observation> {
-        let files = self.input.read(is_sql).await?;
+    async fn scrape(&self, context: &ScrapeContext) -> Result<Observation> {
         let layout = self.layout;
-        // Parsing many migrations is CPU work: keep it off the async runtime.
-        tokio::task::spawn_blocking(move || fold_files(&files, layout))
-            .await
-            .map_err(|error| IngestError::Invalid {
-                path: self.input.location().display_path(),
-                message: format!("folding task failed: {error}"),
-            })?
+        read_and_parse(&self.name, &self.input, is_sql, context, move |files| {
+            fold_files(&files, layout)
+        })
+        .await
     }
 }
 
