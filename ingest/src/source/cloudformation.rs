@@ -18,8 +18,8 @@
 //! (id `<stack>/<Name>`); the template itself is a `cloudformation_stack` (id `<stack>`) whose
 //! attrs hold the format version, description, transform, `Conditions` and `Mappings`.
 //!
-//! Redacted with [`canonical::redacted`]: `NoEcho` parameter defaults (also where a `Ref`
-//! resolves to one), literal values of properties whose name looks secret (`Password`,
+//! Redacted with [`canonical::redacted`]: defaults of `NoEcho` parameters and of parameters
+//! whose name looks secret (also where a `Ref` resolves to one), literal values of properties whose name looks secret (`Password`,
 //! `MasterUserPassword`, `SecretString`, `*Token`, `*Secret*`, `PrivateKey`, ...), and the
 //! values of Lambda `Environment.Variables` (names kept). Pure references (`Ref`, `Fn::GetAtt`,
 //! `Fn::ImportValue`) and `{{resolve:...}}` dynamic references are not secrets and are kept.
@@ -297,7 +297,7 @@ fn template_resources(
 
     for (name, parameter) in &parameters {
         let mut attrs = parameter.clone();
-        if no_echo(parameter) {
+        if hidden_default(name, parameter) {
             if let Some(default) = attrs.get_mut("Default") {
                 *default = canonical::redacted(default);
             }
@@ -357,15 +357,18 @@ fn template_resources(
     Ok(())
 }
 
-fn no_echo(parameter: &Value) -> bool {
-    match parameter.get("NoEcho") {
+/// Whether a parameter's default must not be stored: `NoEcho`, or a secret-looking name
+/// (`DbPassword`), since a template author may forget `NoEcho`.
+fn hidden_default(name: &str, parameter: &Value) -> bool {
+    let no_echo = match parameter.get("NoEcho") {
         Some(Value::Bool(flag)) => *flag,
         Some(Value::String(text)) => text.eq_ignore_ascii_case("true"),
         _ => false,
-    }
+    };
+    no_echo || secret_name(name)
 }
 
-/// Parameters whose `Default` is a literal, by name; `NoEcho` ones already redacted.
+/// Parameters whose `Default` is a literal, by name; hidden ones already redacted.
 fn literal_defaults(parameters: &Map<String, Value>) -> BTreeMap<String, Value> {
     parameters
         .iter()
@@ -374,7 +377,7 @@ fn literal_defaults(parameters: &Map<String, Value>) -> BTreeMap<String, Value> 
             if default.is_object() || default.is_array() {
                 return None;
             }
-            let value = if no_echo(parameter) {
+            let value = if hidden_default(name, parameter) {
                 canonical::redacted(default)
             } else {
                 default.clone()
@@ -500,6 +503,35 @@ mod tests {
         let mut warnings = Vec::new();
         template_resources(file, &template, stack, &mut resources, &mut warnings)?;
         Ok(finish(resources, warnings))
+    }
+
+    #[test]
+    fn secret_looking_parameter_defaults_are_redacted_everywhere() {
+        let observation = scrape(
+            &file(
+                "db.yaml",
+                concat!(
+                    "Parameters:\n  AdminPassword: {Type: String, Default: plain-text-pw}\n",
+                    "Resources:\n  Db:\n    Type: AWS::RDS::DBInstance\n    Properties:\n",
+                    "      Tags: [{Key: pw, Value: !Ref AdminPassword}]\n",
+                ),
+            ),
+            None,
+        )
+        .unwrap();
+        let text = serde_json::to_string(
+            &observation
+                .resources
+                .iter()
+                .map(|resource| &resource.attrs)
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+        assert!(!text.contains("plain-text-pw"), "{text}");
+        let db = &observation.resources[0];
+        assert!(canonical::is_redacted(
+            &db.attrs["Properties"]["Tags"][0]["Value"]
+        ));
     }
 
     #[test]

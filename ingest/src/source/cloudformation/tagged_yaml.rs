@@ -21,9 +21,9 @@ use serde_saphyr::granit_parser::{Event, Parser, ScalarStyle, Span, Tag};
 use crate::error::{IngestError, Result};
 use crate::input::InputFile;
 
-/// Most nodes a template may expand to, aliases included. The largest real templates hold a
-/// few hundred thousand nodes.
-const MAX_NODES: usize = 5_000_000;
+/// Most nodes a template may expand to, aliases included. CloudFormation caps templates at
+/// 1 MB, far below this, and the cap keeps a crafted file's expansion to tens of megabytes.
+const MAX_NODES: usize = 1_000_000;
 /// Deepest nesting accepted; real templates stay far below.
 const MAX_DEPTH: usize = 128;
 
