@@ -8,6 +8,9 @@
 //!   ...); id is the resource's ARN. Declared sources that know an ARN (Terraform state) put
 //!   it in the `live.id` label; those that only know a name (HCL, plans before apply) put it in
 //!   `live.name`.
+//! - **CloudFormation**: declared resources keep their CloudFormation type as kind
+//!   (`AWS::SQS::Queue`) and `<stack>/<LogicalId>` as id; [`cloudformation_live_kind`] gives
+//!   the Terraform-named live kind they carry in `live.kind`.
 //! - **PostgreSQL**: kinds `postgres/schema`, `postgres/table`, `postgres/column`,
 //!   `postgres/index`, `postgres/constraint`, `postgres/view`, `postgres/sequence`,
 //!   `postgres/extension`; ids are qualified names: `schema`, `schema.table`,
@@ -110,6 +113,51 @@ pub fn postgres_identifier(name: &str, quoted: bool) -> String {
     }
 }
 
+/// CloudFormation resource types whose live counterpart has a Terraform-named kind, with the
+/// property holding the name the live resource is found by. A CloudFormation resource carries
+/// `live.kind` (and `live.name` when that property is a literal) so drift can join it to the
+/// live layer; mapping logical ids to physical ids is the live stack source's job.
+const CLOUDFORMATION_LIVE_KINDS: &[(&str, &str, &str)] = &[
+    ("AWS::SQS::Queue", "aws_sqs_queue", "QueueName"),
+    (
+        "AWS::Lambda::Function",
+        "aws_lambda_function",
+        "FunctionName",
+    ),
+    (
+        "AWS::Lambda::EventSourceMapping",
+        "aws_lambda_event_source_mapping",
+        "",
+    ),
+    ("AWS::EC2::Instance", "aws_instance", ""),
+    ("AWS::EC2::SecurityGroup", "aws_security_group", "GroupName"),
+    ("AWS::S3::Bucket", "aws_s3_bucket", "BucketName"),
+    ("AWS::DynamoDB::Table", "aws_dynamodb_table", "TableName"),
+    (
+        "AWS::RDS::DBInstance",
+        "aws_db_instance",
+        "DBInstanceIdentifier",
+    ),
+    ("AWS::IAM::Role", "aws_iam_role", "RoleName"),
+];
+
+/// The live kind (Terraform type) of a CloudFormation resource type, when one is mapped.
+pub fn cloudformation_live_kind(cloudformation_type: &str) -> Option<&'static str> {
+    CLOUDFORMATION_LIVE_KINDS
+        .iter()
+        .find(|(cfn, _, _)| *cfn == cloudformation_type)
+        .map(|(_, live, _)| *live)
+}
+
+/// The property naming a CloudFormation resource on the live side (`QueueName`), if any.
+pub fn cloudformation_name_property(cloudformation_type: &str) -> Option<&'static str> {
+    CLOUDFORMATION_LIVE_KINDS
+        .iter()
+        .find(|(cfn, _, _)| *cfn == cloudformation_type)
+        .map(|(_, _, property)| *property)
+        .filter(|property| !property.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,5 +184,19 @@ mod tests {
     fn postgres_identifiers_fold_like_postgres() {
         assert_eq!(postgres_identifier("Orders", false), "orders");
         assert_eq!(postgres_identifier("Orders", true), "Orders");
+    }
+
+    #[test]
+    fn cloudformation_types_map_to_live_kinds() {
+        assert_eq!(
+            cloudformation_live_kind("AWS::SQS::Queue"),
+            Some("aws_sqs_queue")
+        );
+        assert_eq!(
+            cloudformation_name_property("AWS::SQS::Queue"),
+            Some("QueueName")
+        );
+        assert_eq!(cloudformation_name_property("AWS::EC2::Instance"), None);
+        assert_eq!(cloudformation_live_kind("AWS::SNS::Topic"), None);
     }
 }
