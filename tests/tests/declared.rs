@@ -17,6 +17,9 @@ const FIXTURE_SECRETS: &[&str] = &[
     "whsec_fixture_9f8e7d",
     "redis-fixture-pw-42",
     "compose-fixture-pg-5521",
+    "cfn-fixture-db-password-1",
+    "tok-fixture-payments-9f3a",
+    "sk-fixture-stripe-7c1e",
 ];
 
 fn source(kind: &str, name: &str, path: &Path) -> String {
@@ -78,6 +81,7 @@ async fn every_declared_source_ingests_its_fixture_and_bad_input_fails_alone() {
         source("kubernetes_manifests", "k8s", &fixture("kubernetes/shop")),
         source("sql_migrations", "schema", &fixture("migrations/flyway")),
         source("compose", "compose", &fixture("compose/shop")),
+        source("cloudformation", "cfn", &fixture("cloudformation")),
         source("flagd", "flags", &fixture("flagd/shop")),
         source("kubernetes_manifests", "bomb", &bomb_directory),
     ]
@@ -151,6 +155,8 @@ async fn every_declared_source_ingests_its_fixture_and_bad_input_fails_alone() {
         ("schema", "postgres/index"),
         ("compose", "compose/service"),
         ("flags", "flagd/flag"),
+        ("cfn", "AWS::SQS::Queue"),
+        ("cfn", "cloudformation_parameter"),
     ] {
         assert!(has(source, kind), "no {kind} from {source}: {kinds:?}");
     }
