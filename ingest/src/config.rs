@@ -599,6 +599,52 @@ mod tests {
     }
 
     #[test]
+    fn postgres_catalog_parses_and_refuses_two_passwords() {
+        let sources = parse(
+            r#"
+            [[sources]]
+            type = "postgres_catalog"
+            name = "orders-db"
+            connection = "host=127.0.0.1 port=5432 user=app dbname=shop"
+            password_env = "SHOP_DB_PASSWORD"
+            include_schemas = ["public"]
+            statement_timeout = "5s"
+
+            [[sources]]
+            type = "postgres_catalog"
+            name = "both"
+            connection = "postgres://app@db/shop"
+            password_env = "SHOP_DB_PASSWORD"
+            password_file = "/run/secrets/db"
+            "#,
+        )
+        .unwrap();
+        let SourceConfig::PostgresCatalog(config) = &sources[0] else {
+            panic!("not postgres_catalog: {:?}", sources[0]);
+        };
+        assert_eq!(config.password_env.as_deref(), Some("SHOP_DB_PASSWORD"));
+        assert_eq!(config.include_schemas, vec!["public".to_string()]);
+        assert_eq!(config.statement_timeout, Some(Duration::from_secs(5)));
+        assert!(sources[0].location().is_none());
+        assert!(sources[0]
+            .with_location(InputLocation::Path(PathBuf::from("/tmp")))
+            .is_none());
+        let built = sources[0].build(chrono::Utc::now()).unwrap();
+        assert_eq!(built.source.source_type(), "postgres_catalog");
+        let error = sources[1]
+            .build(chrono::Utc::now())
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("not both"), "{error}");
+        let error = parse(
+            "[[sources]]\ntype = \"postgres_catalog\"\nname = \"x\"\nconnection = \"host=db\"\npassword = \"hunter2\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("unknown field `password`"), "{error}");
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
         assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
