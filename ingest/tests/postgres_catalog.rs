@@ -555,3 +555,49 @@ async fn bad_credentials_refused_and_silent_servers_fail_in_bounded_time() {
     );
     assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
 }
+
+#[tokio::test]
+async fn a_catalog_query_stuck_behind_a_lock_is_cancelled_by_the_statement_timeout() {
+    let server = PostgresServer::start();
+    let admin = server.connect("postgres").await;
+    admin
+        .batch_execute("CREATE DATABASE locked")
+        .await
+        .expect("create database");
+    let migrating = server.connect("locked").await;
+    // A migration holding an ACCESS EXCLUSIVE lock blocks the table's size functions.
+    migrating
+        .batch_execute("CREATE TABLE orders (id int PRIMARY KEY)")
+        .await
+        .expect("create table");
+    migrating
+        .batch_execute("BEGIN; LOCK TABLE orders IN ACCESS EXCLUSIVE MODE;")
+        .await
+        .expect("lock");
+    let started = Instant::now();
+    let error = catalog_source(&server, "locked")
+        .with_timeouts(Duration::from_secs(5), Duration::from_secs(1))
+        .scrape(&context())
+        .await
+        .expect_err("timed out")
+        .to_string();
+    let elapsed = started.elapsed();
+    assert_eq!(
+        error,
+        format!(
+            "postgres://postgres@127.0.0.1:{}/locked: reading tables: ERROR: canceling statement \
+             due to statement timeout (57014)",
+            server.port
+        )
+    );
+    assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
+    migrating.batch_execute("COMMIT").await.expect("unlock");
+    let observation = catalog_source(&server, "locked")
+        .scrape(&context())
+        .await
+        .expect("scrape after the lock is released");
+    assert!(observation
+        .resources
+        .iter()
+        .any(|resource| resource.id == "public.orders_pkey"));
+}

@@ -26,9 +26,9 @@
 //! The password comes from an environment variable or a file, is never part of a resource,
 //! and is removed from every error message; a connection string that contains one is
 //! refused. The connection attempt (TCP connect, startup and authentication) is bounded by
-//! `connect_timeout`, and every catalog query by `statement_timeout` (sent to the server as
-//! `statement_timeout`, and enforced on the client too, against a server that stops
-//! answering). A failed connection or query fails the scrape; the error names the target as
+//! `connect_timeout`, and every catalog query by `statement_timeout` (set on the server with
+//! `SET LOCAL statement_timeout`, so a query stuck behind a DDL lock is cancelled, and enforced
+//! on the client too, against a server that stops answering). A failed connection or query fails the scrape; the error names the target as
 //! `postgres://user@host:port/dbname`. Schemas dropped by the include/exclude filters are
 //! simply not reported; duplicate (kind, id) pairs (impossible in a consistent catalog) keep
 //! the first and become warnings.
@@ -153,9 +153,13 @@ impl PostgresCatalogSource {
             PasswordSource::None => Ok(None),
             PasswordSource::Env(variable) => match std::env::var(variable) {
                 Ok(value) => Ok(Some(value)),
-                Err(_) => Err(IngestError::Invalid {
+                Err(std::env::VarError::NotPresent) => Err(IngestError::Invalid {
                     path: target.to_path_buf(),
                     message: format!("password environment variable {variable} is not set"),
+                }),
+                Err(std::env::VarError::NotUnicode(_)) => Err(IngestError::Invalid {
+                    path: target.to_path_buf(),
+                    message: format!("password environment variable {variable} is not UTF-8"),
                 }),
             },
             PasswordSource::File(path) => {
@@ -389,13 +393,6 @@ impl PostgresCatalogSource {
             config.password(password);
         }
         config.connect_timeout(self.connect_timeout);
-        // Sent in the startup packet, so even the first query is bounded on the server.
-        let options = format!(
-            "{} -c statement_timeout={} -c default_transaction_read_only=on",
-            config.get_options().unwrap_or(""),
-            self.statement_timeout.as_millis()
-        );
-        config.options(options.trim_start());
         config.application_name("groundtruth");
         // tokio-postgres's own connect_timeout covers the TCP connect only; a server that
         // accepts and then never answers must also fail in bounded time.
@@ -449,7 +446,13 @@ impl PostgresCatalogSource {
         session
             .execute(
                 "starting a read-only transaction",
-                "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+                // SET LOCAL rather than a startup option: connection poolers such as
+                // PgBouncer refuse unknown startup parameters but pass transactions through.
+                &format!(
+                    "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; \
+                     SET LOCAL statement_timeout = {}",
+                    self.statement_timeout.as_millis().max(1)
+                ),
             )
             .await?;
         let mut resources = Vec::new();
