@@ -2,7 +2,7 @@
 //! system catalogs, as the live layer.
 //!
 //! It connects with tokio-postgres (no TLS: use it on a trusted network, a unix socket or an
-//! SSH/stunnel tunnel), opens one read-only REPEATABLE READ transaction so every query sees
+//! SSH/stunnel tunnel; PostgreSQL 12 or later, any role that can read the catalogs), opens one read-only REPEATABLE READ transaction so every query sees
 //! the same catalog snapshot, and reads schemas, tables, columns, indexes, constraints (with
 //! foreign keys), views and materialized views, sequences and extensions. Identity and
 //! attributes are exactly those of the declared `sql_migrations` source
