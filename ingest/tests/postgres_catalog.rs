@@ -438,6 +438,53 @@ async fn store_records_exactly_the_ddl_changes() {
         table_usage.iter().all(|row| row[2] == "modified"),
         "{table_usage:?}"
     );
+
+    // Usage is queryable like any resource.
+    assert_eq!(
+        rows(
+            &engine,
+            "SELECT id, attrs->>'idx_scan' FROM resources \
+             WHERE kind = 'postgres/index_usage' AND id = 'public.customers_full_name_idx'",
+        )
+        .await,
+        BTreeSet::from([vec![
+            "public.customers_full_name_idx".to_string(),
+            "0".to_string()
+        ]])
+    );
+
+    // Drift: the declared schema (the same migrations) against the live one, joined on
+    // (kind, id).
+    let declared = SqlMigrationsSource::new(
+        "shop_schema",
+        Input::new(InputLocation::Path(Path::new(FIXTURES).join("flyway"))),
+        MigrationLayout::Auto,
+    );
+    ingestor
+        .run_once(&declared, RunOptions::default(), &cancel)
+        .await
+        .expect("declared ingest");
+    engine.refresh().await.expect("refresh");
+    let missing_live = rows(
+        &engine,
+        "SELECT d.kind, d.id FROM resources d \
+         LEFT JOIN resources l ON l.source = 'shop_db' AND l.kind = d.kind AND l.id = d.id \
+         WHERE d.source = 'shop_schema' AND l.id IS NULL",
+    )
+    .await;
+    assert_eq!(
+        missing_live,
+        BTreeSet::from([
+            vec![
+                "postgres/column".to_string(),
+                "public.catalog_items.active".to_string()
+            ],
+            vec![
+                "postgres/index".to_string(),
+                "public.catalog_items_active_sku_idx".to_string()
+            ],
+        ])
+    );
 }
 
 #[tokio::test]
