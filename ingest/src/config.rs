@@ -15,6 +15,7 @@ use crate::source::compose::ComposeSource;
 use crate::source::flagd::FlagdSource;
 use crate::source::host::HostSource;
 use crate::source::kubernetes_manifests::KubernetesManifestsSource;
+use crate::source::postgres_catalog::{PasswordSource, PostgresCatalogSource};
 use crate::source::simulated::{SimulatedEstate, SimulatedSource};
 use crate::source::sql_migrations::{MigrationLayout, SqlMigrationsSource};
 use crate::source::terraform_hcl::TerraformHclSource;
@@ -46,6 +47,8 @@ pub enum SourceConfig {
     Host(HostConfig),
     /// The seeded synthetic estate used by the demo and benchmarks.
     Simulated(SimulatedConfig),
+    /// A running PostgreSQL database's catalog (live layer).
+    PostgresCatalog(PostgresCatalogConfig),
 }
 
 /// Settings of a source that reads declared files.
@@ -199,6 +202,72 @@ pub struct SimulatedConfig {
     pub timeout: Option<Duration>,
 }
 
+/// Settings of the `postgres_catalog` source.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresCatalogConfig {
+    /// Unique source name.
+    pub name: String,
+    /// `host=... port=... user=... dbname=...` or a `postgres://user@host/db` URL, without
+    /// password. No TLS.
+    pub connection: String,
+    /// Environment variable holding the password.
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// File holding the password (trailing newline ignored).
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// Only these schemas (default: all but PostgreSQL's own).
+    #[serde(default)]
+    pub include_schemas: Vec<String>,
+    /// Never these schemas.
+    #[serde(default)]
+    pub exclude_schemas: Vec<String>,
+    /// Bound on connecting and authenticating (default 10s).
+    #[serde(default, deserialize_with = "optional_duration")]
+    pub connect_timeout: Option<Duration>,
+    /// Bound on each catalog query (default 30s).
+    #[serde(default, deserialize_with = "optional_duration")]
+    pub statement_timeout: Option<Duration>,
+    /// Time between scrapes (default 5m).
+    #[serde(default, deserialize_with = "optional_duration")]
+    pub interval: Option<Duration>,
+    /// Per-scrape limit (default 2m).
+    #[serde(default, deserialize_with = "optional_duration")]
+    pub timeout: Option<Duration>,
+}
+
+impl PostgresCatalogConfig {
+    /// Refuse settings that cannot both apply.
+    fn validate(&self) -> Result<()> {
+        if self.password_env.is_some() && self.password_file.is_some() {
+            return Err(IngestError::Config(format!(
+                "source '{}': set password_env or password_file, not both",
+                self.name
+            )));
+        }
+        Ok(())
+    }
+
+    /// The source this configures (`password_env` wins if both are set; [`SourceConfig::build`]
+    /// refuses that).
+    pub fn source(&self) -> PostgresCatalogSource {
+        let password = match (&self.password_env, &self.password_file) {
+            (Some(variable), _) => PasswordSource::Env(variable.clone()),
+            (None, Some(path)) => PasswordSource::File(path.clone()),
+            (None, None) => PasswordSource::None,
+        };
+        PostgresCatalogSource::new(self.name.clone(), self.connection.clone(), password)
+            .with_schemas(self.include_schemas.clone(), self.exclude_schemas.clone())
+            .with_timeouts(
+                self.connect_timeout
+                    .unwrap_or(crate::source::postgres_catalog::DEFAULT_CONNECT_TIMEOUT),
+                self.statement_timeout
+                    .unwrap_or(crate::source::postgres_catalog::DEFAULT_STATEMENT_TIMEOUT),
+            )
+    }
+}
+
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(300);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -263,6 +332,11 @@ impl SourceConfig {
                 interval: config.interval,
                 timeout: config.timeout,
             },
+            SourceConfig::PostgresCatalog(config) => Common {
+                name: &config.name,
+                interval: config.interval,
+                timeout: config.timeout,
+            },
         }
     }
 
@@ -282,7 +356,9 @@ impl SourceConfig {
             SourceConfig::Cloudformation(config) => Some(&config.path),
             SourceConfig::SqlMigrations(config) => Some(&config.path),
             SourceConfig::Compose(config) => Some(&config.path),
-            SourceConfig::Host(_) | SourceConfig::Simulated(_) => None,
+            SourceConfig::Host(_)
+            | SourceConfig::Simulated(_)
+            | SourceConfig::PostgresCatalog(_) => None,
         }
     }
 
@@ -299,7 +375,9 @@ impl SourceConfig {
             SourceConfig::Cloudformation(config) => config.path = location,
             SourceConfig::SqlMigrations(config) => config.path = location,
             SourceConfig::Compose(config) => config.path = location,
-            SourceConfig::Host(_) | SourceConfig::Simulated(_) => return None,
+            SourceConfig::Host(_)
+            | SourceConfig::Simulated(_)
+            | SourceConfig::PostgresCatalog(_) => return None,
         }
         Some(copy)
     }
@@ -367,6 +445,7 @@ impl SourceConfig {
                     estate,
                 ))
             }
+            SourceConfig::PostgresCatalog(config) => Arc::new(config.source()),
         }
     }
 
@@ -378,6 +457,9 @@ impl SourceConfig {
                 "source '{}': interval must be positive",
                 self.name()
             )));
+        }
+        if let SourceConfig::PostgresCatalog(config) = self {
+            config.validate()?;
         }
         Ok(ScheduledSource {
             source: self.build_source(epoch),
@@ -514,6 +596,52 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("nope"), "{error}");
+    }
+
+    #[test]
+    fn postgres_catalog_parses_and_refuses_two_passwords() {
+        let sources = parse(
+            r#"
+            [[sources]]
+            type = "postgres_catalog"
+            name = "orders-db"
+            connection = "host=127.0.0.1 port=5432 user=app dbname=shop"
+            password_env = "SHOP_DB_PASSWORD"
+            include_schemas = ["public"]
+            statement_timeout = "5s"
+
+            [[sources]]
+            type = "postgres_catalog"
+            name = "both"
+            connection = "postgres://app@db/shop"
+            password_env = "SHOP_DB_PASSWORD"
+            password_file = "/run/secrets/db"
+            "#,
+        )
+        .unwrap();
+        let SourceConfig::PostgresCatalog(config) = &sources[0] else {
+            panic!("not postgres_catalog: {:?}", sources[0]);
+        };
+        assert_eq!(config.password_env.as_deref(), Some("SHOP_DB_PASSWORD"));
+        assert_eq!(config.include_schemas, vec!["public".to_string()]);
+        assert_eq!(config.statement_timeout, Some(Duration::from_secs(5)));
+        assert!(sources[0].location().is_none());
+        assert!(sources[0]
+            .with_location(InputLocation::Path(PathBuf::from("/tmp")))
+            .is_none());
+        let built = sources[0].build(chrono::Utc::now()).unwrap();
+        assert_eq!(built.source.source_type(), "postgres_catalog");
+        let error = sources[1]
+            .build(chrono::Utc::now())
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("not both"), "{error}");
+        let error = parse(
+            "[[sources]]\ntype = \"postgres_catalog\"\nname = \"x\"\nconnection = \"host=db\"\npassword = \"hunter2\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("unknown field `password`"), "{error}");
     }
 
     #[test]

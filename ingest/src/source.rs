@@ -5,6 +5,7 @@ pub mod compose;
 pub mod flagd;
 pub mod host;
 pub mod kubernetes_manifests;
+pub mod postgres_catalog;
 pub mod simulated;
 pub mod sql_migrations;
 pub mod terraform_hcl;

@@ -455,3 +455,29 @@ async fn simulated_conforms() {
         .await;
     }
 }
+
+#[path = "support/postgres.rs"]
+mod postgres_support;
+
+#[tokio::test]
+async fn postgres_catalog_conforms() {
+    use groundtruth_ingest::source::postgres_catalog::{PasswordSource, PostgresCatalogSource};
+
+    let server = postgres_support::PostgresServer::start();
+    // The migration session's client is dropped here, so its statistics are flushed; the
+    // sleep lets them land before the two scrapes compare their usage counters.
+    server.create_from_fixture("shop", "flyway").await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let connection = server.connection("shop");
+    check_conformance(
+        move || {
+            Box::new(PostgresCatalogSource::new(
+                "shop_db",
+                connection.clone(),
+                PasswordSource::None,
+            )) as Box<dyn Source>
+        },
+        None,
+    )
+    .await;
+}
