@@ -11,6 +11,8 @@ use crate::error::{IngestError, Result};
 use crate::input::{Input, InputLimits, InputLocation};
 use crate::scheduler::ScheduledSource;
 use crate::source::cloudformation::CloudFormationSource;
+pub use crate::source::command::CommandConfig;
+use crate::source::command::CommandSource;
 use crate::source::compose::ComposeSource;
 use crate::source::flagd::FlagdSource;
 use crate::source::host::HostSource;
@@ -46,6 +48,8 @@ pub enum SourceConfig {
     Host(HostConfig),
     /// The seeded synthetic estate used by the demo and benchmarks.
     Simulated(SimulatedConfig),
+    /// The JSON a command prints (argv, no shell), mapped to resources by JSON pointers.
+    Command(CommandConfig),
 }
 
 /// Settings of a source that reads declared files.
@@ -263,6 +267,11 @@ impl SourceConfig {
                 interval: config.interval,
                 timeout: config.timeout,
             },
+            SourceConfig::Command(config) => Common {
+                name: &config.name,
+                interval: config.interval,
+                timeout: config.timeout,
+            },
         }
     }
 
@@ -283,6 +292,7 @@ impl SourceConfig {
             SourceConfig::SqlMigrations(config) => Some(&config.path),
             SourceConfig::Compose(config) => Some(&config.path),
             SourceConfig::Host(_) | SourceConfig::Simulated(_) => None,
+            SourceConfig::Command(_) => None,
         }
     }
 
@@ -300,6 +310,7 @@ impl SourceConfig {
             SourceConfig::SqlMigrations(config) => config.path = location,
             SourceConfig::Compose(config) => config.path = location,
             SourceConfig::Host(_) | SourceConfig::Simulated(_) => return None,
+            SourceConfig::Command(_) => return None,
         }
         Some(copy)
     }
@@ -367,6 +378,7 @@ impl SourceConfig {
                     estate,
                 ))
             }
+            SourceConfig::Command(config) => Arc::new(CommandSource::new(config.clone())),
         }
     }
 
@@ -378,6 +390,9 @@ impl SourceConfig {
                 "source '{}': interval must be positive",
                 self.name()
             )));
+        }
+        if let SourceConfig::Command(config) = self {
+            config.validate()?;
         }
         Ok(ScheduledSource {
             source: self.build_source(epoch),
