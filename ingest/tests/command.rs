@@ -630,3 +630,22 @@ async fn a_source_built_without_validation_fails_every_scrape_with_the_config_er
         "configuration: source 'cli' (command): set id_pointer or id_template"
     );
 }
+
+#[test]
+fn the_example_configuration_builds() {
+    #[derive(serde::Deserialize)]
+    struct File {
+        sources: Vec<SourceConfig>,
+    }
+    let text = include_str!("../../server/groundtruth.example.toml");
+    let file: File = toml::from_str(text).unwrap();
+    let commands: Vec<&SourceConfig> = file
+        .sources
+        .iter()
+        .filter(|source| matches!(source, SourceConfig::Command(_)))
+        .collect();
+    assert_eq!(commands.len(), 1);
+    let scheduled = commands[0].build(Utc::now()).unwrap();
+    assert_eq!(scheduled.source.name(), "cluster-pods");
+    assert_eq!(scheduled.timeout, Duration::from_secs(30));
+}
