@@ -11,6 +11,8 @@ use crate::error::{IngestError, Result};
 use crate::input::{Input, InputLimits, InputLocation};
 use crate::scheduler::ScheduledSource;
 use crate::source::cloudformation::CloudFormationSource;
+pub use crate::source::command::CommandConfig;
+use crate::source::command::CommandSource;
 use crate::source::compose::ComposeSource;
 use crate::source::flagd::FlagdSource;
 use crate::source::host::HostSource;
@@ -49,6 +51,8 @@ pub enum SourceConfig {
     Simulated(SimulatedConfig),
     /// A running PostgreSQL database's catalog (live layer).
     PostgresCatalog(PostgresCatalogConfig),
+    /// The JSON a command prints (argv, no shell), mapped to resources by JSON pointers.
+    Command(CommandConfig),
 }
 
 /// Settings of a source that reads declared files.
@@ -337,6 +341,11 @@ impl SourceConfig {
                 interval: config.interval,
                 timeout: config.timeout,
             },
+            SourceConfig::Command(config) => Common {
+                name: &config.name,
+                interval: config.interval,
+                timeout: config.timeout,
+            },
         }
     }
 
@@ -358,7 +367,8 @@ impl SourceConfig {
             SourceConfig::Compose(config) => Some(&config.path),
             SourceConfig::Host(_)
             | SourceConfig::Simulated(_)
-            | SourceConfig::PostgresCatalog(_) => None,
+            | SourceConfig::PostgresCatalog(_)
+            | SourceConfig::Command(_) => None,
         }
     }
 
@@ -377,7 +387,8 @@ impl SourceConfig {
             SourceConfig::Compose(config) => config.path = location,
             SourceConfig::Host(_)
             | SourceConfig::Simulated(_)
-            | SourceConfig::PostgresCatalog(_) => return None,
+            | SourceConfig::PostgresCatalog(_)
+            | SourceConfig::Command(_) => return None,
         }
         Some(copy)
     }
@@ -446,6 +457,7 @@ impl SourceConfig {
                 ))
             }
             SourceConfig::PostgresCatalog(config) => Arc::new(config.source()),
+            SourceConfig::Command(config) => Arc::new(CommandSource::new(config.clone())),
         }
     }
 
@@ -458,8 +470,10 @@ impl SourceConfig {
                 self.name()
             )));
         }
-        if let SourceConfig::PostgresCatalog(config) = self {
-            config.validate()?;
+        match self {
+            SourceConfig::PostgresCatalog(config) => config.validate()?,
+            SourceConfig::Command(config) => config.validate()?,
+            _ => {}
         }
         Ok(ScheduledSource {
             source: self.build_source(epoch),

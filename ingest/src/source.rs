@@ -1,6 +1,7 @@
 //! The [`Source`] trait and the sources that implement it, one per file.
 
 pub mod cloudformation;
+pub mod command;
 pub mod compose;
 pub mod flagd;
 pub mod host;

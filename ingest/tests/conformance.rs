@@ -481,3 +481,52 @@ async fn postgres_catalog_conforms() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn command_conforms() {
+    use groundtruth_ingest::source::command::{CommandConfig, CommandSource};
+
+    // Recorded `kubectl get pods -A -o json`, printed by `cat`; the database password planted
+    // in an env var and in a last-applied annotation must be redacted by the pointers.
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/fixtures/command/kubectl-get-pods.json"
+    );
+    let config = CommandConfig {
+        name: "cluster-pods".into(),
+        command: vec!["cat".into(), fixture.into()],
+        kind: Some("k8s/core/Pod".into()),
+        id_template: Some("{/metadata/namespace}/{/metadata/name}".into()),
+        name_pointer: Some("/metadata/name".into()),
+        labels_pointer: Some("/metadata/labels".into()),
+        exclude_pointers: vec!["/status".into(), "/metadata/resourceVersion".into()],
+        redact_pointers: vec![
+            "/spec/containers/*/env/*/value".into(),
+            "/metadata/annotations/kubectl.kubernetes.io~1last-applied-configuration".into(),
+        ],
+        ..CommandConfig::default()
+    };
+    check_conformance(
+        move || Box::new(CommandSource::new(config.clone())) as Box<dyn Source>,
+        Some("pg-fixture-s3cr3t-7Qx"),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn command_rejects_a_missing_program() {
+    use groundtruth_ingest::source::command::{CommandConfig, CommandSource};
+
+    let config = CommandConfig {
+        name: "cli".into(),
+        command: vec!["groundtruth-no-such-cli".into()],
+        id_pointer: Some("/id".into()),
+        kind: Some("thing".into()),
+        ..CommandConfig::default()
+    };
+    check_rejects(
+        Box::new(CommandSource::new(config)),
+        Path::new("groundtruth-no-such-cli"),
+    )
+    .await;
+}
