@@ -5,8 +5,13 @@
 #      and integration tests that drive `groundtruth serve` over the Postgres protocol;
 #   3. psql against `groundtruth demo`, running every SQL example in README.md;
 #   4. the store on S3, through a moto server started on loopback (PyPI moto[server]).
+# Live-source tests start their own PostgreSQL, moto and Kubernetes fixture servers on loopback;
+# the Python tools they need live in one virtualenv, created first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+GROUNDTRUTH_TEST_VENV=$(bash tests/scripts/test_venv.sh)
+export GROUNDTRUTH_TEST_VENV
 
 cargo build --workspace --bins
 cargo test --workspace --no-fail-fast

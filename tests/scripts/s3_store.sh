@@ -5,11 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 BIN=${GROUNDTRUTH_BIN:-target/debug/groundtruth}
-VENV=${GROUNDTRUTH_TEST_VENV:-/tmp/groundtruth-test-venv}
-if [ ! -x "$VENV/bin/moto_server" ]; then
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q 'moto[server]' boto3
-fi
+VENV=$(bash tests/scripts/test_venv.sh)
 
 WORK=$(mktemp -d /tmp/groundtruth-s3-test.XXXXXX)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
