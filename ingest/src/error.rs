@@ -28,8 +28,11 @@ pub enum IngestError {
     Invalid { path: PathBuf, message: String },
 
     /// The scrape did not finish in time.
-    #[error("source '{source_name}' timed out after {seconds} s")]
-    Timeout { source_name: String, seconds: u64 },
+    #[error("source '{source_name}' timed out after {limit:?}")]
+    Timeout {
+        source_name: String,
+        limit: std::time::Duration,
+    },
 
     /// The scrape was cancelled by shutdown.
     #[error("source '{source_name}' was cancelled")]

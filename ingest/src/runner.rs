@@ -103,7 +103,7 @@ impl Ingestor {
         let outcome = tokio::select! {
             result = tokio::time::timeout(options.timeout, source.scrape(&context)) => match result {
                 Ok(outcome) => outcome,
-                Err(_) => Err(IngestError::Timeout { source_name: source.name().into(), seconds: options.timeout.as_secs() }),
+                Err(_) => Err(IngestError::Timeout { source_name: source.name().into(), limit: options.timeout }),
             },
             () = cancel.cancelled() => Err(IngestError::Cancelled { source_name: source.name().into() }),
         };
