@@ -72,7 +72,10 @@
 //! `changes(FROM, TO)`, `scrapes` and `sources` (definitions in `session/definitions.rs`), the
 //! raw tables as `storage.versions` and `storage.scrapes`, and JSON operators from
 //! datafusion-functions-json. [`sql`] rewrites `resources FOR SYSTEM_TIME AS OF T` into
-//! `resources_at(T)` and refuses anything but reads.
+//! `resources_at(T)`, expands `named_query('name', param => value)` into the SQL of a query
+//! library handed in through [`sql::NamedQueries`] (the library, `queries`, is not a
+//! dependency: the server installs it, with its `query_catalog` table), and refuses anything
+//! but reads (after expansion, so a named query cannot smuggle in a write).
 
 pub mod canonical;
 pub mod clock;

@@ -8,8 +8,10 @@ mod temporal_function;
 
 use std::sync::Arc;
 
-use arrow::array::RecordBatch;
+use arrow::array::{ArrayRef, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
 use datafusion::catalog::{MemorySchemaProvider, SchemaProvider};
+use datafusion::datasource::MemTable;
 use datafusion::logical_expr::ScalarUDF;
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 
@@ -18,7 +20,7 @@ pub use refreshable_table::RefreshableTable;
 pub use temporal_function::TemporalFunction;
 
 use crate::error::{EngineError, Result};
-use crate::sql;
+use crate::sql::{self, NamedQueries, NamedQueryEntry};
 use crate::store::Store;
 
 /// Catalog name clients see (`current_database()`).
@@ -36,8 +38,15 @@ pub fn descriptions() -> Vec<(&'static str, &'static str)> {
         .collect();
     all.push(("resources_at", definitions::RESOURCES_AT_DESCRIPTION));
     all.push(("changes", definitions::CHANGES_DESCRIPTION));
+    all.push(("query_catalog", QUERY_CATALOG_DESCRIPTION));
     all
 }
+
+/// What `query_catalog` holds.
+pub const QUERY_CATALOG_DESCRIPTION: &str = "The named query library: one row per query with \
+     its name, the question it answers, its parameters (name, type, default, meaning), a \
+     ready-to-run example and its SQL. Run one with \
+     SELECT * FROM named_query('name', parameter => value) or `groundtruth query NAME`.";
 
 /// A query engine over one store.
 #[derive(Clone)]
@@ -46,6 +55,7 @@ pub struct Engine {
     store: Arc<Store>,
     versions: Arc<RefreshableTable>,
     scrapes: Arc<RefreshableTable>,
+    named_queries: Option<Arc<dyn NamedQueries>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -117,7 +127,46 @@ impl Engine {
             store,
             versions,
             scrapes,
+            named_queries: None,
         })
+    }
+
+    /// Install a query library: `named_query(...)` expands its queries and `query_catalog`
+    /// lists them.
+    pub fn with_named_queries(mut self, library: Arc<dyn NamedQueries>) -> Result<Self> {
+        let entries = library.entries();
+        let schema = Arc::new(Schema::new(
+            ["name", "description", "parameters", "example", "sql"]
+                .into_iter()
+                .map(|column| Field::new(column, DataType::Utf8, false))
+                .collect::<Vec<_>>(),
+        ));
+        let column = |pick: fn(&NamedQueryEntry) -> &str| -> ArrayRef {
+            Arc::new(StringArray::from_iter_values(entries.iter().map(pick)))
+        };
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![
+                column(|entry| &entry.name),
+                column(|entry| &entry.description),
+                column(|entry| &entry.parameters),
+                column(|entry| &entry.example),
+                column(|entry| &entry.sql),
+            ],
+        )
+        .map_err(|error| EngineError::query("building query_catalog", error.into()))?;
+        let table = MemTable::try_new(schema, vec![vec![batch]])
+            .map_err(|error| EngineError::query("building query_catalog", error))?;
+        self.context
+            .register_table("query_catalog", Arc::new(table))
+            .map_err(|error| EngineError::query("registering query_catalog", error))?;
+        self.named_queries = Some(library);
+        Ok(self)
+    }
+
+    /// The installed query library, if any.
+    pub fn named_queries(&self) -> Option<Arc<dyn NamedQueries>> {
+        self.named_queries.clone()
     }
 
     /// Read the newest committed table versions (after a commit, or to see another writer's).
@@ -141,7 +190,8 @@ impl Engine {
 
     /// Plan one or more read-only statements, applying the time-travel rewrite.
     pub async fn sql(&self, text: &str) -> Result<Vec<DataFrame>> {
-        let rewritten = sql::rewrite_time_travel(text)?.unwrap_or_else(|| text.to_string());
+        let rewritten =
+            sql::rewrite(text, self.named_queries.as_deref())?.unwrap_or_else(|| text.to_string());
         let statements = sql::parse(&rewritten)?;
         let mut frames = Vec::with_capacity(statements.len());
         for statement in statements {

@@ -13,8 +13,10 @@ use sqlparser::parser::Parser;
 use crate::error::{EngineError, Result};
 
 mod dialect;
+mod named_query;
 
 pub use dialect::TimeTravelDialect;
+pub use named_query::{NamedQueries, NamedQueryEntry, NAMED_QUERY_FUNCTION};
 
 /// The table that accepts `FOR SYSTEM_TIME AS OF`, and the table function it becomes.
 const TEMPORAL_TABLE: &str = "resources";
@@ -24,6 +26,26 @@ const AS_OF_FUNCTION: &str = "resources_at";
 pub fn parse(sql: &str) -> Result<Vec<Statement>> {
     Parser::parse_sql(&TimeTravelDialect::default(), sql)
         .map_err(|error| EngineError::Syntax(error.to_string()))
+}
+
+/// Every rewrite a statement needs before planning: `FOR SYSTEM_TIME AS OF` (see
+/// [`rewrite_time_travel`]) and, when a query library is given, `named_query(...)` calls
+/// expanded into their SQL. `None` when nothing needed rewriting, so ordinary statements
+/// reach the planner byte-for-byte as the client sent them.
+pub fn rewrite(sql: &str, library: Option<&dyn NamedQueries>) -> Result<Option<String>> {
+    let time_travel = rewrite_time_travel(sql)?;
+    let Some(library) = library.filter(|_| named_query::mentions_named_query(sql)) else {
+        return Ok(time_travel);
+    };
+    let mut statements = parse(time_travel.as_deref().unwrap_or(sql))?;
+    named_query::expand(&mut statements, library)?;
+    // An expanded query may itself use FOR SYSTEM_TIME AS OF.
+    let expanded = statements
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ");
+    Ok(Some(rewrite_time_travel(&expanded)?.unwrap_or(expanded)))
 }
 
 /// Rewrite `resources FOR SYSTEM_TIME AS OF <expr>` into `resources_at(<expr>) AS resources`.

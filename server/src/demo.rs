@@ -10,7 +10,6 @@ use anyhow::Context;
 use chrono::Utc;
 use groundtruth_engine::clock::SystemClock;
 use groundtruth_engine::model::Layer;
-use groundtruth_engine::session::Engine;
 use groundtruth_engine::store::{Store, StoreOptions, StoreUrl};
 use groundtruth_ingest::runner::Ingestor;
 use groundtruth_ingest::scheduler::ScheduledSource;
@@ -72,7 +71,7 @@ pub async fn run(directory: &Path, listen: SocketAddr, days: u32) -> anyhow::Res
     }
     progress.finish_with_message("simulated history");
 
-    let engine = Engine::open(Arc::clone(&store)).await?;
+    let engine = crate::open_engine(Arc::clone(&store)).await?;
     let sources = vec![
         ScheduledSource {
             source: declared,

@@ -78,6 +78,18 @@ enum Command {
         #[arg(long)]
         since: Option<String>,
     },
+    /// Run a named query from the library (`--list` shows them) and print the result.
+    Query {
+        /// The query's name.
+        #[arg(required_unless_present = "list")]
+        name: Option<String>,
+        /// A parameter, `name=value` (repeatable).
+        #[arg(long = "param", value_name = "NAME=VALUE")]
+        params: Vec<String>,
+        /// List the queries with their parameters instead.
+        #[arg(long)]
+        list: bool,
+    },
     /// Run a query against the store and print the result.
     Sql {
         /// The SQL text.
@@ -128,6 +140,9 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Backfill { source, since } => backfill(config, &source, since.as_deref())
             .await
             .map(|()| std::process::ExitCode::SUCCESS),
+        Command::Query { name, params, list } => named_query(config, name, &params, list)
+            .await
+            .map(|()| std::process::ExitCode::SUCCESS),
         Command::Sql { query } => sql(config, &query)
             .await
             .map(|()| std::process::ExitCode::SUCCESS),
@@ -168,7 +183,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let store = open_store(&config).await?;
     let sources = build_sources(&config)?;
     let ingestor = Arc::new(Ingestor::open(Arc::clone(&store), Arc::new(SystemClock)).await?);
-    let engine = Engine::open(store).await?;
+    let engine = open_engine(store).await?;
     run_services(engine, ingestor, sources, listener, &config).await
 }
 
@@ -385,12 +400,49 @@ async fn backfill(config: Config, name: &str, since: Option<&str>) -> anyhow::Re
     Ok(())
 }
 
+/// The SQL surface over `store`, with the query library installed.
+pub(crate) async fn open_engine(store: Arc<Store>) -> anyhow::Result<Engine> {
+    let library = groundtruth_queries::Library::load()?;
+    Ok(Engine::open(store)
+        .await?
+        .with_named_queries(Arc::new(library))?)
+}
+
 async fn sql(config: Config, query: &str) -> anyhow::Result<()> {
     let store = open_store(&config).await?;
-    let engine = Engine::open(store).await?;
+    let engine = open_engine(store).await?;
     for frame in engine.sql(query).await? {
         let batches = frame.collect().await.context("executing")?;
         println!("{}", arrow::util::pretty::pretty_format_batches(&batches)?);
     }
     Ok(())
+}
+
+async fn named_query(
+    config: Config,
+    name: Option<String>,
+    params: &[String],
+    list: bool,
+) -> anyhow::Result<()> {
+    let library = groundtruth_queries::Library::load()?;
+    if list {
+        for query in library.queries() {
+            println!("{}\n  {}", query.name, query.description);
+            for line in query.parameter_summary().lines() {
+                println!("  --param {line}");
+            }
+            println!();
+        }
+        return Ok(());
+    }
+    let name = name.context("a query name is required (see `groundtruth query --list`)")?;
+    let mut values = std::collections::BTreeMap::new();
+    for param in params {
+        let (key, value) = param
+            .split_once('=')
+            .with_context(|| format!("--param '{param}' is not NAME=VALUE"))?;
+        values.insert(key.trim().to_string(), value.to_string());
+    }
+    let query = library.get(&name)?.render(&values)?;
+    sql(config, &query).await
 }

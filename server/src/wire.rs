@@ -73,7 +73,7 @@ impl GroundtruthHandlers {
         let session = Arc::new(DfSessionService::new_with_hooks(context, hooks));
         let connections = Arc::new(ConnectionManager::new());
         Ok(Self {
-            queries: Arc::new(TimeTravelHandler::new(session)),
+            queries: Arc::new(TimeTravelHandler::new(session, engine.named_queries())),
             startup: Arc::new(TrustStartup {
                 connections: Arc::clone(&connections),
             }),

@@ -179,7 +179,7 @@ impl sqllogictest::AsyncDB for GroundtruthDb {
 //
 // Two sources, four scrape rounds an hour apart on 2026-01-01:
 //
-// tf (terraform_state, declared, interval 3600 s, provenance {"commit": "c<round>"}):
+// tf (terraform_state, declared, interval 3600 s, provenance {"git": {"commit": "c<round>", ...}}):
 //   00:00 tf-1 ok   added    aws_sqs_queue/orders, aws_sqs_queue/events, aws_lambda_function/resize
 //   01:00 tf-2 ok   modified orders: visibility_timeout_seconds 30 -> 60
 //   02:00 tf-3 ok   removed  events; modified resize: label team media -> imaging
@@ -191,6 +191,9 @@ impl sqllogictest::AsyncDB for GroundtruthDb {
 //   02:00 aws-3 failed nothing written; error text below
 //   03:00 aws-4 ok     modified the queue: visibility_timeout_seconds 30 -> 45
 //                      (change_window_start 01:00: the failed scrape proves nothing)
+//
+// db (postgres_catalog, live, interval 3600 s):
+//   03:30 db-1 ok      added    postgres/index public.orders_customer_id_idx
 //
 // Every scrape finishes 10 s after it starts, the failed one after 2 s.
 
@@ -332,7 +335,8 @@ fn live_queue(timeout: i64) -> ObservedResource {
 }
 
 fn provenance(round: u32) -> Option<String> {
-    Some(json!({"commit": format!("c{round}"), "path": "main.tf"}).to_string())
+    // The shape the runner records for declared files in git.
+    Some(json!({"git": {"commit": format!("c{round}"), "path": "main.tf"}}).to_string())
 }
 
 /// Write the fixture history into `store`.
@@ -441,21 +445,81 @@ async fn load_fixture(store: &Store) {
         ),
     )
     .await;
+    // 03:30: the database catalog, scraped once, after everything above.
+    let mut db = SourceDef {
+        name: "db",
+        source_type: "postgres_catalog",
+        interval_seconds: 3600,
+        state: SourceState::default(),
+    };
+    commit_scrape(
+        store,
+        &mut db,
+        Scrape {
+            id: "db-1",
+            started: "2026-01-01T03:30:00Z",
+            resources: vec![postgres_index()],
+            warnings: vec![],
+            provenance: None,
+        },
+    )
+    .await;
+}
+
+fn postgres_index() -> ObservedResource {
+    ObservedResource::new(
+        "postgres/index",
+        "public.orders_customer_id_idx",
+        Layer::Live,
+        json!({
+            "table": "public.orders",
+            "columns": ["customer_id"],
+            "unique": false,
+            "definition": "CREATE INDEX orders_customer_id_idx ON public.orders USING btree (customer_id)",
+        }),
+    )
+    .with_name("orders_customer_id_idx")
 }
 
 // ---------------------------------------------------------------------------------------------
 // The test
 // ---------------------------------------------------------------------------------------------
 
+/// Every `.slt` file under tests/sql, subdirectories included (`queries/` has one per named
+/// query).
 fn slt_files() -> Vec<PathBuf> {
-    let directory = Path::new(env!("CARGO_MANIFEST_DIR")).join("sql");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&directory)
-        .unwrap_or_else(|error| panic!("reading {}: {error}", directory.display()))
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|extension| extension == "slt"))
-        .collect();
+    let mut files = Vec::new();
+    let mut pending = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("sql")];
+    while let Some(directory) = pending.pop() {
+        for entry in std::fs::read_dir(&directory)
+            .unwrap_or_else(|error| panic!("reading {}: {error}", directory.display()))
+        {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|extension| extension == "slt") {
+                files.push(path);
+            }
+        }
+    }
     files.sort();
     files
+}
+
+#[test]
+fn every_named_query_has_a_sqllogictest_file() {
+    let library = groundtruth_queries::Library::load().unwrap();
+    let directory = Path::new(env!("CARGO_MANIFEST_DIR")).join("sql/queries");
+    for query in library.queries() {
+        let file = directory.join(format!("{}.slt", query.name));
+        let text = std::fs::read_to_string(&file)
+            .unwrap_or_else(|_| panic!("{} is missing", file.display()));
+        assert!(
+            text.contains(&format!("named_query('{}'", query.name)),
+            "{} does not run the query",
+            file.display()
+        );
+    }
 }
 
 async fn run_file(path: &Path) -> Result<(), String> {
@@ -467,8 +531,10 @@ async fn run_file(path: &Path) -> Result<(), String> {
             .map_err(|error| error.to_string())?,
     );
     load_fixture(&store).await;
+    let library = groundtruth_queries::Library::load().map_err(|error| error.to_string())?;
     let engine = Engine::open(Arc::clone(&store))
         .await
+        .and_then(|engine| engine.with_named_queries(Arc::new(library)))
         .map_err(|error| error.to_string())?;
 
     let mut runner = sqllogictest::Runner::new(move || {
@@ -476,6 +542,20 @@ async fn run_file(path: &Path) -> Result<(), String> {
         async move { Ok::<_, SqlError>(GroundtruthDb { engine }) }
     });
     runner.with_column_validator(sqllogictest::strict_column_validator);
+    // `GROUNDTRUTH_SLT_COMPLETE=1 cargo test --test sql` rewrites the expected results in
+    // place (review them with git diff before committing).
+    if std::env::var_os("GROUNDTRUTH_SLT_COMPLETE").is_some() {
+        return runner
+            .update_test_file(
+                path,
+                " ",
+                sqllogictest::default_validator,
+                sqllogictest::default_normalizer,
+                sqllogictest::strict_column_validator,
+            )
+            .await
+            .map_err(|error| error.to_string());
+    }
     runner
         .run_file_async(path)
         .await
@@ -488,7 +568,11 @@ async fn sql_logic_tests() {
     assert!(!files.is_empty(), "no .slt files under tests/sql");
     let mut failures = Vec::new();
     for file in &files {
-        let name = file.file_name().unwrap().to_string_lossy().to_string();
+        let name = file
+            .strip_prefix(Path::new(env!("CARGO_MANIFEST_DIR")).join("sql"))
+            .unwrap_or(file)
+            .display()
+            .to_string();
         match run_file(file).await {
             Ok(()) => eprintln!("ok   {name}"),
             Err(message) => {

@@ -17,15 +17,18 @@ use datafusion_postgres::pgwire::error::{PgWireError, PgWireResult};
 use datafusion_postgres::pgwire::messages::PgWireBackendMessage;
 use datafusion_postgres::{DfSessionService, Parser};
 use futures::Sink;
-use groundtruth_engine::sql::rewrite_time_travel;
+use groundtruth_engine::sql::NamedQueries;
 
 use crate::sqlstate;
 
 /// The statement type datafusion-postgres stores per prepared statement.
 pub type PreparedStatement = (String, Option<(Statement, LogicalPlan)>);
 
-fn rewrite(sql: &str) -> PgWireResult<String> {
-    match rewrite_time_travel(sql) {
+/// The query library `named_query(...)` expands from, if the server has one.
+type Library = Option<Arc<dyn NamedQueries>>;
+
+fn rewrite(sql: &str, library: &Library) -> PgWireResult<String> {
+    match groundtruth_engine::sql::rewrite(sql, library.as_deref()) {
         Ok(rewritten) => Ok(rewritten.unwrap_or_else(|| sql.to_string())),
         Err(error) => {
             let (code, message) = sqlstate::for_engine(&error);
@@ -38,15 +41,21 @@ fn rewrite(sql: &str) -> PgWireResult<String> {
 pub struct TimeTravelHandler {
     inner: Arc<DfSessionService>,
     parser: Arc<TimeTravelParser>,
+    library: Library,
 }
 
 impl TimeTravelHandler {
-    /// Wrap datafusion-postgres's session service.
-    pub fn new(inner: Arc<DfSessionService>) -> Self {
+    /// Wrap datafusion-postgres's session service; `library` expands `named_query(...)`.
+    pub fn new(inner: Arc<DfSessionService>, library: Library) -> Self {
         let parser = Arc::new(TimeTravelParser {
             inner: inner.query_parser(),
+            library: library.clone(),
         });
-        Self { inner, parser }
+        Self {
+            inner,
+            parser,
+            library,
+        }
     }
 }
 
@@ -59,7 +68,7 @@ impl SimpleQueryHandler for TimeTravelHandler {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let query = rewrite(query)?;
+        let query = rewrite(query, &self.library)?;
         SimpleQueryHandler::do_query(self.inner.as_ref(), client, &query).await
     }
 }
@@ -92,6 +101,7 @@ impl ExtendedQueryHandler for TimeTravelHandler {
 /// datafusion-postgres's parser behind the rewrite.
 pub struct TimeTravelParser {
     inner: Arc<Parser>,
+    library: Library,
 }
 
 #[async_trait]
@@ -107,7 +117,7 @@ impl QueryParser for TimeTravelParser {
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
-        let sql = rewrite(sql)?;
+        let sql = rewrite(sql, &self.library)?;
         self.inner.parse_sql(client, &sql, types).await
     }
 
