@@ -79,6 +79,7 @@
 
 pub mod canonical;
 pub mod clock;
+pub mod drift;
 pub mod error;
 pub mod model;
 pub mod session;
