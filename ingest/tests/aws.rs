@@ -652,6 +652,7 @@ async fn fails_within(endpoint: &str, limit: Duration, expected: &[&str]) -> Str
     }
     assert!(!error.contains(SECRET_ACCESS_KEY), "{error}");
     assert!(error.len() < 1000, "{error}");
+    println!("{error}");
     error
 }
 

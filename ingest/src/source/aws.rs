@@ -199,13 +199,21 @@ fn optional_duration<'de, D: Deserializer<'de>>(
 /// One AWS service the source reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Service {
+    /// SQS queues.
     Sqs,
+    /// Lambda functions and event source mappings.
     Lambda,
+    /// EC2 instances and security groups.
     Ec2,
+    /// S3 buckets (global).
     S3,
+    /// DynamoDB tables.
     Dynamodb,
+    /// RDS DB instances.
     Rds,
+    /// IAM roles (global).
     Iam,
+    /// CloudFormation stacks and their resources.
     Cloudformation,
 }
 
