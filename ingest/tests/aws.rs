@@ -696,7 +696,10 @@ async fn a_response_that_is_not_xml_fails_clearly() {
     fails_within(
         &format!("http://127.0.0.1:{port}"),
         Duration::from_secs(10),
-        &["GetCallerIdentity"],
+        &[
+            "GetCallerIdentity",
+            "HTTP 200: %%% definitely not XML or JSON %%%",
+        ],
     )
     .await;
 }

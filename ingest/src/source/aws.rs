@@ -536,6 +536,8 @@ async fn in_order<F: Future>(requests: Vec<F>, fan_out: usize) -> Vec<F::Output>
 
 /// Longest error text quoted from the SDK: its debug form can hold a whole response body.
 const MAX_ERROR_CHARS: usize = 400;
+/// Longest part of an unreadable response body quoted in an error.
+const MAX_BODY_CHARS: usize = 160;
 
 /// An SDK error as one readable line: the service's code and message when it answered with
 /// a recognisable error; the HTTP status and the start of the body when it answered with
@@ -547,23 +549,29 @@ where
 {
     if let (Some(code), message) = (error.code(), error.message()) {
         return match message {
-            Some(message) => shortened(&format!("{code}: {message}")),
+            Some(message) => shortened(&format!("{code}: {message}"), MAX_ERROR_CHARS),
             None => code.to_string(),
         };
     }
-    if let Some(response) = error.raw_response() {
-        if !response.status().is_success() {
-            let body = response
-                .body()
-                .bytes()
-                .map(|bytes| {
-                    String::from_utf8_lossy(bytes)
-                        .split_whitespace()
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                })
-                .unwrap_or_default();
-            return shortened(&format!("HTTP {}: {body}", response.status().as_u16()));
+    let response = error.raw_response().map(|response| {
+        let body = response
+            .body()
+            .bytes()
+            .map(|bytes| {
+                String::from_utf8_lossy(bytes)
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default();
+        (response.status(), body)
+    });
+    if let Some((status, body)) = &response {
+        if !status.is_success() {
+            return shortened(
+                &format!("HTTP {}: {body}", status.as_u16()),
+                MAX_ERROR_CHARS,
+            );
         }
     }
     // The chain's messages, not DisplayErrorContext's debug dump of the raw response
@@ -575,11 +583,20 @@ where
         text.push_str(&cause.to_string());
         source = cause.source();
     }
-    shortened(&text)
+    let text = shortened(&text, MAX_ERROR_CHARS);
+    match &response {
+        // A successful status with a body the SDK could not read: show what came back.
+        Some((status, body)) => format!(
+            "{text} (HTTP {}: {})",
+            status.as_u16(),
+            shortened(body, MAX_BODY_CHARS)
+        ),
+        None => text,
+    }
 }
 
-fn shortened(text: &str) -> String {
-    match text.char_indices().nth(MAX_ERROR_CHARS) {
+fn shortened(text: &str, limit: usize) -> String {
+    match text.char_indices().nth(limit) {
         Some((cut, _)) => format!("{}...", &text[..cut]),
         None => text.to_string(),
     }
