@@ -508,16 +508,40 @@ async fn store_records_exactly_the_changes() {
     assert_eq!(
         rows(
             &engine,
-            &format!(
-                "SELECT attrs->>'event_source_arn' FROM resources \
-                 WHERE source = 'aws-test' AND kind = 'aws_lambda_event_source_mapping'"
-            ),
+            "SELECT attrs->>'event_source_arn' FROM resources \
+             WHERE source = 'aws-test' AND kind = 'aws_lambda_event_source_mapping'",
         )
         .await,
         BTreeSet::from([
             vec![format!("arn:aws:sqs:us-east-1:{ACCOUNT}:orders")],
             vec![format!("arn:aws:sqs:us-east-1:{ACCOUNT}:orders-dlq")],
         ])
+    );
+
+    // The README's examples.
+    assert_eq!(
+        rows(
+            &engine,
+            "SELECT name, attrs->>'visibility_timeout_seconds' FROM resources \
+             WHERE source = 'aws-test' AND kind = 'aws_sqs_queue' \
+               AND CAST(attrs->>'visibility_timeout_seconds' AS INT) >= 60",
+        )
+        .await,
+        BTreeSet::from([vec!["orders".to_string(), "120".to_string()]])
+    );
+    assert_eq!(
+        rows(
+            &engine,
+            "SELECT id, attrs->>'resource_type', attrs->>'physical_id' FROM resources \
+             WHERE source = 'aws-test' AND kind = 'aws_cloudformation_stack_resource' \
+               AND id LIKE 'payments/%' AND attrs->>'resource_type' = 'AWS::S3::Bucket'",
+        )
+        .await,
+        BTreeSet::from([vec![
+            "payments/ReceiptsBucket".to_string(),
+            "AWS::S3::Bucket".to_string(),
+            "payments-receipts".to_string()
+        ]])
     );
 }
 

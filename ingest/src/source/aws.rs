@@ -149,6 +149,21 @@ impl AwsConfig {
         if let Some(region) = self.regions.iter().find(|region| region.trim().is_empty()) {
             return refuse(format!("invalid region '{region}'"));
         }
+        if let Some((index, region)) = self
+            .regions
+            .iter()
+            .enumerate()
+            .find(|(index, region)| self.regions[..*index].contains(region))
+        {
+            return refuse(format!(
+                "region '{region}' is listed twice (entry {})",
+                index + 1
+            ));
+        }
+        // An empty list would read nothing and, scrape after scrape, mark everything deleted.
+        if self.services.as_ref().is_some_and(Vec::is_empty) {
+            return refuse("services must list at least one service (or be left out)".into());
+        }
         if self.max_in_flight == Some(0) {
             return refuse("max_in_flight must be positive".into());
         }
@@ -440,7 +455,12 @@ impl AwsSource {
             }
         }
         if units.is_empty() {
-            return Ok(Observation::complete(Vec::new()));
+            // Only an unvalidated configuration gets here; reading nothing must not read as
+            // "everything was deleted".
+            return Err(IngestError::Config(format!(
+                "source '{}': no services to read",
+                self.config.name
+            )));
         }
         if succeeded == 0 {
             return Err(self.failure(format!("every service failed: {}", failures.join("; "))));
@@ -870,6 +890,19 @@ mod tests {
             config.service_list().unwrap(),
             vec![Service::Sqs, Service::Iam]
         );
+        config.services = Some(Vec::new());
+        assert!(config
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("at least one service"));
+        config.services = None;
+        config.regions = vec!["eu-west-1".into(), "us-east-1".into(), "eu-west-1".into()];
+        assert!(config
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("'eu-west-1' is listed twice"));
         config.regions.clear();
         assert!(config
             .validate()
