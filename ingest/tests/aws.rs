@@ -597,7 +597,7 @@ async fn a_failing_region_is_partial_and_a_failed_scrape_deletes_nothing() {
         "{failures:?}"
     );
     assert!(
-        failures[0].contains("HTTP 503: region unavailable"),
+        failures[0].contains("HTTP 503: service unavailable"),
         "{failures:?}"
     );
     assert!(covered
@@ -637,6 +637,49 @@ async fn a_failing_region_is_partial_and_a_failed_scrape_deletes_nothing() {
         .expect("third ingest");
     assert_eq!(third.status, ScrapeStatus::Failed);
     assert_eq!(current_ids(&engine).await, expected);
+}
+
+#[tokio::test]
+async fn failed_details_are_warnings_and_unlisted_stack_resources_stay_uncovered() {
+    let server = MotoServer::start();
+    server.seed("seed");
+    let proxy = RegionFaultProxy::start(server.port);
+    let aws = source(&proxy.endpoint(), &["us-east-1"]);
+
+    // A queue's tags cannot be read: the queue is kept without them, with a warning, and
+    // the scrape stays complete.
+    proxy.fail_requests_containing(Some("AmazonSQS.ListQueueTags"));
+    let observation = aws.scrape(&context()).await.expect("scrape");
+    assert_eq!(observation.coverage, Coverage::Complete);
+    let queue = named(&observation, "aws_sqs_queue", "orders");
+    assert_eq!(queue.attrs["visibility_timeout_seconds"], 60);
+    assert_eq!(queue.attrs["tags"], json!({}));
+    assert!(observation.warnings.iter().any(|warning| warning
+        .starts_with("sqs in us-east-1: tags of queue orders not read")
+        && warning.contains("ListQueueTags")));
+
+    // A stack's resources cannot be listed: the stack is kept, its resources are missing and
+    // uncovered (so none reads as deleted); everything else is covered.
+    proxy.fail_requests_containing(Some("Action=ListStackResources"));
+    let observation = aws.scrape(&context()).await.expect("scrape");
+    let Coverage::Partial { covered, failures } = &observation.coverage else {
+        panic!("not partial: {:?}", observation.coverage);
+    };
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert!(
+        failures[0]
+            .starts_with("cloudformation in us-east-1: resources of stack payments not read"),
+        "{failures:?}"
+    );
+    named(&observation, "aws_cloudformation_stack", "payments");
+    assert!(names(&observation, "aws_cloudformation_stack_resource").is_empty());
+    let covered_kinds: BTreeSet<&str> = covered
+        .iter()
+        .filter_map(|scope| scope.kind.as_deref())
+        .collect();
+    assert!(covered_kinds.contains("aws_cloudformation_stack"));
+    assert!(covered_kinds.contains("aws_sqs_queue"));
+    assert!(!covered_kinds.contains("aws_cloudformation_stack_resource"));
 }
 
 fn delete_queue(server: &MotoServer, name: &str) {

@@ -147,9 +147,11 @@ impl Drop for MotoServer {
     }
 }
 
-/// A loopback HTTP proxy in front of moto that can make one region fail: requests signed
-/// for that region (the region is in the SigV4 credential scope) get a 503, like a regional
-/// outage, while every other request reaches moto. One request per connection.
+/// A loopback HTTP proxy in front of moto that can make some requests fail with a 503, like
+/// an outage: those whose head or body contains a given text (`/eu-west-1/` matches the SigV4
+/// credential scope of one region, `Action=ListStackResources` one query-protocol operation,
+/// `AmazonSQS.ListQueueTags` one JSON-protocol operation). Everything else reaches moto.
+/// One request per connection.
 pub struct RegionFaultProxy {
     /// The port it listens on, on 127.0.0.1.
     pub port: u16,
@@ -179,9 +181,14 @@ impl RegionFaultProxy {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// Make requests for `region` fail from now on (`None`: forward everything).
+    /// Make requests signed for `region` fail from now on (`None`: forward everything).
     pub fn fail_region(&self, region: Option<&str>) {
-        *self.failing.lock().expect("lock") = region.map(str::to_string);
+        self.fail_requests_containing(region.map(|region| format!("/{region}/")).as_deref());
+    }
+
+    /// Make requests containing `text` fail from now on (`None`: forward everything).
+    pub fn fail_requests_containing(&self, text: Option<&str>) {
+        *self.failing.lock().expect("lock") = text.map(str::to_string);
     }
 }
 
@@ -202,17 +209,11 @@ fn proxy_one(
     let head = String::from_utf8_lossy(&head).into_owned();
     let mut length = 0usize;
     let mut lines = Vec::new();
-    let mut region_failing = false;
     let failing = failing.lock().expect("lock").clone();
     for line in head.split("\r\n").filter(|line| !line.is_empty()) {
         let lower = line.to_ascii_lowercase();
         if let Some(value) = lower.strip_prefix("content-length:") {
             length = value.trim().parse().unwrap_or(0);
-        }
-        if lower.starts_with("authorization:") {
-            if let Some(region) = &failing {
-                region_failing = lower.contains(&format!("/{region}/"));
-            }
         }
         if !lower.starts_with("connection:") {
             lines.push(line.to_string());
@@ -220,8 +221,10 @@ fn proxy_one(
     }
     let mut body = vec![0u8; length];
     client.read_exact(&mut body)?;
-    if region_failing {
-        let message = "region unavailable (test fault)";
+    let fails = failing
+        .is_some_and(|text| head.contains(&text) || String::from_utf8_lossy(&body).contains(&text));
+    if fails {
+        let message = "service unavailable (test fault)";
         write!(
             client,
             "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{message}",
