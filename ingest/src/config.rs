@@ -10,6 +10,8 @@ use serde::{Deserialize, Deserializer};
 use crate::error::{IngestError, Result};
 use crate::input::{Input, InputLimits, InputLocation};
 use crate::scheduler::ScheduledSource;
+pub use crate::source::aws::AwsConfig;
+use crate::source::aws::AwsSource;
 use crate::source::cloudformation::CloudFormationSource;
 pub use crate::source::command::CommandConfig;
 use crate::source::command::CommandSource;
@@ -53,6 +55,8 @@ pub enum SourceConfig {
     PostgresCatalog(PostgresCatalogConfig),
     /// The JSON a command prints (argv, no shell), mapped to resources by JSON pointers.
     Command(CommandConfig),
+    /// An AWS account's resources, read through the AWS APIs (live layer).
+    Aws(AwsConfig),
 }
 
 /// Settings of a source that reads declared files.
@@ -346,6 +350,11 @@ impl SourceConfig {
                 interval: config.interval,
                 timeout: config.timeout,
             },
+            SourceConfig::Aws(config) => Common {
+                name: &config.name,
+                interval: config.interval,
+                timeout: config.timeout,
+            },
         }
     }
 
@@ -368,7 +377,8 @@ impl SourceConfig {
             SourceConfig::Host(_)
             | SourceConfig::Simulated(_)
             | SourceConfig::PostgresCatalog(_)
-            | SourceConfig::Command(_) => None,
+            | SourceConfig::Command(_)
+            | SourceConfig::Aws(_) => None,
         }
     }
 
@@ -388,7 +398,8 @@ impl SourceConfig {
             SourceConfig::Host(_)
             | SourceConfig::Simulated(_)
             | SourceConfig::PostgresCatalog(_)
-            | SourceConfig::Command(_) => return None,
+            | SourceConfig::Command(_)
+            | SourceConfig::Aws(_) => return None,
         }
         Some(copy)
     }
@@ -458,6 +469,7 @@ impl SourceConfig {
             }
             SourceConfig::PostgresCatalog(config) => Arc::new(config.source()),
             SourceConfig::Command(config) => Arc::new(CommandSource::new(config.clone())),
+            SourceConfig::Aws(config) => Arc::new(AwsSource::new(config.clone())),
         }
     }
 
@@ -473,6 +485,7 @@ impl SourceConfig {
         match self {
             SourceConfig::PostgresCatalog(config) => config.validate()?,
             SourceConfig::Command(config) => config.validate()?,
+            SourceConfig::Aws(config) => config.validate()?,
             _ => {}
         }
         Ok(ScheduledSource {

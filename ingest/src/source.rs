@@ -1,5 +1,6 @@
 //! The [`Source`] trait and the sources that implement it, one per file.
 
+pub mod aws;
 pub mod cloudformation;
 pub mod command;
 pub mod compose;

@@ -6,6 +6,8 @@
 //! live in their own module under `conformance/` (a crate root finds modules beside it, hence
 //! the `#[path]`s).
 
+#[path = "conformance/aws.rs"]
+mod aws;
 #[path = "conformance/cloudformation.rs"]
 mod cloudformation;
 #[path = "conformance/compose.rs"]
