@@ -16,6 +16,8 @@ use crate::source::command::CommandSource;
 use crate::source::compose::ComposeSource;
 use crate::source::flagd::FlagdSource;
 use crate::source::host::HostSource;
+pub use crate::source::kubernetes_api::KubernetesApiConfig;
+use crate::source::kubernetes_api::KubernetesApiSource;
 use crate::source::kubernetes_manifests::KubernetesManifestsSource;
 use crate::source::postgres_catalog::{PasswordSource, PostgresCatalogSource};
 use crate::source::simulated::{SimulatedEstate, SimulatedSource};
@@ -53,6 +55,8 @@ pub enum SourceConfig {
     PostgresCatalog(PostgresCatalogConfig),
     /// The JSON a command prints (argv, no shell), mapped to resources by JSON pointers.
     Command(CommandConfig),
+    /// A Kubernetes cluster's objects through its API server, or `kubectl -o json` output.
+    KubernetesApi(KubernetesApiConfig),
 }
 
 /// Settings of a source that reads declared files.
@@ -346,6 +350,11 @@ impl SourceConfig {
                 interval: config.interval,
                 timeout: config.timeout,
             },
+            SourceConfig::KubernetesApi(config) => Common {
+                name: &config.name,
+                interval: config.interval,
+                timeout: config.timeout,
+            },
         }
     }
 
@@ -365,6 +374,7 @@ impl SourceConfig {
             SourceConfig::Cloudformation(config) => Some(&config.path),
             SourceConfig::SqlMigrations(config) => Some(&config.path),
             SourceConfig::Compose(config) => Some(&config.path),
+            SourceConfig::KubernetesApi(config) => config.path.as_ref(),
             SourceConfig::Host(_)
             | SourceConfig::Simulated(_)
             | SourceConfig::PostgresCatalog(_)
@@ -385,6 +395,10 @@ impl SourceConfig {
             SourceConfig::Cloudformation(config) => config.path = location,
             SourceConfig::SqlMigrations(config) => config.path = location,
             SourceConfig::Compose(config) => config.path = location,
+            SourceConfig::KubernetesApi(config) if config.path.is_some() => {
+                config.path = Some(location)
+            }
+            SourceConfig::KubernetesApi(_) => return None,
             SourceConfig::Host(_)
             | SourceConfig::Simulated(_)
             | SourceConfig::PostgresCatalog(_)
@@ -458,6 +472,7 @@ impl SourceConfig {
             }
             SourceConfig::PostgresCatalog(config) => Arc::new(config.source()),
             SourceConfig::Command(config) => Arc::new(CommandSource::new(config.clone())),
+            SourceConfig::KubernetesApi(config) => Arc::new(KubernetesApiSource::new(config)),
         }
     }
 
@@ -473,6 +488,7 @@ impl SourceConfig {
         match self {
             SourceConfig::PostgresCatalog(config) => config.validate()?,
             SourceConfig::Command(config) => config.validate()?,
+            SourceConfig::KubernetesApi(config) => config.validate()?,
             _ => {}
         }
         Ok(ScheduledSource {
