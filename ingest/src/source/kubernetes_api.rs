@@ -128,8 +128,8 @@ pub struct KubernetesApiConfig {
     /// `example.com/Widget`); default: every listable kind.
     #[serde(default)]
     pub kinds: Option<Vec<String>>,
-    /// Kinds never listed (default [`DEFAULT_EXCLUDED_KINDS`]); setting it replaces the
-    /// default list.
+    /// Kinds never listed when `kinds` is not set (default [`DEFAULT_EXCLUDED_KINDS`]);
+    /// setting it replaces the default list.
     #[serde(default)]
     pub exclude_kinds: Option<Vec<String>>,
     /// Only objects in these namespaces (cluster-scoped kinds are still listed whole).
@@ -192,6 +192,12 @@ impl KubernetesApiConfig {
                 "token_file, ca_file and insecure_skip_tls_verify need cluster_url".to_string(),
             );
         }
+        if self.kinds.is_some() && self.exclude_kinds.is_some() {
+            return fail(
+                "set kinds (the kinds to read) or exclude_kinds (the kinds to skip), not both"
+                    .to_string(),
+            );
+        }
         if (self.max_files.is_some() || self.max_file_bytes.is_some()) && self.path.is_none() {
             return fail("max_files and max_file_bytes need path".to_string());
         }
@@ -211,9 +217,11 @@ impl KubernetesApiConfig {
             match kind.split_once('/') {
                 Some((group, name))
                     if !group.is_empty() && !name.is_empty() && !name.contains('/') => {}
-                _ => return fail(format!(
+                _ => {
+                    return fail(format!(
                     "kind '{kind}' must be <group>/<Kind>, e.g. apps/Deployment or core/ConfigMap"
-                )),
+                ))
+                }
             }
         }
         if self.page_size == Some(0) {
@@ -959,5 +967,184 @@ impl Source for KubernetesApiSource {
             Target::File(input) => self.scrape_file(input, context).await,
             _ => self.scrape_api(context).await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SourceConfig;
+    use serde_json::json;
+
+    fn parse(text: &str) -> std::result::Result<Vec<SourceConfig>, toml::de::Error> {
+        #[derive(Deserialize)]
+        struct File {
+            sources: Vec<SourceConfig>,
+        }
+        toml::from_str::<File>(text).map(|file| file.sources)
+    }
+
+    fn config(extra: &str) -> KubernetesApiConfig {
+        let sources = parse(&format!(
+            "[[sources]]\ntype = \"kubernetes_api\"\nname = \"cluster\"\n{extra}"
+        ))
+        .unwrap_or_else(|error| panic!("{extra}: {error}"));
+        match sources.into_iter().next() {
+            Some(SourceConfig::KubernetesApi(config)) => config,
+            other => panic!("not kubernetes_api: {other:?}"),
+        }
+    }
+
+    fn refusal(extra: &str) -> String {
+        config(extra).validate().unwrap_err().to_string()
+    }
+
+    #[test]
+    fn configuration_parses_with_every_option_and_defaults() {
+        let full = config(
+            "cluster_url = \"https://10.0.0.1:6443\"\ntoken_file = \"/run/token\"\n\
+             ca_file = \"/etc/ca.pem\"\ninsecure_skip_tls_verify = false\n\
+             kinds = [\"apps/Deployment\", \"example.com/Widget\"]\n\
+             namespaces = [\"shop\"]\npage_size = 100\nmax_in_flight = 2\n\
+             request_timeout = \"10s\"\ninterval = \"1m\"\ntimeout = \"90s\"\n",
+        );
+        full.validate().unwrap();
+        assert_eq!(full.request_timeout, Some(Duration::from_secs(10)));
+        assert_eq!(full.timeout, Some(Duration::from_secs(90)));
+        let source = KubernetesApiSource::new(&full);
+        assert_eq!(source.page_size, 100);
+        assert_eq!(source.max_in_flight, 2);
+        assert!(source.filter.accepts("example.com/Widget"));
+        assert!(!source.filter.accepts("core/ConfigMap"));
+        assert!(source.input().is_none());
+        assert_eq!(source.target_name(), PathBuf::from("https://10.0.0.1:6443"));
+
+        let defaults = KubernetesApiSource::new(&config("in_cluster = true\n"));
+        assert_eq!(defaults.page_size, DEFAULT_PAGE_SIZE);
+        assert_eq!(defaults.max_in_flight, DEFAULT_MAX_IN_FLIGHT);
+        assert_eq!(defaults.request_timeout, DEFAULT_REQUEST_TIMEOUT);
+        assert!(defaults.filter.accepts("apps/Deployment"));
+        for noisy in DEFAULT_EXCLUDED_KINDS {
+            assert!(!defaults.filter.accepts(noisy), "{noisy}");
+        }
+
+        let error = parse(
+            "[[sources]]\ntype = \"kubernetes_api\"\nname = \"c\"\nin_cluster = true\ntoken = \"x\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("unknown field `token`"), "{error}");
+    }
+
+    #[test]
+    fn contradictory_or_malformed_settings_are_refused() {
+        let one_target = "set exactly one of kubeconfig, cluster_url, in_cluster = true and path";
+        assert!(refusal("").contains(one_target));
+        assert!(refusal("in_cluster = true\npath = \"get.json\"\n").contains(one_target));
+        assert!(
+            refusal("in_cluster = true\ncontext = \"prod\"\n").contains("context needs kubeconfig")
+        );
+        assert!(refusal("kubeconfig = \"k\"\ntoken_file = \"t\"\n").contains("need cluster_url"));
+        assert!(refusal("in_cluster = true\nmax_files = 3\n").contains("need path"));
+        assert!(refusal("cluster_url = \"10.0.0.1:6443\"\n").contains("must start with https://"));
+        assert!(refusal("in_cluster = true\nkinds = [\"Deployment\"]\n")
+            .contains("kind 'Deployment' must be <group>/<Kind>"));
+        assert!(
+            refusal("in_cluster = true\nkinds = [\"apps/Deployment\"]\nexclude_kinds = []\n")
+                .contains("not both")
+        );
+        assert!(
+            refusal("in_cluster = true\npage_size = 0\n").contains("page_size must be positive")
+        );
+        assert!(refusal("in_cluster = true\nmax_in_flight = 0\n").contains("max_in_flight"));
+        assert!(
+            refusal("in_cluster = true\nrequest_timeout = \"0s\"\n").contains("request_timeout")
+        );
+        let error = refusal("");
+        assert!(
+            error.starts_with("configuration: source 'cluster': "),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn only_the_file_form_has_a_location_to_move() {
+        let sources = parse(
+            "[[sources]]\ntype = \"kubernetes_api\"\nname = \"snapshot\"\npath = \"ops/cluster.json\"\n\
+             [[sources]]\ntype = \"kubernetes_api\"\nname = \"live\"\nin_cluster = true\n",
+        )
+        .unwrap();
+        assert_eq!(
+            sources[0].location().unwrap().to_string(),
+            "ops/cluster.json"
+        );
+        let moved = sources[0]
+            .with_location(InputLocation::Path(PathBuf::from(
+                "/tmp/checkout/ops/cluster.json",
+            )))
+            .unwrap();
+        assert_eq!(
+            moved.location().unwrap().to_string(),
+            "/tmp/checkout/ops/cluster.json"
+        );
+        assert!(sources[1].location().is_none());
+        assert!(sources[1]
+            .with_location(InputLocation::Path(PathBuf::from("/tmp")))
+            .is_none());
+        let built = sources[0].build(chrono::Utc::now()).unwrap();
+        assert_eq!(built.source.source_type(), "kubernetes_api");
+        assert!(built.source.input().is_some());
+    }
+
+    #[test]
+    fn urls_in_errors_lose_their_credentials() {
+        assert_eq!(
+            url_without_credentials("https://admin:hunter2@10.0.0.1:6443/k8s"),
+            "https://10.0.0.1:6443/k8s"
+        );
+        assert_eq!(
+            url_without_credentials("http://127.0.0.1:8080"),
+            "http://127.0.0.1:8080"
+        );
+    }
+
+    #[test]
+    fn objects_give_resources_status_apart_and_duplicates_warned() {
+        let mut collector = Collector::default();
+        let object = json!({
+            "apiVersion": "example.com/v1", "kind": "Gadget",
+            "metadata": {"name": "edge", "namespace": "ignored", "uid": "u-1", "resourceVersion": "7",
+                         "labels": {"tier": "edge", "replicas": 2}},
+            "spec": {"size": 2},
+            "status": {"ready": true},
+        });
+        collector
+            .add("example.com/v1", "Gadget", true, object.clone())
+            .unwrap();
+        collector
+            .add("example.com/v1", "Gadget", true, object)
+            .unwrap();
+        assert_eq!(
+            collector
+                .add("v1", "ConfigMap", false, json!({"metadata": {}}))
+                .unwrap_err(),
+            "a ConfigMap without metadata.name"
+        );
+        let (resources, duplicates) = collector.finish();
+        assert_eq!(
+            duplicates,
+            vec!["k8s/example.com/Gadget edge was seen twice; kept the first"]
+        );
+        assert_eq!(resources.len(), 2);
+        assert_eq!(resources[0].kind, "k8s-status/example.com/Gadget");
+        assert_eq!(resources[0].attrs, json!({"ready": true}));
+        assert_eq!(resources[1].kind, "k8s/example.com/Gadget");
+        assert_eq!(resources[1].id, "edge");
+        assert_eq!(resources[1].layer, Layer::Live);
+        assert_eq!(
+            resources[1].attrs["metadata"],
+            json!({"name": "edge", "namespace": "ignored", "labels": {"tier": "edge", "replicas": 2}})
+        );
+        assert_eq!(resources[1].labels["replicas"], "2");
     }
 }
