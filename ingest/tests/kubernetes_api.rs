@@ -4,7 +4,8 @@
 //! store recording exactly the configuration changes between two states, partial scrapes
 //! that delete nothing of a failed kind, failures in bounded time without the token, and the
 //! real kubectl agreeing with the fixture and with the source (its `-o json` output read back
-//! through the file form gives the same resources).
+//! through the file form gives the same resources, and through the manifests source the same
+//! identities and attrs).
 
 #[path = "support/kubernetes.rs"]
 mod support;
@@ -24,9 +25,10 @@ use groundtruth_engine::model::{
 };
 use groundtruth_engine::session::Engine;
 use groundtruth_engine::store::{Store, StoreOptions, StoreUrl};
-use groundtruth_ingest::input::InputLocation;
+use groundtruth_ingest::input::{Input, InputLocation};
 use groundtruth_ingest::runner::{Ingestor, RunOptions};
 use groundtruth_ingest::source::kubernetes_api::{KubernetesApiConfig, KubernetesApiSource};
+use groundtruth_ingest::source::kubernetes_manifests::KubernetesManifestsSource;
 use groundtruth_ingest::source::{ScrapeContext, Source};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
@@ -965,6 +967,36 @@ async fn kubectl_agrees_with_the_fixture_and_its_output_reads_back_identically()
     }
     assert_eq!(without_status(&from_file).len(), 34);
     assert!(from_file.warnings.is_empty(), "{:?}", from_file.warnings);
+
+    // The manifests source reading the same file: the same identities and attrs, declared.
+    let manifests = KubernetesManifestsSource::new(
+        "manifests",
+        Input::new(InputLocation::Path(directory.path().to_path_buf())),
+    )
+    .scrape(&context())
+    .await
+    .expect("manifests scrape");
+    let live = without_status(&api);
+    let live_by_key: BTreeMap<(&str, &str), &ObservedResource> = live
+        .iter()
+        .map(|resource| ((resource.kind.as_str(), resource.id.as_str()), *resource))
+        .collect();
+    assert_eq!(manifests.resources.len(), 34);
+    for declared in &manifests.resources {
+        let live = live_by_key
+            .get(&(declared.kind.as_str(), declared.id.as_str()))
+            .unwrap_or_else(|| panic!("{} {} not live", declared.kind, declared.id));
+        assert_eq!(declared.layer, Layer::Declared);
+        assert_eq!(
+            declared.attrs, live.attrs,
+            "{} {}",
+            declared.kind, declared.id
+        );
+        assert_eq!(declared.name, live.name);
+        let mut labels = declared.labels.clone();
+        assert_eq!(labels.remove("k8s.file").as_deref(), Some("cluster.json"));
+        assert_eq!(labels, live.labels);
+    }
 }
 
 #[tokio::test]
