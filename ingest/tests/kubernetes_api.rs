@@ -1096,6 +1096,29 @@ async fn a_kubectl_file_covers_only_the_kinds_it_holds() {
             bad.display()
         )
     );
+    // A raw typed list, as the API sends it: kind and apiVersion come from the list.
+    std::fs::write(
+        &bad,
+        r#"{"apiVersion": "apps/v1", "kind": "DeploymentList", "metadata": {"resourceVersion": "9"}, "items": [{"metadata": {"name": "web", "namespace": "shop", "uid": "u"}, "spec": {"replicas": 2}, "status": {"replicas": 2}}]}"#,
+    )
+    .expect("write");
+    let raw = source(&KubernetesApiConfig {
+        path: Some(InputLocation::Path(bad.clone())),
+        namespaces: Vec::new(),
+        ..config.clone()
+    })
+    .scrape(&context())
+    .await
+    .expect("raw list");
+    assert_eq!(
+        find(&raw, "k8s/apps/Deployment", "shop/web").attrs,
+        json!({"apiVersion": "apps/v1", "kind": "Deployment",
+               "metadata": {"name": "web", "namespace": "shop"}, "spec": {"replicas": 2}})
+    );
+    assert_eq!(
+        find(&raw, "k8s-status/apps/Deployment", "shop/web").attrs,
+        json!({"replicas": 2})
+    );
     std::fs::write(&bad, "[1, 2]").expect("write");
     let error = source(&KubernetesApiConfig {
         path: Some(InputLocation::Path(bad.clone())),

@@ -655,10 +655,15 @@ impl KubernetesApiSource {
                 "a response page is larger than {MAX_PAGE_BYTES} bytes (lower page_size)"
             ));
         }
-        serde_json::from_slice(&bytes).map_err(|error| {
-            let start = String::from_utf8_lossy(&bytes[..bytes.len().min(60)]).into_owned();
-            format!("the response is not JSON ({error}); it starts with {start:?}")
+        // Pages run to megabytes: parse them off the async workers.
+        tokio::task::spawn_blocking(move || {
+            serde_json::from_slice(&bytes).map_err(|error| {
+                let start = String::from_utf8_lossy(&bytes[..bytes.len().min(60)]).into_owned();
+                format!("the response is not JSON ({error}); it starts with {start:?}")
+            })
         })
+        .await
+        .map_err(|error| format!("parsing task failed: {error}"))?
     }
 
     /// A request error in words: the API status for HTTP errors, "no answer within" for
@@ -836,7 +841,8 @@ impl Collector {
 }
 
 /// The objects of `kubectl get ... -o json` files: each file a `*List` with `items` or one
-/// object. Anything else fails the scrape naming the file (and the item).
+/// object (items of a typed list such as a `DeploymentList` get their kind and apiVersion
+/// from it). Anything else fails the scrape naming the file (and the item).
 fn parse_kubectl_files(
     files: &[InputFile],
     filter: &KindFilter,
@@ -863,11 +869,32 @@ fn parse_kubectl_files(
             .is_some_and(|kind| kind.ends_with("List"))
             && document.get("items").is_some_and(Value::is_array);
         let objects: Vec<(String, Value)> = if is_list {
+            // `kubectl get -o json` items carry kind and apiVersion; those of a raw typed
+            // list (`kubectl get --raw .../deployments`: a DeploymentList) do not.
+            let item_kind = document
+                .get("kind")
+                .and_then(Value::as_str)
+                .and_then(|kind| kind.strip_suffix("List"))
+                .filter(|kind| !kind.is_empty())
+                .map(|kind| Value::String(kind.to_string()));
+            let item_api_version = document.get("apiVersion").cloned();
             match document.get("items") {
                 Some(Value::Array(items)) => items
                     .iter()
                     .enumerate()
-                    .map(|(index, item)| (format!("items[{index}]"), item.clone()))
+                    .map(|(index, item)| {
+                        let mut item = item.clone();
+                        if let Value::Object(fields) = &mut item {
+                            if let (Some(kind), Some(api_version)) = (&item_kind, &item_api_version)
+                            {
+                                if !fields.contains_key("kind") {
+                                    fields.insert("kind".to_string(), kind.clone());
+                                    fields.insert("apiVersion".to_string(), api_version.clone());
+                                }
+                            }
+                        }
+                        (format!("items[{index}]"), item)
+                    })
                     .collect(),
                 _ => Vec::new(),
             }
