@@ -15,15 +15,17 @@
 //! (`k8s/apps/Deployment`, `k8s/example.com/Widget`), id `<namespace>/<name>` (`shop/web`) or
 //! `<name>` for cluster-scoped kinds, the scope coming from discovery so custom resources are
 //! right; name `metadata.name`; labels `metadata.labels`. attrs come from the function the
-//! manifests source uses ([`normalize_object`]): without `status`,
+//! manifests source uses (`kubernetes_manifests::normalize_object`): without `status`,
 //! `metadata.{resourceVersion,uid,creationTimestamp,generation,managedFields,selfLink}` and
 //! the last-applied annotation, with Secret `data`/`stringData` values and container
 //! `env[].value`s redacted by [`groundtruth_engine::canonical::redacted`]. An object's
 //! `status` becomes its own resource, kind `k8s-status/<group>/<Kind>`, same id, attrs the
 //! status, so replicas and conditions stay queryable over time without counting as
-//! configuration changes of the object.
+//! configuration changes of the object (status resources carry the name, no labels).
 //!
-//! Coverage: a failed client setup or discovery fails the scrape (nothing is deleted). A kind
+//! Coverage: a scrape whose LISTs all succeed is complete (so the objects of a kind the
+//! cluster no longer serves, an uninstalled CRD's, are deleted). A failed client setup or
+//! discovery fails the scrape (nothing is deleted). A kind
 //! whose LIST fails (403, 500, timeout, not JSON) makes the scrape partial: the kinds listed
 //! (with their status kinds; with a `namespaces` filter, each kind in each namespace, as an
 //! id prefix `<ns>/`) are covered and every failure is named (`apps/v1 deployments: HTTP 403
@@ -35,7 +37,8 @@
 //! With `path`, the file (or every `.json` file of a directory or `s3://` prefix) is a
 //! `List` (`kubectl get deployments,configmaps -A -o json`) or a single object, normalized and
 //! identified the same way; without discovery, cluster scope comes from
-//! [`identity::kubernetes_cluster_scoped`]. Such a file only proves what it contains, so its
+//! [`identity::kubernetes_cluster_scoped`] (a cluster-scoped custom kind therefore gets
+//! `default/<name>` ids there). Such a file only proves what it contains, so its
 //! scrape is partial with the kinds present (and their status kinds) as covered scopes: an
 //! object missing from the next file is deleted only if its kind is still in it, and an empty
 //! list proves nothing.

@@ -10,7 +10,7 @@
 //! attrs are the object without what the API server writes (`status`,
 //! `metadata.{resourceVersion,uid,creationTimestamp,generation,managedFields,selfLink}`) and
 //! without the `kubectl.kubernetes.io/last-applied-configuration` annotation, which can hold a
-//! Secret's data ([`normalize_object`], shared with the `kubernetes_api` live source so an
+//! Secret's data (`normalize_object`, shared with the `kubernetes_api` live source so an
 //! object gives the same attrs from a file and from the cluster); labels are
 //! `metadata.labels` plus `k8s.file` (the relative path).
 //! Redacted with [`canonical::redacted`] (keys and names kept): every value of a Secret's
