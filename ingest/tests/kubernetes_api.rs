@@ -693,6 +693,38 @@ async fn a_failing_kind_makes_a_partial_scrape_that_deletes_nothing_of_that_kind
             .iter()
             .all(|resource| resource.kind != failed));
     }
+
+    // A group whose discovery fails (an aggregated API with its backend down): the other
+    // groups are read, that group's kinds are neither reported nor covered.
+    server.control("/fixture/reset");
+    server.control("/fixture/fail-group/example.com/503");
+    let observation = self::source(&api_config(&server, &token))
+        .scrape(&context())
+        .await
+        .expect("partial scrape");
+    let Coverage::Partial { covered, failures } = &observation.coverage else {
+        panic!("expected partial: {:?}", observation.coverage);
+    };
+    assert_eq!(
+        failures.clone(),
+        vec![
+            "discovery of example.com/v1: HTTP 503 ServiceUnavailable: the server is currently \
+             unable to handle the request"
+                .to_string()
+        ]
+    );
+    assert!(observation
+        .resources
+        .iter()
+        .all(|resource| !resource.kind.contains("example.com")));
+    assert!(covered.iter().all(|scope| !scope
+        .kind
+        .as_deref()
+        .unwrap_or("")
+        .contains("example.com")));
+    assert!(covered
+        .iter()
+        .any(|scope| scope.kind.as_deref() == Some("k8s/apps/Deployment")));
 }
 
 #[tokio::test]
@@ -748,6 +780,27 @@ async fn unusable_servers_fail_in_bounded_time_without_the_token() {
         format!(
             "{}: every LIST failed: v1 configmaps: HTTP 500 InternalError: Internal error \
              occurred: etcdserver: request timed out",
+            server.url()
+        )
+    );
+
+    // Only the kinds of a group whose discovery fails: nothing read, the scrape fails.
+    server.control("/fixture/reset");
+    server.control("/fixture/fail-group/example.com/503");
+    let only_widgets = KubernetesApiConfig {
+        kinds: Some(strings(&["example.com/Widget"])),
+        ..api_config(&server, &token)
+    };
+    let error = source(&only_widgets)
+        .scrape(&context())
+        .await
+        .expect_err("nothing read")
+        .to_string();
+    assert_eq!(
+        error,
+        format!(
+            "{}: nothing could be read: discovery of example.com/v1: HTTP 503 \
+             ServiceUnavailable: the server is currently unable to handle the request",
             server.url()
         )
     );

@@ -2,9 +2,9 @@
 //! layer, read from its API server with the `kube` client, or from a file of
 //! `kubectl get ... -A -o json` output.
 //!
-//! Against an API server it runs discovery (`/api`, `/apis` and each group version), keeps the
-//! preferred version of every resource whose verbs include `list` (custom resources
-//! included), drops the configured `exclude_kinds` (default [`DEFAULT_EXCLUDED_KINDS`]:
+//! Against an API server it runs discovery (`/api`, `/apis`, then the preferred version of
+//! each group, at most `max_in_flight` at once), keeps every resource whose verbs include
+//! `list` (custom resources included), drops the configured `exclude_kinds` (default [`DEFAULT_EXCLUDED_KINDS`]:
 //! events, leases, endpoints, endpoint slices and metrics, which change every few seconds
 //! without anyone configuring anything) or keeps only the configured `kinds`, and LISTs each
 //! kind across all namespaces (or in each configured namespace) in pages of `page_size` with
@@ -24,8 +24,10 @@
 //! configuration changes of the object (status resources carry the name, no labels).
 //!
 //! Coverage: a scrape whose LISTs all succeed is complete (so the objects of a kind the
-//! cluster no longer serves, an uninstalled CRD's, are deleted). A failed client setup or
-//! discovery fails the scrape (nothing is deleted). A kind
+//! cluster no longer serves, an uninstalled CRD's, are deleted). A failed client setup, `/api`
+//! or `/apis` fails the scrape (nothing is deleted); a group whose discovery fails (an
+//! aggregated API whose backend is down answers 503) makes the scrape partial, its kinds not
+//! covered (`discovery of metrics.k8s.io/v1beta1: HTTP 503 ...`). A kind
 //! whose LIST fails (403, 500, timeout, not JSON) makes the scrape partial: the kinds listed
 //! (with their status kinds; with a `namespaces` filter, each kind in each namespace, as an
 //! id prefix `<ns>/`) are covered and every failure is named (`apps/v1 deployments: HTTP 403
@@ -53,8 +55,8 @@ use std::time::Duration;
 use futures::{AsyncReadExt, StreamExt};
 use groundtruth_engine::model::{Coverage, Layer, Observation, ObservedResource, Scope};
 use kube::api::{DynamicObject, ListParams};
-use kube::core::{ApiResource, Resource};
-use kube::discovery::{verbs, Discovery};
+use kube::core::{ApiResource, GroupVersion, Resource};
+use kube::discovery::{verbs, ApiGroup};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
@@ -434,22 +436,63 @@ impl KubernetesApiSource {
 
     async fn scrape_api(&self, context: &ScrapeContext) -> Result<Observation> {
         let client = self.client().await?;
-        let mut discovery = Discovery::new(client.clone());
-        if let Some(only) = &self.filter.only {
-            // Query only the groups the configured kinds live in.
-            let groups: Vec<&str> = only
-                .iter()
-                .filter_map(|kind| kind.split_once('/'))
-                .map(|(group, _)| if group == "core" { "" } else { group })
-                .collect();
-            discovery = discovery.filter(&groups);
-        }
-        let discovery = discovery.run().await.map_err(|error| {
+        let discovery_failed = |error: kube::Error| {
             self.failure(format!(
                 "API discovery failed: {}",
                 self.describe_request_error(&error)
             ))
-        })?;
+        };
+        let core_versions = client
+            .list_core_api_versions()
+            .await
+            .map_err(discovery_failed)?;
+        let group_list = client.list_api_groups().await.map_err(discovery_failed)?;
+
+        // The preferred version of every group the filter can want: core's from `/api`, the
+        // others' from `/apis`.
+        let wanted_group = |group: &str| match &self.filter.only {
+            Some(only) => only
+                .iter()
+                .any(|kind| kind.split_once('/').is_some_and(|(g, _)| g == group)),
+            None => true,
+        };
+        let mut group_versions = Vec::new();
+        if wanted_group("core") {
+            let version = core_versions
+                .versions
+                .iter()
+                .find(|version| *version == "v1")
+                .or_else(|| core_versions.versions.first());
+            if let Some(version) = version {
+                group_versions.push(GroupVersion::gv("", version));
+            }
+        }
+        for group in &group_list.groups {
+            if !wanted_group(&group.name) {
+                continue;
+            }
+            let version = group
+                .preferred_version
+                .as_ref()
+                .or_else(|| group.versions.first())
+                .map(|version| version.version.clone());
+            if let Some(version) = version {
+                group_versions.push(GroupVersion::gv(&group.name, &version));
+            }
+        }
+        // One broken group (an aggregated API whose backend is down answers 503) must not hide
+        // the others: its kinds are simply not covered.
+        let discovered: Vec<(GroupVersion, std::result::Result<ApiGroup, kube::Error>)> =
+            futures::stream::iter(group_versions.into_iter().map(|group_version| {
+                let client = client.clone();
+                async move {
+                    let group = kube::discovery::pinned_group(&client, &group_version).await;
+                    (group_version, group)
+                }
+            }))
+            .buffered(self.max_in_flight)
+            .collect()
+            .await;
         if context.cancel.is_cancelled() {
             return Err(IngestError::Cancelled {
                 source_name: self.name.clone(),
@@ -457,8 +500,26 @@ impl KubernetesApiSource {
         }
 
         let mut warnings = Vec::new();
+        let mut failures = Vec::new();
+        let mut failed_groups = Vec::new();
         let mut listed_kinds: BTreeMap<String, (ApiResource, bool)> = BTreeMap::new();
-        for group in discovery.groups() {
+        for (group_version, group) in discovered {
+            let group = match group {
+                Ok(group) => group,
+                Err(error) => {
+                    failures.push(format!(
+                        "discovery of {}: {}",
+                        group_version.api_version(),
+                        self.describe_request_error(&error)
+                    ));
+                    failed_groups.push(if group_version.group.is_empty() {
+                        "core".to_string()
+                    } else {
+                        group_version.group.clone()
+                    });
+                    continue;
+                }
+            };
             for (resource, capabilities) in group.recommended_resources() {
                 if !capabilities.supports_operation(verbs::LIST) {
                     continue;
@@ -474,7 +535,10 @@ impl KubernetesApiSource {
             }
         }
         for kind in self.filter.only.iter().flatten() {
-            if !listed_kinds.contains_key(kind) {
+            let group_failed = kind
+                .split_once('/')
+                .is_some_and(|(group, _)| failed_groups.iter().any(|failed| failed == group));
+            if !listed_kinds.contains_key(kind) && !group_failed {
                 warnings.push(format!(
                     "kind {kind} is not served (or not listable) by the cluster"
                 ));
@@ -516,11 +580,13 @@ impl KubernetesApiSource {
 
         let mut collector = Collector::default();
         let mut covered = Vec::new();
-        let mut failures = Vec::new();
+        let discovery_failures = failures.len();
+        let mut listed = 0;
         for (index, outcome) in outcomes {
             let job = &jobs[index];
             match outcome {
                 Ok(objects) => {
+                    listed += 1;
                     for object in objects {
                         if let Err(message) = collector.add(
                             &job.resource.api_version,
@@ -551,8 +617,13 @@ impl KubernetesApiSource {
                 Err(message) => failures.push(format!("{}: {message}", job.describe())),
             }
         }
-        if !jobs.is_empty() && failures.len() == jobs.len() {
-            return Err(self.failure(format!("every LIST failed: {}", failures.join("; "))));
+        if listed == 0 && !failures.is_empty() {
+            let what = if discovery_failures == 0 {
+                "every LIST failed"
+            } else {
+                "nothing could be read"
+            };
+            return Err(self.failure(format!("{what}: {}", failures.join("; "))));
         }
         let (resources, duplicates) = collector.finish();
         warnings.extend(duplicates);
