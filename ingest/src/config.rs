@@ -18,6 +18,8 @@ use crate::source::command::CommandSource;
 use crate::source::compose::ComposeSource;
 use crate::source::flagd::FlagdSource;
 use crate::source::host::HostSource;
+pub use crate::source::kubernetes_api::KubernetesApiConfig;
+use crate::source::kubernetes_api::KubernetesApiSource;
 use crate::source::kubernetes_manifests::KubernetesManifestsSource;
 use crate::source::postgres_catalog::{PasswordSource, PostgresCatalogSource};
 use crate::source::simulated::{SimulatedEstate, SimulatedSource};
@@ -57,6 +59,8 @@ pub enum SourceConfig {
     Command(CommandConfig),
     /// An AWS account's resources, read through the AWS APIs (live layer).
     Aws(AwsConfig),
+    /// A Kubernetes cluster's objects through its API server, or `kubectl -o json` output.
+    KubernetesApi(KubernetesApiConfig),
 }
 
 /// Settings of a source that reads declared files.
@@ -355,6 +359,11 @@ impl SourceConfig {
                 interval: config.interval,
                 timeout: config.timeout,
             },
+            SourceConfig::KubernetesApi(config) => Common {
+                name: &config.name,
+                interval: config.interval,
+                timeout: config.timeout,
+            },
         }
     }
 
@@ -374,6 +383,7 @@ impl SourceConfig {
             SourceConfig::Cloudformation(config) => Some(&config.path),
             SourceConfig::SqlMigrations(config) => Some(&config.path),
             SourceConfig::Compose(config) => Some(&config.path),
+            SourceConfig::KubernetesApi(config) => config.path.as_ref(),
             SourceConfig::Host(_)
             | SourceConfig::Simulated(_)
             | SourceConfig::PostgresCatalog(_)
@@ -395,6 +405,10 @@ impl SourceConfig {
             SourceConfig::Cloudformation(config) => config.path = location,
             SourceConfig::SqlMigrations(config) => config.path = location,
             SourceConfig::Compose(config) => config.path = location,
+            SourceConfig::KubernetesApi(config) if config.path.is_some() => {
+                config.path = Some(location)
+            }
+            SourceConfig::KubernetesApi(_) => return None,
             SourceConfig::Host(_)
             | SourceConfig::Simulated(_)
             | SourceConfig::PostgresCatalog(_)
@@ -470,6 +484,7 @@ impl SourceConfig {
             SourceConfig::PostgresCatalog(config) => Arc::new(config.source()),
             SourceConfig::Command(config) => Arc::new(CommandSource::new(config.clone())),
             SourceConfig::Aws(config) => Arc::new(AwsSource::new(config.clone())),
+            SourceConfig::KubernetesApi(config) => Arc::new(KubernetesApiSource::new(config)),
         }
     }
 
@@ -486,6 +501,7 @@ impl SourceConfig {
             SourceConfig::PostgresCatalog(config) => config.validate()?,
             SourceConfig::Command(config) => config.validate()?,
             SourceConfig::Aws(config) => config.validate()?,
+            SourceConfig::KubernetesApi(config) => config.validate()?,
             _ => {}
         }
         Ok(ScheduledSource {

@@ -3,7 +3,8 @@
 //!
 //! - **Kubernetes**: kind `k8s/<group>/<Kind>` (`core` for the core group, so
 //!   `k8s/core/ConfigMap`, `k8s/apps/Deployment`); id `<namespace>/<name>`, with namespace
-//!   `default` when a manifest omits it, and just `<name>` for cluster-scoped kinds.
+//!   `default` when a manifest omits it, and just `<name>` for cluster-scoped kinds. A live
+//!   object's `status` is its own resource: kind `k8s-status/<group>/<Kind>`, same id.
 //! - **AWS**: kind is the Terraform resource type (`aws_sqs_queue`, `aws_lambda_function`,
 //!   ...); id is the resource's ARN. Declared sources that know an ARN (Terraform state) put
 //!   it in the `live.id` label; those that only know a name (HCL, plans before apply) put it in
@@ -92,10 +93,20 @@ pub fn kubernetes_kind(api_version: &str, kind: &str) -> String {
     format!("k8s/{}/{kind}", kubernetes_group(api_version))
 }
 
+/// The kind of a live Kubernetes object's status: `k8s-status/<group>/<Kind>`.
+pub fn kubernetes_status_kind(api_version: &str, kind: &str) -> String {
+    format!("k8s-status/{}/{kind}", kubernetes_group(api_version))
+}
+
 /// The id of a Kubernetes object: `<namespace>/<name>`, namespace `default` when absent, or
 /// `<name>` for cluster-scoped kinds.
 pub fn kubernetes_id(kind: &str, namespace: Option<&str>, name: &str) -> String {
-    if kubernetes_cluster_scoped(kind) {
+    kubernetes_scoped_id(kubernetes_cluster_scoped(kind), namespace, name)
+}
+
+/// [`kubernetes_id`] when the scope is known (from API discovery, so custom resources work).
+pub fn kubernetes_scoped_id(cluster_scoped: bool, namespace: Option<&str>, name: &str) -> String {
+    if cluster_scoped {
         name.to_string()
     } else {
         let namespace = namespace.filter(|namespace| !namespace.is_empty());
@@ -178,6 +189,12 @@ mod tests {
         assert_eq!(kubernetes_id("Service", Some("shop"), "web"), "shop/web");
         assert_eq!(kubernetes_id("Namespace", Some("ignored"), "shop"), "shop");
         assert_eq!(kubernetes_id("ClusterRole", None, "reader"), "reader");
+        assert_eq!(kubernetes_scoped_id(true, Some("x"), "gadget"), "gadget");
+        assert_eq!(kubernetes_scoped_id(false, Some("shop"), "w"), "shop/w");
+        assert_eq!(
+            kubernetes_status_kind("apps/v1", "Deployment"),
+            "k8s-status/apps/Deployment"
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod command;
 pub mod compose;
 pub mod flagd;
 pub mod host;
+pub mod kubernetes_api;
 pub mod kubernetes_manifests;
 pub mod postgres_catalog;
 pub mod simulated;

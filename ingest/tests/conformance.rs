@@ -14,6 +14,8 @@ mod cloudformation;
 mod compose;
 #[path = "conformance/flagd.rs"]
 mod flagd;
+#[path = "conformance/kubernetes_api.rs"]
+mod kubernetes_api;
 #[path = "conformance/kubernetes_manifests.rs"]
 mod kubernetes_manifests;
 #[path = "conformance/sql_migrations.rs"]

@@ -134,11 +134,11 @@ mod tests {
     fn example_config_parses() {
         let text = include_str!("../groundtruth.example.toml");
         let config = Config::parse(text, "example").unwrap();
-        assert_eq!(config.sources.len(), 14);
+        assert_eq!(config.sources.len(), 15);
         // Every source type is documented by an example.
         let types: std::collections::HashSet<_> =
             config.sources.iter().map(std::mem::discriminant).collect();
-        assert_eq!(types.len(), 13);
+        assert_eq!(types.len(), 14);
         assert_eq!(config.server.listen.port(), 5433);
     }
 

@@ -10,7 +10,9 @@
 //! attrs are the object without what the API server writes (`status`,
 //! `metadata.{resourceVersion,uid,creationTimestamp,generation,managedFields,selfLink}`) and
 //! without the `kubectl.kubernetes.io/last-applied-configuration` annotation, which can hold a
-//! Secret's data; labels are `metadata.labels` plus `k8s.file` (the relative path).
+//! Secret's data (`normalize_object`, shared with the `kubernetes_api` live source so an
+//! object gives the same attrs from a file and from the cluster); labels are
+//! `metadata.labels` plus `k8s.file` (the relative path).
 //! Redacted with [`canonical::redacted`] (keys and names kept): every value of a Secret's
 //! `data` and `stringData`, and every container `env[].value` in the Pod spec of a Pod,
 //! PodTemplate, Deployment, ReplicaSet, ReplicationController, StatefulSet, DaemonSet, Job or
@@ -318,43 +320,7 @@ fn object_resource(
         .get("namespace")
         .and_then(Value::as_str)
         .map(str::to_string);
-    for field in SERVER_WRITTEN_METADATA {
-        metadata.remove(*field);
-    }
-    if let Some(Value::Object(annotations)) = metadata.get_mut("annotations") {
-        annotations.remove(LAST_APPLIED_ANNOTATION);
-        if annotations.is_empty() {
-            metadata.remove("annotations");
-        }
-    }
-    let labels: Vec<(String, String)> = match metadata.get("labels") {
-        Some(Value::Object(labels)) => labels
-            .iter()
-            .map(|(key, value)| {
-                let value = match value {
-                    Value::String(text) => text.clone(),
-                    other => other.to_string(),
-                };
-                (key.clone(), value)
-            })
-            .collect(),
-        _ => Vec::new(),
-    };
-    object.remove("status");
-
-    let group = identity::kubernetes_group(&api_version);
-    if group == "core" && kind == "Secret" {
-        for field in ["data", "stringData"] {
-            if let Some(Value::Object(values)) = object.get_mut(field) {
-                for value in values.values_mut() {
-                    *value = canonical::redacted(value);
-                }
-            }
-        }
-    }
-    if let Some(pod_spec) = pod_spec_mut(&kind, &mut object) {
-        redact_container_env(pod_spec);
-    }
+    let normalized = normalize_object(&api_version, &kind, &mut object);
 
     let mut resource = ObservedResource::new(
         identity::kubernetes_kind(&api_version, &kind),
@@ -363,10 +329,71 @@ fn object_resource(
         Value::Object(object),
     )
     .with_name(name);
-    for (key, value) in labels {
+    for (key, value) in normalized.labels {
         resource = resource.with_label(key, value);
     }
     Ok(Some(resource.with_label(FILE_LABEL, file.relative.clone())))
+}
+
+/// What [`normalize_object`] takes out of an object besides the fields it drops.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Normalized {
+    /// `metadata.labels`, values that are not strings written as JSON.
+    pub labels: Vec<(String, String)>,
+    /// The object's `status`, when it has one (a live source keeps it as its own resource).
+    pub status: Option<Value>,
+}
+
+/// Turn a Kubernetes object into its configuration attrs, in place; shared by the manifests
+/// and the `kubernetes_api` sources so that the same object gives the same attrs whether it
+/// was read from a file or from the API server: drops what the API server writes
+/// (`status`, [`SERVER_WRITTEN_METADATA`], the last-applied annotation, and the
+/// `annotations` map when that leaves it empty), and redacts Secret `data`/`stringData`
+/// values and container `env[].value`s of Pod-bearing kinds.
+pub(crate) fn normalize_object(
+    api_version: &str,
+    kind: &str,
+    object: &mut Map<String, Value>,
+) -> Normalized {
+    let mut labels = Vec::new();
+    if let Some(Value::Object(metadata)) = object.get_mut("metadata") {
+        for field in SERVER_WRITTEN_METADATA {
+            metadata.remove(*field);
+        }
+        if let Some(Value::Object(annotations)) = metadata.get_mut("annotations") {
+            annotations.remove(LAST_APPLIED_ANNOTATION);
+            if annotations.is_empty() {
+                metadata.remove("annotations");
+            }
+        }
+        if let Some(Value::Object(object_labels)) = metadata.get("labels") {
+            labels = object_labels
+                .iter()
+                .map(|(key, value)| {
+                    let value = match value {
+                        Value::String(text) => text.clone(),
+                        other => other.to_string(),
+                    };
+                    (key.clone(), value)
+                })
+                .collect();
+        }
+    }
+    let status = object.remove("status").filter(|status| !status.is_null());
+
+    if identity::kubernetes_group(api_version) == "core" && kind == "Secret" {
+        for field in ["data", "stringData"] {
+            if let Some(Value::Object(values)) = object.get_mut(field) {
+                for value in values.values_mut() {
+                    *value = canonical::redacted(value);
+                }
+            }
+        }
+    }
+    if let Some(pod_spec) = pod_spec_mut(kind, object) {
+        redact_container_env(pod_spec);
+    }
+    Normalized { labels, status }
 }
 
 /// The Pod spec inside a workload object, by where each built-in kind keeps it.
