@@ -682,6 +682,39 @@ async fn failed_details_are_warnings_and_unlisted_stack_resources_stay_uncovered
     assert!(!covered_kinds.contains("aws_cloudformation_stack_resource"));
 }
 
+#[tokio::test]
+async fn throttled_calls_are_retried_with_backoff_until_the_attempts_run_out() {
+    let server = MotoServer::start();
+    server.seed("seed");
+    let proxy = RegionFaultProxy::start(server.port);
+    let mut settings = config(&proxy.endpoint(), &["us-east-1"]);
+    settings.services = Some(vec!["sqs".to_string()]);
+    settings.max_attempts = Some(4);
+
+    // Throttled twice, then answered: the scrape succeeds with every queue.
+    proxy.throttle("AmazonSQS.ListQueues", 2);
+    let observation = AwsSource::new(settings.clone())
+        .scrape(&context())
+        .await
+        .expect("retries get past the throttling");
+    assert_eq!(proxy.throttled(), 2);
+    assert_eq!(observation.coverage, Coverage::Complete);
+    assert_eq!(
+        named(&observation, "aws_sqs_queue", "orders").attrs["visibility_timeout_seconds"],
+        60
+    );
+
+    // Throttled more often than the attempts allow: the unit fails, and with it the scrape,
+    // naming the throttling; it does not hang or retry without end.
+    proxy.throttle("AmazonSQS.ListQueues", 100);
+    let error = AwsSource::new(settings)
+        .scrape(&context())
+        .await
+        .expect_err("out of attempts");
+    assert_eq!(proxy.throttled(), 4, "max_attempts bounds the retries");
+    assert!(error.to_string().contains("ThrottlingException"), "{error}");
+}
+
 fn delete_queue(server: &MotoServer, name: &str) {
     let script = format!(
         "import boto3\nc = boto3.client('sqs', region_name='us-east-1', endpoint_url='{}')\n\

@@ -156,6 +156,15 @@ pub struct RegionFaultProxy {
     /// The port it listens on, on 127.0.0.1.
     pub port: u16,
     failing: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+    throttling: std::sync::Arc<std::sync::Mutex<Throttling>>,
+}
+
+/// Requests to answer with AWS's throttling error before letting them through.
+#[derive(Default)]
+struct Throttling {
+    matching: Option<String>,
+    remaining: usize,
+    answered: usize,
 }
 
 impl RegionFaultProxy {
@@ -164,16 +173,38 @@ impl RegionFaultProxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
         let port = listener.local_addr().expect("proxy address").port();
         let failing = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
+        let throttling = std::sync::Arc::new(std::sync::Mutex::new(Throttling::default()));
         let shared = std::sync::Arc::clone(&failing);
+        let shared_throttling = std::sync::Arc::clone(&throttling);
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
                 let failing = std::sync::Arc::clone(&shared);
+                let throttling = std::sync::Arc::clone(&shared_throttling);
                 std::thread::spawn(move || {
-                    let _ = proxy_one(client, upstream_port, &failing);
+                    let _ = proxy_one(client, upstream_port, &failing, &throttling);
                 });
             }
         });
-        RegionFaultProxy { port, failing }
+        RegionFaultProxy {
+            port,
+            failing,
+            throttling,
+        }
+    }
+
+    /// Answer the next `count` requests containing `text` with a JSON-protocol
+    /// `ThrottlingException` (HTTP 400), as AWS does when a caller exceeds its rate.
+    pub fn throttle(&self, text: &str, count: usize) {
+        *self.throttling.lock().expect("lock") = Throttling {
+            matching: Some(text.to_string()),
+            remaining: count,
+            answered: 0,
+        };
+    }
+
+    /// How many throttling errors were answered since the last [`Self::throttle`].
+    pub fn throttled(&self) -> usize {
+        self.throttling.lock().expect("lock").answered
     }
 
     /// The endpoint URL to configure.
@@ -196,6 +227,7 @@ fn proxy_one(
     mut client: TcpStream,
     upstream_port: u16,
     failing: &std::sync::Mutex<Option<String>>,
+    throttling: &std::sync::Mutex<Throttling>,
 ) -> std::io::Result<()> {
     client.set_read_timeout(Some(Duration::from_secs(30)))?;
     let mut head = Vec::new();
@@ -223,6 +255,29 @@ fn proxy_one(
     client.read_exact(&mut body)?;
     let fails = failing
         .is_some_and(|text| head.contains(&text) || String::from_utf8_lossy(&body).contains(&text));
+    let throttled = {
+        let mut throttling = throttling.lock().expect("lock");
+        let matches = throttling.matching.as_deref().is_some_and(|text| {
+            head.contains(text) || String::from_utf8_lossy(&body).contains(text)
+        });
+        if matches && throttling.remaining > 0 {
+            throttling.remaining -= 1;
+            throttling.answered += 1;
+            true
+        } else {
+            false
+        }
+    };
+    if throttled {
+        let body =
+            r#"{"__type":"com.amazonaws.sqs#ThrottlingException","message":"Rate exceeded"}"#;
+        write!(
+            client,
+            "HTTP/1.1 400 Bad Request\r\nContent-Type: application/x-amz-json-1.0\r\nx-amzn-query-error: ThrottlingException;Sender\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )?;
+        return Ok(());
+    }
     if fails {
         let message = "service unavailable (test fault)";
         write!(
