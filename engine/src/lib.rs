@@ -69,7 +69,10 @@
 //! # SQL surface
 //!
 //! [`session::Engine`] exposes `resources`, `resource_versions`, `resources_at(T)`,
-//! `changes(FROM, TO)`, `scrapes` and `sources` (definitions in `session/definitions.rs`), the
+//! `changes(FROM, TO)`, `scrapes` and `sources` (definitions in `session/definitions.rs`),
+//! `identity_links`, `drift` and `drift_at(T)` (one SQL text over "now" or "as of T" inputs in
+//! `session/drift_definitions.rs`, comparing attributes with [`drift::compare`] through the
+//! `attribute_drift` function), the
 //! raw tables as `storage.versions` and `storage.scrapes`, and JSON operators from
 //! datafusion-functions-json. [`sql`] rewrites `resources FOR SYSTEM_TIME AS OF T` into
 //! `resources_at(T)`, expands `named_query('name', param => value)` into the SQL of a query

@@ -1,7 +1,9 @@
 //! The query session: a DataFusion context exposing the SQL surface over the store.
 
+mod attribute_drift;
 mod changed_paths;
 mod definitions;
+mod drift_definitions;
 mod published_view;
 mod refreshable_table;
 mod temporal_function;
@@ -38,6 +40,12 @@ pub fn descriptions() -> Vec<(&'static str, &'static str)> {
         .collect();
     all.push(("resources_at", definitions::RESOURCES_AT_DESCRIPTION));
     all.push(("changes", definitions::CHANGES_DESCRIPTION));
+    all.push((
+        "identity_links",
+        drift_definitions::IDENTITY_LINKS_DESCRIPTION,
+    ));
+    all.push(("drift", drift_definitions::DRIFT_DESCRIPTION));
+    all.push(("drift_at", drift_definitions::DRIFT_AT_DESCRIPTION));
     all.push(("query_catalog", QUERY_CATALOG_DESCRIPTION));
     all
 }
@@ -78,6 +86,7 @@ impl Engine {
         datafusion_functions_json::register_all(&mut context)
             .map_err(|error| EngineError::query("registering JSON functions", error))?;
         context.register_udf(ScalarUDF::from(changed_paths::ChangedPaths::default()));
+        context.register_udf(ScalarUDF::from(attribute_drift::AttributeDrift::new(&[])));
         store.prepare_session(&context).await?;
 
         let snapshot = store.snapshot().await?;
@@ -107,6 +116,34 @@ impl Engine {
                     EngineError::query(format!("registering {}", definition.name), error)
                 })?;
         }
+        let now = drift_definitions::DriftInputs::now();
+        for (name, sql, description) in [
+            (
+                "identity_links",
+                drift_definitions::identity_links(&now),
+                drift_definitions::IDENTITY_LINKS_DESCRIPTION,
+            ),
+            (
+                "drift",
+                drift_definitions::drift(&now),
+                drift_definitions::DRIFT_DESCRIPTION,
+            ),
+        ] {
+            let view = PublishedView::new(plan(&context, &sql, name).await?, &sql, description);
+            context
+                .register_table(name, Arc::new(view))
+                .map_err(|error| EngineError::query(format!("registering {name}"), error))?;
+        }
+        let drift_at = plan(
+            &context,
+            &drift_definitions::drift(&drift_definitions::DriftInputs::as_of()),
+            "drift_at",
+        )
+        .await?;
+        context.register_udtf(
+            "drift_at",
+            Arc::new(TemporalFunction::new("drift_at", &["as_of"], drift_at)),
+        );
         let resources_at = plan(&context, &definitions::resources_at(), "resources_at").await?;
         context.register_udtf(
             "resources_at",

@@ -28,6 +28,7 @@ use groundtruth_engine::sql::{NamedQueries, NamedQueryEntry};
 
 /// The query files, compiled in. A test checks that every file under `sql/` is listed.
 const FILES: &[(&str, &str)] = &[
+    ("drifted.sql", include_str!("../sql/drifted.sql")),
     (
         "changes_in_source.sql",
         include_str!("../sql/changes_in_source.sql"),

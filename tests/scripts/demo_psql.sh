@@ -75,6 +75,12 @@ check_contains "synthetic history is 30 days deep" "t" "${PSQL[@]}" -A -t -c \
 check_contains "the hand-dropped index is gone live but still declared" "public.orders_customer_id_idx" "${PSQL[@]}" -A -t -c \
   "SELECT id FROM resources WHERE source = 'synthetic_iac' AND kind = 'postgres_index'
    EXCEPT SELECT id FROM resources WHERE source = 'synthetic_cloud' AND kind = 'postgres_index'"
+check_contains "drift: the hand-dropped index is missing" "missing|postgres_index|public.orders_customer_id_idx" "${PSQL[@]}" -A -t -c \
+  "SELECT status, kind, id FROM drift WHERE id = 'public.orders_customer_id_idx'"
+check_contains "drift: the new consumer is unmanaged" "unmanaged|reports-worker<-orders-jobs" "${PSQL[@]}" -A -t -c \
+  "SELECT status, id FROM drift WHERE kind = 'aws_lambda_event_source_mapping' AND status = 'unmanaged' ORDER BY id"
+check_contains "drift: billing-worker's doubled memory is changed" '"path":"memory_size","declared":1024,"live":2048' "${PSQL[@]}" -A -t -c \
+  "SELECT differences FROM drift WHERE id LIKE '%:function:billing-worker'"
 check_contains "the new consumer is live only" "reports-worker<-orders-jobs" "${PSQL[@]}" -A -t -c \
   "SELECT id FROM resources WHERE source = 'synthetic_cloud' AND kind = 'aws_lambda_event_source_mapping'
    EXCEPT SELECT id FROM resources WHERE source = 'synthetic_iac' AND kind = 'aws_lambda_event_source_mapping'"

@@ -179,7 +179,8 @@ impl sqllogictest::AsyncDB for GroundtruthDb {
 //
 // Two sources, four scrape rounds an hour apart on 2026-01-01:
 //
-// tf (terraform_state, declared, interval 3600 s, provenance {"git": {"commit": "c<round>", ...}}):
+// tf (terraform_state, declared, interval 3600 s, the orders queue labelled with the live
+// queue's ARN, provenance {"git": {"commit": "c<round>", ...}}):
 //   00:00 tf-1 ok   added    aws_sqs_queue/orders, aws_sqs_queue/events, aws_lambda_function/resize
 //   01:00 tf-2 ok   modified orders: visibility_timeout_seconds 30 -> 60
 //   02:00 tf-3 ok   removed  events; modified resize: label team media -> imaging
@@ -286,6 +287,13 @@ fn queue(id: &str, timeout: i64) -> ObservedResource {
     .with_label("env", "prod")
 }
 
+/// The declared orders queue, which names its live counterpart the way Terraform state does.
+fn orders_queue(timeout: i64) -> ObservedResource {
+    queue("orders", timeout)
+        .with_label("live.kind", "aws_sqs_queue")
+        .with_label("live.id", QUEUE_ARN)
+}
+
 fn lambda(team: &str) -> ObservedResource {
     ObservedResource::new(
         "aws_lambda_function",
@@ -375,7 +383,7 @@ async fn load_fixture(store: &Store) {
         tf_scrape(
             "tf-1",
             "2026-01-01T00:00:00Z",
-            vec![queue("orders", 30), queue("events", 30), lambda("media")],
+            vec![orders_queue(30), queue("events", 30), lambda("media")],
             1,
         ),
     )
@@ -397,7 +405,7 @@ async fn load_fixture(store: &Store) {
         tf_scrape(
             "tf-2",
             "2026-01-01T01:00:00Z",
-            vec![queue("orders", 60), queue("events", 30), lambda("media")],
+            vec![orders_queue(60), queue("events", 30), lambda("media")],
             2,
         ),
     )
@@ -419,7 +427,7 @@ async fn load_fixture(store: &Store) {
         tf_scrape(
             "tf-3",
             "2026-01-01T02:00:00Z",
-            vec![queue("orders", 60), lambda("imaging")],
+            vec![orders_queue(60), lambda("imaging")],
             3,
         ),
     )
@@ -429,7 +437,7 @@ async fn load_fixture(store: &Store) {
     let mut last = tf_scrape(
         "tf-4",
         "2026-01-01T03:00:00Z",
-        vec![queue("orders", 60), lambda("imaging"), bucket()],
+        vec![orders_queue(60), lambda("imaging"), bucket()],
         4,
     );
     last.warnings =

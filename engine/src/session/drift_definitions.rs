@@ -1,0 +1,197 @@
+//! The SQL of `identity_links`, `drift` and `drift_at(T)`, written once over three inputs so
+//! that "now" and "as of T" cannot disagree: the resources (current, or as of T), the health
+//! of each source (its latest scrape's status, last success and staleness, now or as of T),
+//! and the live kinds each live source has ever reported (up to T).
+
+/// The inputs of the drift queries, as SQL relations.
+pub struct DriftInputs {
+    /// Rows with the columns of `resources`.
+    pub resources: String,
+    /// `(source, last_success_at, last_status, stale)`.
+    pub health: String,
+    /// `(source, kind)`: live kinds each live source has reported.
+    pub watched: String,
+}
+
+impl DriftInputs {
+    /// The current state.
+    pub fn now() -> Self {
+        Self {
+            resources: "SELECT * FROM resources".into(),
+            health: "SELECT source, last_success_at, last_status, stale FROM sources".into(),
+            watched: "SELECT DISTINCT source, kind FROM storage.versions WHERE layer = 'live'"
+                .into(),
+        }
+    }
+
+    /// The state as of the instant in placeholder `$1`.
+    pub fn as_of() -> Self {
+        Self {
+            resources: super::definitions::resources_at(),
+            health: "SELECT r.source, s.last_success_at, r.status AS last_status,
+                            s.last_success_at IS NULL
+                              OR date_part('epoch', $1) - date_part('epoch', s.last_success_at)
+                                 > 2 * coalesce(r.interval_seconds, 1800) AS stale
+                     FROM (SELECT source, status, interval_seconds,
+                                  row_number() OVER (PARTITION BY source ORDER BY started_at DESC) AS recency
+                           FROM storage.scrapes WHERE started_at <= $1) AS r
+                     LEFT JOIN (SELECT source, max(started_at) AS last_success_at FROM storage.scrapes
+                                WHERE status IN ('ok', 'partial') AND started_at <= $1
+                                GROUP BY source) AS s ON s.source = r.source
+                     WHERE r.recency = 1"
+                .into(),
+            watched: "SELECT DISTINCT source, kind FROM storage.versions
+                      WHERE layer = 'live' AND valid_from <= $1"
+                .into(),
+        }
+    }
+}
+
+/// Declared resources with the live kind they correspond to and the live id or name their
+/// labels give, if any.
+fn declared(resources: &str) -> String {
+    format!(
+        "SELECT source, kind, id, name, attrs, observed_at,
+                coalesce(labels->>'live.kind', kind) AS target_kind,
+                labels->>'live.id' AS target_id, labels->>'live.name' AS target_name
+         FROM ({resources}) AS declared_resources WHERE layer = 'declared'"
+    )
+}
+
+/// Every declared-to-live link, one per declared resource (the strongest rule wins):
+/// 1. `live_id`: the declared resource's `live.id` label is a live id of its `live.kind`;
+/// 2. `same_identity`: a live resource has the same kind and id (manifests and the Kubernetes
+///    API, migrations and the PostgreSQL catalog);
+/// 3. `live_name`: its `live.name` label is the name of a live resource of its `live.kind`;
+/// 4. `cloudformation_physical_id`: a live stack resource with the declared id
+///    (`<stack>/<LogicalId>`) names, as its physical id, a live resource of the live kind (by
+///    id, name, or as the queue URL ending in the name).
+pub fn identity_links(inputs: &DriftInputs) -> String {
+    let declared = declared(&inputs.resources);
+    let resources = &inputs.resources;
+    format!(
+        "WITH link_declared AS ({declared}),
+              link_live AS (SELECT source, kind, id, name, attrs FROM ({resources}) AS live_resources
+                       WHERE layer = 'live'),
+              candidates AS (
+                SELECT d.source AS declared_source, d.kind AS declared_kind, d.id AS declared_id,
+                       l.source AS live_source, l.kind AS live_kind, l.id AS live_id,
+                       'live_id' AS rule, 1 AS priority
+                FROM link_declared d JOIN link_live l ON l.kind = d.target_kind AND l.id = d.target_id
+                UNION ALL
+                SELECT d.source, d.kind, d.id, l.source, l.kind, l.id, 'same_identity', 2
+                FROM link_declared d JOIN link_live l ON l.kind = d.kind AND l.id = d.id
+                UNION ALL
+                SELECT d.source, d.kind, d.id, l.source, l.kind, l.id, 'live_name', 3
+                FROM link_declared d JOIN link_live l ON l.kind = d.target_kind AND l.name = d.target_name
+                UNION ALL
+                SELECT d.source, d.kind, d.id, l.source, l.kind, l.id, 'cloudformation_physical_id', 4
+                FROM link_declared d
+                JOIN link_live stack_resource
+                  ON stack_resource.kind = 'aws_cloudformation_stack_resource'
+                 AND stack_resource.id = d.id
+                JOIN link_live l
+                  ON l.kind = d.target_kind
+                 AND (l.id = stack_resource.attrs->>'physical_id'
+                      OR l.name = stack_resource.attrs->>'physical_id'
+                      OR stack_resource.attrs->>'physical_id' LIKE concat('%/', l.name))
+                WHERE d.kind <> d.target_kind),
+              ranked AS (
+                SELECT *, row_number() OVER (
+                    PARTITION BY declared_source, declared_kind, declared_id
+                    ORDER BY priority, live_source, live_id) AS strength
+                FROM candidates)
+         SELECT declared_source, declared_kind, declared_id, live_source, live_kind, live_id, rule
+         FROM ranked WHERE strength = 1"
+    )
+}
+
+/// One row per declared or live resource that drift can judge:
+/// `missing` (declared; no live resource although a live source watches its kind),
+/// `unmanaged` (live, of a kind something declares, linked to nothing and owned by no other
+/// object), `changed` (linked, and attributes the declared side states differ), `in_sync`,
+/// or `stale` when a source involved is stale or its last scrape failed: then nothing is
+/// asserted and `stale_reason` says why.
+pub fn drift(inputs: &DriftInputs) -> String {
+    let declared = declared(&inputs.resources);
+    let links = identity_links(inputs);
+    let DriftInputs {
+        resources,
+        health,
+        watched,
+    } = inputs;
+    format!(
+        "WITH declared AS ({declared}),
+              live AS (SELECT source, kind, id, name, attrs, observed_at FROM ({resources}) AS live_resources
+                       WHERE layer = 'live'),
+              links AS ({links}),
+              health AS (SELECT source, last_success_at,
+                                CASE WHEN last_status = 'failed' THEN concat(source, ': last scrape failed')
+                                     WHEN stale THEN concat(source, ': stale, last success ',
+                                                            coalesce(CAST(last_success_at AS VARCHAR), 'never'))
+                                END AS problem
+                         FROM ({health}) AS source_health),
+              watched AS (SELECT w.kind, min(h.problem) AS problem
+                          FROM ({watched}) AS w LEFT JOIN health h ON h.source = w.source
+                          GROUP BY w.kind),
+              declared_kinds AS (SELECT target_kind AS kind, min(h.problem) AS problem
+                                 FROM declared d LEFT JOIN health h ON h.source = d.source
+                                 GROUP BY target_kind),
+              judged AS (
+                SELECT CASE WHEN d.kind = l.kind
+                            THEN attribute_drift(d.kind, d.attrs, l.attrs) ELSE '[]' END AS differences,
+                       d.kind = l.kind AS attributes_compared,
+                       k.rule, d.source AS declared_source, d.kind AS declared_kind, d.id AS declared_id,
+                       l.source AS live_source, l.kind AS live_kind, l.id AS live_id,
+                       d.observed_at AS declared_observed_at, l.observed_at AS live_observed_at,
+                       nullif(concat_ws('; ', hd.problem, hl.problem), '') AS stale_reason
+                FROM links k
+                JOIN declared d ON d.source = k.declared_source AND d.kind = k.declared_kind AND d.id = k.declared_id
+                JOIN live l ON l.source = k.live_source AND l.kind = k.live_kind AND l.id = k.live_id
+                LEFT JOIN health hd ON hd.source = d.source
+                LEFT JOIN health hl ON hl.source = l.source)
+         SELECT CASE WHEN stale_reason IS NOT NULL THEN 'stale'
+                     WHEN differences = '[]' THEN 'in_sync' ELSE 'changed' END AS status,
+                live_kind AS kind, live_id AS id, declared_source, declared_kind, declared_id,
+                live_source, live_kind, live_id, rule AS link_rule, attributes_compared,
+                CASE WHEN differences = '[]' THEN NULL ELSE differences END AS differences,
+                declared_observed_at, live_observed_at, stale_reason
+         FROM judged
+         UNION ALL
+         SELECT CASE WHEN coalesce(hd.problem, w.problem) IS NOT NULL THEN 'stale' ELSE 'missing' END AS status,
+                d.target_kind AS kind, coalesce(d.target_id, d.target_name, d.id) AS id,
+                d.source AS declared_source, d.kind AS declared_kind, d.id AS declared_id,
+                CAST(NULL AS VARCHAR) AS live_source, CAST(NULL AS VARCHAR) AS live_kind,
+                CAST(NULL AS VARCHAR) AS live_id, CAST(NULL AS VARCHAR) AS link_rule,
+                false AS attributes_compared, CAST(NULL AS VARCHAR) AS differences,
+                d.observed_at AS declared_observed_at, CAST(NULL AS TIMESTAMP) AS live_observed_at,
+                nullif(concat_ws('; ', hd.problem, w.problem), '') AS stale_reason
+         FROM declared d
+         JOIN watched w ON w.kind = d.target_kind
+         LEFT JOIN links k ON k.declared_source = d.source AND k.declared_kind = d.kind AND k.declared_id = d.id
+         LEFT JOIN health hd ON hd.source = d.source
+         WHERE k.declared_id IS NULL
+         UNION ALL
+         SELECT CASE WHEN coalesce(hl.problem, dk.problem) IS NOT NULL THEN 'stale' ELSE 'unmanaged' END AS status,
+                l.kind AS kind, l.id AS id, CAST(NULL AS VARCHAR) AS declared_source,
+                CAST(NULL AS VARCHAR) AS declared_kind, CAST(NULL AS VARCHAR) AS declared_id,
+                l.source AS live_source, l.kind AS live_kind, l.id AS live_id,
+                CAST(NULL AS VARCHAR) AS link_rule, false AS attributes_compared,
+                CAST(NULL AS VARCHAR) AS differences, CAST(NULL AS TIMESTAMP) AS declared_observed_at,
+                l.observed_at AS live_observed_at, nullif(concat_ws('; ', dk.problem, hl.problem), '') AS stale_reason
+         FROM live l
+         JOIN declared_kinds dk ON dk.kind = l.kind
+         LEFT JOIN links k ON k.live_source = l.source AND k.live_kind = l.kind AND k.live_id = l.id
+         LEFT JOIN health hl ON hl.source = l.source
+         WHERE k.live_id IS NULL
+           AND NOT coalesce(json_contains(l.attrs, 'metadata', 'ownerReferences'), false)"
+    )
+}
+
+/// What `identity_links` holds.
+pub const IDENTITY_LINKS_DESCRIPTION: &str = "Which live resource each declared resource is, now: declared (source, kind, id) to live (source, kind, id), with the rule that linked them (live_id label, same_identity, live_name label, cloudformation_physical_id). One link per declared resource, the strongest rule first.";
+/// What `drift` holds.
+pub const DRIFT_DESCRIPTION: &str = "Where declared and running disagree, now: one row per judged resource with status missing (declared, not running though its kind is watched), unmanaged (running, of a declared kind, linked to nothing, owned by nothing), changed (attributes the declared side states differ; differences lists path, declared and live values), in_sync, or stale (a source involved is stale or failed its last scrape: nothing is asserted, stale_reason says why). Each side's observed_at says how fresh it is.";
+/// What `drift_at` returns.
+pub const DRIFT_AT_DESCRIPTION: &str =
+    "drift_at(T): the drift view as of instant T, with staleness judged at T.";
