@@ -205,6 +205,72 @@ interval = "1h"
         ]
     );
 
+    // The drift view says the same, and nothing else: every other table, column, index,
+    // constraint, view, sequence and extension is linked by identity and in sync, attribute
+    // by attribute (types, nullability, defaults, definitions).
+    let drift = rows(
+        &client,
+        "SELECT status, kind, id, declared_source, live_source FROM drift \
+         WHERE status <> 'in_sync' ORDER BY status, kind, id",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        drift,
+        vec![
+            vec![
+                "missing".to_string(),
+                "postgres/column".to_string(),
+                "public.invoices.amount".to_string(),
+                "declared_schema".to_string(),
+                "NULL".to_string()
+            ],
+            vec![
+                "unmanaged".to_string(),
+                "postgres/index".to_string(),
+                "public.customers_full_name_idx".to_string(),
+                "NULL".to_string(),
+                "live_schema".to_string()
+            ],
+        ]
+    );
+    let in_sync = rows(
+        &client,
+        "SELECT count(*) FROM drift WHERE status = 'in_sync' AND kind = 'postgres/table'",
+    )
+    .await
+    .unwrap();
+    let tables = rows(
+        &client,
+        "SELECT count(*) FROM resources WHERE source = 'live_schema' AND kind = 'postgres/table'",
+    )
+    .await
+    .unwrap();
+    assert_eq!(in_sync, tables, "every live table is linked and in sync");
+    // Before the hotfix, the schema was in sync.
+    let before = rows(
+        &client,
+        &format!("SELECT status, id, differences, stale_reason FROM drift_at(TIMESTAMPTZ '{since}') WHERE status <> 'in_sync'"),
+    )
+    .await
+    .unwrap();
+    assert!(before.is_empty(), "{before:?}");
+    // `drift` and `drift_at(now())` are one definition over two inputs: they agree.
+    let now_view = rows(
+        &client,
+        "SELECT status, kind, id FROM drift EXCEPT SELECT status, kind, id FROM drift_at(now())",
+    )
+    .await
+    .unwrap();
+    assert!(now_view.is_empty(), "{now_view:?}");
+    let as_of_now = rows(
+        &client,
+        "SELECT status, kind, id FROM drift_at(now()) EXCEPT SELECT status, kind, id FROM drift",
+    )
+    .await
+    .unwrap();
+    assert!(as_of_now.is_empty(), "{as_of_now:?}");
+
     let pods = rows(
         &client,
         "SELECT id, layer FROM resources WHERE source = 'pods' ORDER BY id",

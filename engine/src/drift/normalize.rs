@@ -14,6 +14,16 @@ pub fn equivalent(kind: &str, path: &[String], declared: &Value, live: &Value) -
         }
     }
     match (declared, live) {
+        // Column lists of keys and indexes are ordered; elsewhere scalar lists are sets.
+        (Value::Array(declared_items), Value::Array(live_items))
+            if kind.starts_with("postgres/") =>
+        {
+            declared_items.len() == live_items.len()
+                && declared_items
+                    .iter()
+                    .zip(live_items)
+                    .all(|(left, right)| equivalent(kind, path, left, right))
+        }
         (Value::Array(declared_items), Value::Array(live_items)) => {
             same_multiset(kind, path, declared_items, live_items)
         }
@@ -64,11 +74,13 @@ fn scalars_equivalent(kind: &str, path: &[String], declared: &Value, live: &Valu
         if attribute == "type" || attribute == "data_type" {
             return postgres_type(&declared_text) == postgres_type(&live_text);
         }
+        // Expressions, and index key lists (`columns`), whose elements may be expressions
+        // such as `lower(email)`.
         if matches!(
             attribute,
-            "definition" | "predicate" | "check" | "default" | "expression"
+            "definition" | "predicate" | "check" | "default" | "expression" | "columns"
         ) {
-            return sql_text(&declared_text) == sql_text(&live_text);
+            return sql_equivalent(&declared_text, &live_text);
         }
     }
     names_the_same(&declared_text, &live_text)
@@ -237,4 +249,103 @@ fn sql_text(text: &str) -> String {
         .replace(" )", ")")
         .replace(" ,", ",")
         .replace(", ", ",")
+}
+
+/// Whether two SQL texts (a CHECK expression, an index expression or predicate, a default, a
+/// view's query) say the same thing. Migrations are folded from the text developers wrote,
+/// while the catalog prints `pg_get_expr` / `pg_get_viewdef` output: extra parentheses,
+/// implicit casts written out (`status::text`, `'paid'::character varying`), `IN (...)` as
+/// `= ANY (ARRAY[...])`, a trailing semicolon and its own layout. Both sides are parsed with
+/// the PostgreSQL dialect, those spellings are removed, and the results compared; text that
+/// does not parse is compared with case and spacing made uniform.
+pub fn sql_equivalent(declared: &str, live: &str) -> bool {
+    match (canonical_sql(declared), canonical_sql(live)) {
+        (Some(left), Some(right)) => left == right,
+        _ => sql_text(declared) == sql_text(live),
+    }
+}
+
+fn canonical_sql(text: &str) -> Option<String> {
+    use sqlparser::ast::VisitMut;
+    use sqlparser::dialect::PostgreSqlDialect;
+    use sqlparser::parser::Parser;
+
+    let text = text.trim().trim_end_matches(';').trim();
+    let dialect = PostgreSqlDialect {};
+    let upper = text.to_ascii_uppercase();
+    let mut rendered = if upper.starts_with("SELECT") || upper.starts_with("WITH") {
+        let mut statements = Parser::parse_sql(&dialect, text).ok()?;
+        let _ = statements.visit(&mut ExpressionSpelling);
+        statements
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
+    } else {
+        let mut expression = Parser::new(&dialect)
+            .try_with_sql(text)
+            .ok()?
+            .parse_expr()
+            .ok()?;
+        let _ = expression.visit(&mut ExpressionSpelling);
+        expression.to_string()
+    };
+    rendered.make_ascii_lowercase();
+    Some(rendered)
+}
+
+/// Removes what `pg_get_expr` adds: parentheses, casts to text types, `= ANY (ARRAY[...])`.
+struct ExpressionSpelling;
+
+impl sqlparser::ast::VisitorMut for ExpressionSpelling {
+    type Break = ();
+
+    fn post_visit_expr(
+        &mut self,
+        expression: &mut sqlparser::ast::Expr,
+    ) -> std::ops::ControlFlow<Self::Break> {
+        use sqlparser::ast::{BinaryOperator, DataType, Expr};
+        loop {
+            let replacement = match expression {
+                Expr::Nested(inner) => Some((**inner).clone()),
+                Expr::Cast {
+                    expr, data_type, ..
+                } if matches!(
+                    data_type,
+                    DataType::Text
+                        | DataType::Varchar(_)
+                        | DataType::CharacterVarying(_)
+                        | DataType::Array(_)
+                ) =>
+                {
+                    Some((**expr).clone())
+                }
+                Expr::AnyOp {
+                    left,
+                    compare_op: BinaryOperator::Eq,
+                    right,
+                    ..
+                } => {
+                    let mut list = (**right).clone();
+                    while let Expr::Nested(inner) | Expr::Cast { expr: inner, .. } = list {
+                        list = *inner;
+                    }
+                    match list {
+                        Expr::Array(array) => Some(Expr::InList {
+                            expr: left.clone(),
+                            list: array.elem,
+                            negated: false,
+                        }),
+                        _ => None,
+                    }
+                }
+                _ => None,
+            };
+            match replacement {
+                Some(simpler) => *expression = simpler,
+                None => break,
+            }
+        }
+        std::ops::ControlFlow::Continue(())
+    }
 }

@@ -226,3 +226,52 @@ fn a_declared_null_or_empty_value_states_nothing() {
     let live = json!({"tags": {"owner": "x"}, "layers": ["arn:aws:lambda:::layer:a:1"], "memory_size": 128});
     assert!(compare("aws_lambda_function", &declared, &live, &[]).is_empty());
 }
+
+#[test]
+fn postgres_expressions_compare_after_catalog_spellings_are_removed() {
+    let path = |attribute: &str| vec![attribute.to_string()];
+    for (attribute, declared, live) in [
+        ("check", "price_cents >= 0", "(price_cents >= 0)"),
+        ("check", "unit_cents >= 0 OR quantity = 0", "((unit_cents >= 0) OR (quantity = 0))"),
+        (
+            "check",
+            "status IN ('pending', 'paid')",
+            "((status)::text = ANY ((ARRAY['pending'::character varying, 'paid'::character varying])::text[]))",
+        ),
+        ("predicate", "tracking_code IS NOT NULL", "(tracking_code IS NOT NULL)"),
+        (
+            "definition",
+            "SELECT o.id FROM orders o WHERE o.status <> 'shipped'",
+            " SELECT o.id\n   FROM orders o\n  WHERE o.status::text <> 'shipped'::text;",
+        ),
+    ] {
+        assert!(
+            normalize::equivalent("postgres/constraint", &path(attribute), &json!(declared), &json!(live)),
+            "{declared} = {live}"
+        );
+    }
+    assert!(!normalize::equivalent(
+        "postgres/constraint",
+        &path("check"),
+        &json!("price_cents >= 0"),
+        &json!("(price_cents > 0)")
+    ));
+    // Index keys: expressions compared the same way, and order matters.
+    let declared = json!({"columns": ["lower(email)", "id"]});
+    assert!(compare(
+        "postgres/index",
+        &declared,
+        &json!({"columns": ["lower(email::text)", "id"]}),
+        &[]
+    )
+    .is_empty());
+    assert_eq!(
+        paths(&compare(
+            "postgres/index",
+            &declared,
+            &json!({"columns": ["id", "lower(email::text)"]}),
+            &[]
+        )),
+        vec!["columns"]
+    );
+}
