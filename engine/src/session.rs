@@ -46,6 +46,10 @@ pub fn descriptions() -> Vec<(&'static str, &'static str)> {
     ));
     all.push(("drift", drift_definitions::DRIFT_DESCRIPTION));
     all.push(("drift_at", drift_definitions::DRIFT_AT_DESCRIPTION));
+    all.push((
+        "drift_history",
+        drift_definitions::DRIFT_HISTORY_DESCRIPTION,
+    ));
     all.push(("query_catalog", QUERY_CATALOG_DESCRIPTION));
     all
 }
@@ -127,6 +131,11 @@ impl Engine {
                 "drift",
                 drift_definitions::drift(&now),
                 drift_definitions::DRIFT_DESCRIPTION,
+            ),
+            (
+                "drift_history",
+                drift_definitions::drift_history(),
+                drift_definitions::DRIFT_HISTORY_DESCRIPTION,
             ),
         ] {
             let view = PublishedView::new(plan(&context, &sql, name).await?, &sql, description);

@@ -30,6 +30,10 @@ use groundtruth_engine::sql::{NamedQueries, NamedQueryEntry};
 const FILES: &[(&str, &str)] = &[
     ("drifted.sql", include_str!("../sql/drifted.sql")),
     (
+        "drift_started.sql",
+        include_str!("../sql/drift_started.sql"),
+    ),
+    (
         "changes_in_source.sql",
         include_str!("../sql/changes_in_source.sql"),
     ),

@@ -255,6 +255,42 @@ interval = "1h"
     .await
     .unwrap();
     assert!(before.is_empty(), "{before:?}");
+    // drift_history dates both from the scrape that first saw them, and both are ongoing.
+    let second_scrape = rows(
+        &client,
+        "SELECT CAST(started_at AS VARCHAR) AS started FROM scrapes \
+         WHERE source = 'live_schema' ORDER BY started",
+    )
+    .await
+    .unwrap()[1][0]
+        .clone();
+    let history = rows(
+        &client,
+        "SELECT status, kind, id, CAST(onset AS VARCHAR) AS onset_text, ongoing \
+         FROM drift_history WHERE kind LIKE 'postgres/%' ORDER BY status, kind, id",
+    )
+    .await
+    .unwrap();
+    let onset = second_scrape;
+    assert_eq!(
+        history,
+        vec![
+            vec![
+                "missing".to_string(),
+                "postgres/column".to_string(),
+                "public.invoices.amount".to_string(),
+                onset.clone(),
+                "t".to_string()
+            ],
+            vec![
+                "unmanaged".to_string(),
+                "postgres/index".to_string(),
+                "public.customers_full_name_idx".to_string(),
+                onset,
+                "t".to_string()
+            ],
+        ]
+    );
     // `drift` and `drift_at(now())` are one definition over two inputs: they agree.
     let now_view = rows(
         &client,

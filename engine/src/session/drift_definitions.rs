@@ -195,3 +195,83 @@ pub const DRIFT_DESCRIPTION: &str = "Where declared and running disagree, now: o
 /// What `drift_at` returns.
 pub const DRIFT_AT_DESCRIPTION: &str =
     "drift_at(T): the drift view as of instant T, with staleness judged at T.";
+
+/// `drift_history`: per resource, the intervals during which it drifted, from every recorded
+/// version of both layers. A resource's drift status can only change when a version of its
+/// declared or live side starts or ends, so the status is evaluated at each of those instants
+/// and consecutive instants with the same status are merged. Resources pair up the way
+/// `identity_links` pairs them by id: the declared side's `live.kind`/`live.id` labels, or the
+/// same kind and id. (Links by name or by CloudFormation physical id are not in the history.)
+/// As in `drift`, a declared resource is only missing once a live source has reported its
+/// kind, and a live one only unmanaged once something declares its kind.
+pub fn drift_history() -> String {
+    "WITH declared AS (
+         SELECT source, kind, id, attrs, valid_from, valid_to,
+                coalesce(labels->>'live.kind', kind) AS key_kind,
+                coalesce(labels->>'live.id', id) AS key_id
+         FROM resource_versions WHERE layer = 'declared'),
+     live AS (
+         SELECT source, kind, id, attrs, valid_from, valid_to, kind AS key_kind, id AS key_id
+         FROM resource_versions WHERE layer = 'live'),
+     watched_since AS (SELECT kind, min(valid_from) AS since FROM live GROUP BY kind),
+     declared_since AS (SELECT key_kind AS kind, min(valid_from) AS since FROM declared GROUP BY key_kind),
+     both_layers AS (
+         SELECT w.kind, w.since AS watched_since, d.since AS declared_since
+         FROM watched_since w JOIN declared_since d ON d.kind = w.kind),
+     instants AS (
+         SELECT key_kind, key_id, valid_from AS at FROM declared
+         UNION SELECT key_kind, key_id, valid_to FROM declared WHERE valid_to IS NOT NULL
+         UNION SELECT key_kind, key_id, valid_from FROM live
+         UNION SELECT key_kind, key_id, valid_to FROM live WHERE valid_to IS NOT NULL
+         UNION SELECT d.key_kind, d.key_id, b.watched_since FROM declared d
+               JOIN both_layers b ON b.kind = d.key_kind
+         UNION SELECT l.key_kind, l.key_id, b.declared_since FROM live l
+               JOIN both_layers b ON b.kind = l.key_kind),
+     states AS (
+         SELECT i.key_kind, i.key_id, i.at,
+                d.source AS declared_source, d.id AS declared_id, l.source AS live_source,
+                CASE WHEN d.id IS NULL AND l.id IS NULL THEN 'absent'
+                     -- Before a live source has reported the kind, absence proves nothing;
+                     -- before anything declares the kind, nothing is unmanaged.
+                     WHEN l.id IS NULL AND i.at < b.watched_since THEN 'unobserved'
+                     WHEN l.id IS NULL THEN 'missing'
+                     WHEN d.id IS NULL AND i.at < b.declared_since THEN 'undeclared'
+                     WHEN d.id IS NULL THEN 'unmanaged'
+                     WHEN d.kind <> l.kind THEN 'in_sync'
+                     ELSE CASE WHEN attribute_drift(d.kind, d.attrs, l.attrs) = '[]'
+                               THEN 'in_sync' ELSE 'changed' END
+                END AS status,
+                CASE WHEN d.kind = l.kind THEN attribute_drift(d.kind, d.attrs, l.attrs) END AS differences
+         FROM instants i
+         JOIN both_layers b ON b.kind = i.key_kind
+         LEFT JOIN declared d ON d.key_kind = i.key_kind AND d.key_id = i.key_id
+              AND d.valid_from <= i.at AND (d.valid_to IS NULL OR i.at < d.valid_to)
+         LEFT JOIN live l ON l.key_kind = i.key_kind AND l.key_id = i.key_id
+              AND l.valid_from <= i.at AND (l.valid_to IS NULL OR i.at < l.valid_to)),
+     marked AS (
+         SELECT *, CASE WHEN lag(status) OVER (PARTITION BY key_kind, key_id ORDER BY at) = status
+                        THEN 0 ELSE 1 END AS starts_island
+         FROM states),
+     islands AS (
+         SELECT *, sum(starts_island) OVER (PARTITION BY key_kind, key_id ORDER BY at
+                                            ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS island
+         FROM marked),
+     spans AS (
+         SELECT key_kind, key_id, island, min(status) AS status, min(at) AS onset,
+                max(declared_source) AS declared_source, max(declared_id) AS declared_id,
+                max(live_source) AS live_source,
+                first_value(differences ORDER BY at) AS differences_at_onset
+         FROM islands GROUP BY key_kind, key_id, island),
+     bounded AS (
+         SELECT *, lead(onset) OVER (PARTITION BY key_kind, key_id ORDER BY onset) AS resolved_at
+         FROM spans)
+     SELECT key_kind AS kind, key_id AS id, status, onset, resolved_at,
+            date_part('epoch', coalesce(resolved_at, now())) - date_part('epoch', onset) AS duration_seconds,
+            resolved_at IS NULL AS ongoing, declared_source, declared_id, live_source,
+            differences_at_onset
+     FROM bounded WHERE status IN ('missing', 'unmanaged', 'changed')"
+        .into()
+}
+
+/// What `drift_history` holds.
+pub const DRIFT_HISTORY_DESCRIPTION: &str = "Every interval during which a resource drifted: kind, id, status (missing, unmanaged or changed), onset, resolved_at (NULL while ongoing), duration_seconds, the sources involved and the differing attributes at onset. Built from all recorded versions of both layers, so \"missing since 3 October\" is one query.";
