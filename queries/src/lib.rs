@@ -29,6 +29,20 @@ use groundtruth_engine::sql::{NamedQueries, NamedQueryEntry};
 /// The query files, compiled in. A test checks that every file under `sql/` is listed.
 const FILES: &[(&str, &str)] = &[
     ("drifted.sql", include_str!("../sql/drifted.sql")),
+    ("resource_now.sql", include_str!("../sql/resource_now.sql")),
+    (
+        "change_summary.sql",
+        include_str!("../sql/change_summary.sql"),
+    ),
+    (
+        "removed_in_window.sql",
+        include_str!("../sql/removed_in_window.sql"),
+    ),
+    (
+        "unchanged_for.sql",
+        include_str!("../sql/unchanged_for.sql"),
+    ),
+    ("missing_at.sql", include_str!("../sql/missing_at.sql")),
     (
         "drift_started.sql",
         include_str!("../sql/drift_started.sql"),
