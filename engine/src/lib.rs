@@ -85,6 +85,7 @@ pub mod clock;
 pub mod drift;
 pub mod error;
 pub mod model;
+pub mod relations;
 pub mod session;
 pub mod sql;
 pub mod state;

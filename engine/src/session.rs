@@ -6,6 +6,9 @@ mod definitions;
 mod drift_definitions;
 mod published_view;
 mod refreshable_table;
+mod relation_definitions;
+mod relation_references;
+mod selector_matches;
 mod temporal_function;
 
 use std::sync::Arc;
@@ -50,6 +53,12 @@ pub fn descriptions() -> Vec<(&'static str, &'static str)> {
         "drift_history",
         drift_definitions::DRIFT_HISTORY_DESCRIPTION,
     ));
+    all.push(("relations", relation_definitions::RELATIONS_DESCRIPTION));
+    all.push(("relations_at", relation_definitions::RELATIONS_AT_DESCRIPTION));
+    all.push((
+        "relation_changes",
+        relation_definitions::RELATION_CHANGES_DESCRIPTION,
+    ));
     all.push(("query_catalog", QUERY_CATALOG_DESCRIPTION));
     all
 }
@@ -90,6 +99,12 @@ impl Engine {
         datafusion_functions_json::register_all(&mut context)
             .map_err(|error| EngineError::query("registering JSON functions", error))?;
         context.register_udf(ScalarUDF::from(changed_paths::ChangedPaths::default()));
+        context.register_udf(ScalarUDF::from(
+            relation_references::RelationReferences::default(),
+        ));
+        context.register_udf(ScalarUDF::from(
+            selector_matches::SelectorMatches::default(),
+        ));
         context.register_udf(ScalarUDF::from(attribute_drift::AttributeDrift::new(&[])));
         store.prepare_session(&context).await?;
 
@@ -137,6 +152,11 @@ impl Engine {
                 drift_definitions::drift_history(),
                 drift_definitions::DRIFT_HISTORY_DESCRIPTION,
             ),
+            (
+                "relations",
+                relation_definitions::relations(),
+                relation_definitions::RELATIONS_DESCRIPTION,
+            ),
         ] {
             let view = PublishedView::new(plan(&context, &sql, name).await?, &sql, description);
             context
@@ -162,6 +182,24 @@ impl Engine {
                 resources_at,
             )),
         );
+        for (name, sql, parameters) in [
+            (
+                "relations_at",
+                relation_definitions::relations_at(),
+                &["as_of"][..],
+            ),
+            (
+                "relation_changes",
+                relation_definitions::relation_changes(),
+                &["from", "to"][..],
+            ),
+        ] {
+            let planned = plan(&context, &sql, name).await?;
+            context.register_udtf(
+                name,
+                Arc::new(TemporalFunction::new(name, parameters, planned)),
+            );
+        }
         let changes = plan(&context, &definitions::changes(), "changes").await?;
         context.register_udtf(
             "changes",

@@ -84,6 +84,12 @@ check_contains "drift: billing-worker's doubled memory is changed" '"path":"memo
 check_contains "the new consumer is live only" "reports-worker<-orders-jobs" "${PSQL[@]}" -A -t -c \
   "SELECT id FROM resources WHERE source = 'synthetic_cloud' AND kind = 'aws_lambda_event_source_mapping'
    EXCEPT SELECT id FROM resources WHERE source = 'synthetic_iac' AND kind = 'aws_lambda_event_source_mapping'"
+# Relations: the day-20 consumer reads orders-jobs and invokes reports-worker (by name), and
+# the queue's gain shows as responsibility drift.
+check_contains "consumers_of finds the new consumer" "reports-worker<-orders-jobs|arn:aws:lambda:us-east-1:123456789012:function:reports-worker" "${PSQL[@]}" -A -t -c \
+  "SELECT mapping, function FROM named_query('consumers_of', queue => 'orders-jobs') WHERE source = 'synthetic_cloud'"
+check_contains "the queue gained a consumer" "orders-jobs|gained|incoming|reads_from" "${PSQL[@]}" -A -t -c \
+  "SELECT subject_id, change, direction, relation FROM relation_changes(now() - INTERVAL '30 days', now()) WHERE subject_kind = 'aws_sqs_queue'"
 check_contains "host collection is live" "this_host" "${PSQL[@]}" -A -t -c "SELECT source FROM sources WHERE source = 'this_host'"
 check_contains "errors keep the session usable" "^42$" psql -X -h 127.0.0.1 -p "$PORT" -U demo -d groundtruth -A -t -c "SELECT * FROM nope" -c "SELECT 42"
 

@@ -17,7 +17,7 @@ use groundtruth_engine::model::{Layer, Observation, ObservedResource, ScrapeReco
 use groundtruth_engine::session::Engine;
 use groundtruth_engine::state::{ScrapeStamp, SourceState};
 use groundtruth_engine::store::{Store, StoreOptions, StoreUrl};
-use serde_json::json;
+use serde_json::{json, Value};
 use sqllogictest::{ColumnType, DBOutput};
 
 // ---------------------------------------------------------------------------------------------
@@ -489,6 +489,219 @@ fn postgres_index() -> ObservedResource {
     .with_name("orders_customer_id_idx")
 }
 
+/// The extended history (files with `# fixture: extended`), after the shared one:
+///
+/// * `cloud` (live AWS), 04:00: functions billing and reports (billing assumes role billing),
+///   mapping m-1 from the shared orders queue (source `aws`) to billing by ARN, instance
+///   i-web in security group sg-1; 05:00: mapping m-2 from the orders queue to reports by
+///   name; 06:00: m-1 deleted, i-web moved to sg-2.
+/// * `cluster` (live Kubernetes), 04:00: Service shop/web selecting app=web (Deployment
+///   shop/web matches, shop/api does not), Ingress shop/web routing to it, shop/web mounting
+///   ConfigMap shop/web-config.
+/// * `schema` (live PostgreSQL), 04:00: orders references customers by a foreign key; index
+///   usage: orders_pkey scanned 5 times and growing in size at 05:00, orders_customer_idx
+///   scanned 2 times, then 9 at 05:00.
+/// * `flags` (declared flagd), 04:00: new_checkout on and dark_mode off; 05:00:
+///   new_checkout's targeting changes (same variant), dark_mode turns on.
+/// * `hcl` (declared Terraform), 04:00: a mapping referring to a queue and a function by
+///   address, with `depends_on` on a role.
+async fn load_extended_fixture(store: &Store) {
+    let arn = |kind: &str, name: &str| format!("arn:aws:{kind}:eu-west-1:123456789012:{name}");
+    let function = |name: &str| {
+        ObservedResource::new(
+            "aws_lambda_function",
+            arn("lambda", &format!("function:{name}")),
+            Layer::Live,
+            json!({"function_name": name, "role": format!("arn:aws:iam::123456789012:role/{name}")}),
+        )
+        .with_name(name)
+    };
+    let role = ObservedResource::new(
+        "aws_iam_role",
+        "arn:aws:iam::123456789012:role/billing",
+        Layer::Live,
+        json!({"name": "billing"}),
+    )
+    .with_name("billing");
+    let mapping = |id: &str, attrs: Value| {
+        ObservedResource::new("aws_lambda_event_source_mapping", id, Layer::Live, attrs)
+    };
+    let by_arn = |id: &str, name: &str| {
+        let function_arn = arn("lambda", &format!("function:{name}"));
+        mapping(id, json!({"event_source_arn": QUEUE_ARN, "function_arn": function_arn}))
+    };
+    let by_name = |id: &str, name: &str| {
+        mapping(id, json!({"event_source_arn": QUEUE_ARN, "function_name": name}))
+    };
+    let group = |id: &str| {
+        ObservedResource::new(
+            "aws_security_group",
+            arn("ec2", &format!("security-group/{id}")),
+            Layer::Live,
+            json!({"id": id}),
+        )
+        .with_name(id)
+    };
+    let server = |group: &str| {
+        ObservedResource::new(
+            "aws_instance",
+            arn("ec2", "instance/i-web"),
+            Layer::Live,
+            json!({"instance_type": "t3.small", "vpc_security_group_ids": [group]}),
+        )
+        .with_name("i-web")
+    };
+    let cloud_at = |mappings: Vec<ObservedResource>, instance_group: &str| {
+        let mut resources = vec![
+            function("billing"),
+            function("reports"),
+            role.clone(),
+            group("sg-1"),
+            group("sg-2"),
+            server(instance_group),
+        ];
+        resources.extend(mappings);
+        resources
+    };
+    let mut cloud = SourceDef {
+        name: "cloud",
+        source_type: "aws",
+        interval_seconds: 3600,
+        state: SourceState::default(),
+    };
+    for (id, started, resources) in [
+        ("cloud-1", "2026-01-01T04:00:00Z", cloud_at(vec![by_arn("m-1", "billing")], "sg-1")),
+        (
+            "cloud-2",
+            "2026-01-01T05:00:00Z",
+            cloud_at(vec![by_arn("m-1", "billing"), by_name("m-2", "reports")], "sg-1"),
+        ),
+        ("cloud-3", "2026-01-01T06:00:00Z", cloud_at(vec![by_name("m-2", "reports")], "sg-2")),
+    ] {
+        let scrape = Scrape { id, started, resources, warnings: vec![], provenance: None };
+        commit_scrape(store, &mut cloud, scrape).await;
+    }
+
+    let k8s = |kind: &str, id: &str, attrs: Value| {
+        ObservedResource::new(format!("k8s/{kind}"), id, Layer::Live, attrs)
+    };
+    let deployment = |name: &str| {
+        k8s(
+            "apps/Deployment",
+            &format!("shop/{name}"),
+            json!({"spec": {"template": {
+                "metadata": {"labels": {"app": name, "version": "2"}},
+                "spec": {"volumes": [{"name": "config", "configMap": {"name": format!("{name}-config")}}]}
+            }}}),
+        )
+    };
+    let cluster_resources = vec![
+        k8s("core/Service", "shop/web", json!({"spec": {"selector": {"app": "web"}}})),
+        deployment("web"),
+        deployment("api"),
+        k8s("core/ConfigMap", "shop/web-config", json!({"data": {"mode": "prod"}})),
+        k8s(
+            "networking.k8s.io/Ingress",
+            "shop/web",
+            json!({"spec": {"rules": [{"http": {"paths": [
+                {"path": "/", "backend": {"service": {"name": "web"}}}]}}]}}),
+        ),
+    ];
+    let usage = |name: &str, scans: i64, size: i64| {
+        ObservedResource::new(
+            "postgres/index_usage",
+            format!("public.{name}"),
+            Layer::Live,
+            json!({"table": "public.orders", "idx_scan": scans, "size_bytes": size}),
+        )
+    };
+    let schema_at = |pkey_size: i64, customer_scans: i64| {
+        vec![
+            ObservedResource::new("postgres/table", "public.orders", Layer::Live, json!({})),
+            ObservedResource::new("postgres/table", "public.customers", Layer::Live, json!({})),
+            ObservedResource::new(
+                "postgres/constraint",
+                "public.orders.orders_customer_fk",
+                Layer::Live,
+                json!({"table": "public.orders", "type": "foreign_key",
+                       "references": {"table": "public.customers", "columns": ["id"]}}),
+            ),
+            usage("orders_pkey", 5, pkey_size),
+            usage("orders_customer_idx", customer_scans, 8192),
+        ]
+    };
+    let flag = |name: &str, variant: &str, targeting: Value| {
+        ObservedResource::new(
+            "flagd/flag",
+            name,
+            Layer::Declared,
+            json!({"state": "ENABLED", "defaultVariant": variant,
+                   "variants": {"on": true, "off": false}, "targeting": targeting}),
+        )
+    };
+    let flags_at = |dark_mode: &str, targeting: Value| {
+        vec![flag("new_checkout", "on", targeting), flag("dark_mode", dark_mode, Value::Null)]
+    };
+    let mut schema = SourceDef {
+        name: "schema",
+        source_type: "postgres_catalog",
+        interval_seconds: 3600,
+        state: SourceState::default(),
+    };
+    let mut flags = SourceDef {
+        name: "flags",
+        source_type: "flagd",
+        interval_seconds: 3600,
+        state: SourceState::default(),
+    };
+    let beta = json!({"if": [{"in": ["@example.com", {"var": "email"}]}, "on", "off"]});
+    for (round, started, schema_resources, flag_resources) in [
+        (1, "2026-01-01T04:00:00Z", schema_at(16384, 2), flags_at("off", Value::Null)),
+        (2, "2026-01-01T05:00:00Z", schema_at(24576, 9), flags_at("on", beta.clone())),
+    ] {
+        for (source, resources) in [(&mut schema, schema_resources), (&mut flags, flag_resources)] {
+            let id = format!("{}-{round}", source.name);
+            let scrape = Scrape { id: &id, started, resources, warnings: vec![], provenance: None };
+            commit_scrape(store, source, scrape).await;
+        }
+    }
+    let declared = |kind: &str, name: &str, attrs: Value| {
+        ObservedResource::new(kind, format!("{kind}.{name}"), Layer::Declared, attrs)
+    };
+    let hcl_resources = vec![
+        declared("aws_sqs_queue", "jobs", json!({"name": "jobs"})),
+        declared("aws_lambda_function", "worker", json!({"function_name": "worker"})),
+        declared("aws_iam_role", "worker", json!({"name": "worker"})),
+        declared(
+            "aws_lambda_event_source_mapping",
+            "jobs",
+            json!({"event_source_arn": "${aws_sqs_queue.jobs.arn}",
+                   "function_name": "aws_lambda_function.worker.function_name",
+                   "depends_on": ["aws_iam_role.worker"]}),
+        ),
+    ];
+    for (name, source_type, resources) in [
+        ("cluster", "kubernetes_api", cluster_resources),
+        ("hcl", "terraform_hcl", hcl_resources),
+    ] {
+        let mut source = SourceDef {
+            name,
+            source_type,
+            interval_seconds: 3600,
+            state: SourceState::default(),
+        };
+        let id = format!("{name}-1");
+        let scrape = Scrape {
+            id: &id,
+            started: "2026-01-01T04:00:00Z",
+            resources,
+            warnings: vec![],
+            provenance: None,
+        };
+        commit_scrape(store, &mut source, scrape).await;
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The test
 // ---------------------------------------------------------------------------------------------
@@ -539,6 +752,12 @@ async fn run_file(path: &Path) -> Result<(), String> {
             .map_err(|error| error.to_string())?,
     );
     load_fixture(&store).await;
+    // Files that test relations ask for a second history on top of the shared one, so the
+    // other files' expectations do not depend on it.
+    let text = std::fs::read_to_string(path).map_err(|error| error.to_string())?;
+    if text.lines().any(|line| line.trim() == "# fixture: extended") {
+        load_extended_fixture(&store).await;
+    }
     let library = groundtruth_queries::Library::load().map_err(|error| error.to_string())?;
     let engine = Engine::open(Arc::clone(&store))
         .await
