@@ -39,6 +39,8 @@ fi
 echo "== DuckDB over the same Parquet files ($dataset)"
 if [[ ! -x "$venv/bin/python" ]]; then
     python3 -m venv "$venv"
+fi
+if ! "$venv/bin/python" -c "import duckdb, pyarrow" 2>/dev/null; then
     "$venv/bin/pip" install --quiet duckdb pyarrow
 fi
 if [[ "$suite" == drift ]]; then
