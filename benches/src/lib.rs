@@ -26,6 +26,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
 
+pub mod answers;
+pub mod drift;
+
 /// The source name every generated row carries.
 pub const SOURCE: &str = "bench";
 
@@ -548,15 +551,19 @@ impl Manifest {
 /// Directory where the dataset for `params` lives: `$GT_BENCH_DATA` or
 /// `<workspace>/target/bench-data`, then `foundation-<slug>`.
 pub fn dataset_dir(params: &Params) -> PathBuf {
-    let root = std::env::var_os("GT_BENCH_DATA")
+    bench_data_root().join(format!("foundation-{}", params.slug()))
+}
+
+/// Where datasets are built: `$GT_BENCH_DATA` or `<workspace>/target/bench-data`.
+pub fn bench_data_root() -> PathBuf {
+    std::env::var_os("GT_BENCH_DATA")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
             Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("..")
                 .join("target")
                 .join("bench-data")
-        });
-    root.join(format!("foundation-{}", params.slug()))
+        })
 }
 
 /// Open a store rooted at a local directory.

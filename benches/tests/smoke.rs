@@ -4,6 +4,8 @@
 use std::sync::Arc;
 
 use arrow::array::{Array, Int64Array, RecordBatch};
+use groundtruth_benches::answers::{nonzero, status_counts};
+use groundtruth_benches::drift::{build_drift_dataset, drifted, DriftParams, StatusCounts};
 use groundtruth_benches::{
     build_dataset, delta_table_bytes, ingest_fixture, open_store, sql_timestamp, Params, SOURCE,
 };
@@ -101,4 +103,92 @@ async fn small_history_answers_the_benchmark_questions() {
     // A modification can happen to restore the value it replaced; then nothing is written.
     assert!(changes.rows.len() <= params.churn_per_scrape());
     assert!(changes.rows.len() * 10 >= params.churn_per_scrape() * 9);
+}
+
+/// `drift`, `drift_at(T)` and `drift_history` over the small two-layer history give exactly
+/// the statuses the generator's model planted (the model never asks the engine).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_drift_history_matches_what_was_planted() {
+    let params = DriftParams::small();
+    let directory = tempfile::tempdir().unwrap();
+    let manifest = build_drift_dataset(&params, directory.path(), &mut |line| eprintln!("{line}"))
+        .await
+        .unwrap();
+    let store = Arc::new(open_store(directory.path()).await.unwrap());
+    let engine = Engine::open(Arc::clone(&store)).await.unwrap();
+    let counts = |sql: String| {
+        let engine = engine.clone();
+        async move { status_counts(&engine.query(&sql).await.unwrap()).unwrap() }
+    };
+
+    let now = manifest.counts_now().unwrap();
+    for status in ["changed", "in_sync", "missing", "unmanaged"] {
+        assert!(
+            now[status] > 0,
+            "the small history plants {status}: {now:?}"
+        );
+    }
+    assert_eq!(
+        counts("SELECT status, count(*) FROM drift GROUP BY status".into()).await,
+        nonzero(&now),
+        "drift (now)"
+    );
+    let listed = engine
+        .query("SELECT * FROM drift WHERE status <> 'in_sync'")
+        .await
+        .unwrap();
+    assert_eq!(rows(&listed) as u64, drifted(&now));
+
+    let mid = manifest.counts_mid().unwrap();
+    assert_ne!(mid, now, "the history moves between mid and end");
+    let at = sql_timestamp(params.mid_time());
+    assert_eq!(
+        counts(format!(
+            "SELECT status, count(*) FROM drift_at({at}) GROUP BY status"
+        ))
+        .await,
+        nonzero(&mid),
+        "drift_at(mid)"
+    );
+    let listed = engine
+        .query(&format!(
+            "SELECT * FROM drift_at({at}) WHERE status <> 'in_sync'"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(rows(&listed) as u64, drifted(&mid));
+
+    // One interval per drift episode, and the ongoing ones are today's drift.
+    let intervals = manifest.intervals().unwrap();
+    assert_eq!(
+        counts("SELECT status, count(*) FROM drift_history GROUP BY status".into()).await,
+        nonzero(&intervals),
+        "drift_history"
+    );
+    let mut ongoing = nonzero(&now);
+    ongoing.remove("in_sync");
+    assert_eq!(
+        counts("SELECT status, count(*) FROM drift_history WHERE ongoing GROUP BY status".into())
+            .await,
+        ongoing,
+        "ongoing drift_history intervals"
+    );
+
+    // Every pair is linked by the same identity.
+    assert_eq!(
+        counts("SELECT rule, count(*) FROM identity_links GROUP BY rule".into()).await,
+        [("same_identity".to_string(), now["in_sync"] + now["changed"])]
+            .into_iter()
+            .collect::<StatusCounts>()
+    );
+    let total = engine
+        .query("SELECT count(*) FROM storage.versions")
+        .await
+        .unwrap();
+    let total = total[0]
+        .column(0)
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .unwrap();
+    assert_eq!(total.value(0) as u64, manifest.rows().unwrap());
 }
