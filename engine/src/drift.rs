@@ -20,6 +20,9 @@
 //! server-written fields that would otherwise be noise.
 
 pub mod normalize;
+pub mod settings;
+
+pub use settings::{DriftSettings, LinkRule};
 
 use serde_json::{Map, Value};
 
@@ -35,7 +38,9 @@ pub struct AttributeDrift {
 }
 
 /// An ignore rule: a kind pattern (`*` for all, or a prefix ending in `*`) and a path glob.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Configured as `[[drift.ignore]]` with `kind` and `path` ([`settings`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct IgnoreRule {
     /// `k8s/apps/Deployment`, `k8s/*`, `aws_*`, or `*`.
     pub kind: String,

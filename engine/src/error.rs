@@ -46,6 +46,10 @@ pub enum EngineError {
     #[error("store data is malformed: {0}")]
     Corrupt(String),
 
+    /// Settings handed to the engine are invalid (e.g. a drift link rule's template).
+    #[error("invalid configuration: {0}")]
+    Config(String),
+
     /// A JSON value could not be serialized.
     #[error("serializing {what}: {source}")]
     Json {

@@ -24,6 +24,7 @@ pub use published_view::PublishedView;
 pub use refreshable_table::RefreshableTable;
 pub use temporal_function::TemporalFunction;
 
+use crate::drift::DriftSettings;
 use crate::error::{EngineError, Result};
 use crate::sql::{self, NamedQueries, NamedQueryEntry};
 use crate::store::Store;
@@ -89,8 +90,17 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Engine {
-    /// Build the SQL surface over `store`.
+    /// Build the SQL surface over `store`, with the built-in drift rules only.
     pub async fn open(store: Arc<Store>) -> Result<Self> {
+        Self::open_with(store, &DriftSettings::default()).await
+    }
+
+    /// Build the SQL surface over `store`, with configured drift link and ignore rules
+    /// (`[drift]` in the server's configuration).
+    pub async fn open_with(store: Arc<Store>, drift: &DriftSettings) -> Result<Self> {
+        drift
+            .validate()
+            .map_err(|error| EngineError::Config(error.to_string()))?;
         let config = SessionConfig::new()
             .with_information_schema(true)
             .with_default_catalog_and_schema(CATALOG, PUBLIC_SCHEMA)
@@ -105,7 +115,9 @@ impl Engine {
         context.register_udf(ScalarUDF::from(
             selector_matches::SelectorMatches::default(),
         ));
-        context.register_udf(ScalarUDF::from(attribute_drift::AttributeDrift::new(&[])));
+        context.register_udf(ScalarUDF::from(attribute_drift::AttributeDrift::new(
+            &drift.ignores,
+        )));
         store.prepare_session(&context).await?;
 
         let snapshot = store.snapshot().await?;
@@ -139,17 +151,17 @@ impl Engine {
         for (name, sql, description) in [
             (
                 "identity_links",
-                drift_definitions::identity_links(&now),
+                drift_definitions::identity_links(&now, &drift.links),
                 drift_definitions::IDENTITY_LINKS_DESCRIPTION,
             ),
             (
                 "drift",
-                drift_definitions::drift(&now),
+                drift_definitions::drift(&now, &drift.links),
                 drift_definitions::DRIFT_DESCRIPTION,
             ),
             (
                 "drift_history",
-                drift_definitions::drift_history(),
+                drift_definitions::drift_history(&drift.links),
                 drift_definitions::DRIFT_HISTORY_DESCRIPTION,
             ),
             (
@@ -165,7 +177,7 @@ impl Engine {
         }
         let drift_at = plan(
             &context,
-            &drift_definitions::drift(&drift_definitions::DriftInputs::as_of()),
+            &drift_definitions::drift(&drift_definitions::DriftInputs::as_of(), &drift.links),
             "drift_at",
         )
         .await?;

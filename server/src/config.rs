@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::Path;
 
+use groundtruth_engine::drift::DriftSettings;
 use groundtruth_engine::store::StoreOptions;
 use groundtruth_ingest::config::SourceConfig;
 use serde::Deserialize;
@@ -29,6 +30,10 @@ pub struct Config {
     /// The sources to collect.
     #[serde(default)]
     pub sources: Vec<SourceConfig>,
+    /// `[drift]`: configured link rules (`[[drift.link]]`) and ignore rules
+    /// (`[[drift.ignore]]`); validated while parsing.
+    #[serde(default)]
+    pub drift: DriftSettings,
 }
 
 /// `[server]`
@@ -93,6 +98,7 @@ impl Default for Config {
             server: ServerConfig::default(),
             scheduler: SchedulerConfig::default(),
             sources: Vec::new(),
+            drift: DriftSettings::default(),
         }
     }
 }
@@ -140,6 +146,42 @@ mod tests {
             config.sources.iter().map(std::mem::discriminant).collect();
         assert_eq!(types.len(), 14);
         assert_eq!(config.server.listen.port(), 5433);
+        assert_eq!(config.drift.links.len(), 1);
+        assert_eq!(config.drift.links[0].rule_name(), "config:queue-by-arn");
+        assert_eq!(config.drift.ignores.len(), 2);
+    }
+
+    #[test]
+    fn drift_section_errors_name_the_rule_and_the_field() {
+        let error = Config::parse(
+            "[[drift.link]]\nname = 'queue-by-url'\ndeclared_kind = 'a'\nlive_kind = 'b'\n\
+             live_id = 'x/{attrs.url}/{region}'",
+            "test.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("test.toml")
+                && error.contains("drift link rule 'queue-by-url'")
+                && error.contains("unknown placeholder '{region}'"),
+            "{error}"
+        );
+        let error = Config::parse(
+            "[[drift.link]]\nname = 'n'\ndeclared_kind = 'a'\nlive_kind = 'b'\n\
+             live_id = '{id}'\nlive_name = '{name}'",
+            "t",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("live_name"), "{error}");
+        let error = Config::parse("[[drift.ignore]]\nkind = 'a'\npaths = 'b'", "t")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("paths"), "{error}");
+        let error = Config::parse("[drift]\nignores = []", "t")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("ignores"), "{error}");
     }
 
     #[test]

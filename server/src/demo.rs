@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use chrono::Utc;
 use groundtruth_engine::clock::SystemClock;
+use groundtruth_engine::drift::DriftSettings;
 use groundtruth_engine::model::Layer;
 use groundtruth_engine::store::{Store, StoreOptions, StoreUrl};
 use groundtruth_ingest::runner::Ingestor;
@@ -24,8 +25,14 @@ const MARKER: &str = ".groundtruth-demo";
 const SEED: u64 = 42;
 const SERVICES: usize = 8;
 
-/// Build the demo store and serve it until interrupted.
-pub async fn run(directory: &Path, listen: SocketAddr, days: u32) -> anyhow::Result<()> {
+/// Build the demo store and serve it until interrupted, judging drift with the `[drift]` rules
+/// of the configuration file, if one was given.
+pub async fn run(
+    directory: &Path,
+    listen: SocketAddr,
+    days: u32,
+    drift: &DriftSettings,
+) -> anyhow::Result<()> {
     let listener = crate::wire::bind(listen).await?;
     prepare_directory(directory)?;
     let url = StoreUrl::parse(&directory.to_string_lossy())?;
@@ -71,7 +78,7 @@ pub async fn run(directory: &Path, listen: SocketAddr, days: u32) -> anyhow::Res
     }
     progress.finish_with_message("simulated history");
 
-    let engine = crate::open_engine(Arc::clone(&store)).await?;
+    let engine = crate::open_engine(Arc::clone(&store), drift).await?;
     let sources = vec![
         ScheduledSource {
             source: declared,

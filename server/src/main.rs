@@ -159,7 +159,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             store,
             listen,
             days,
-        } => demo::run(&store, listen, days)
+        } => demo::run(&store, listen, days, &config.drift)
             .await
             .map(|()| std::process::ExitCode::SUCCESS),
     }
@@ -183,7 +183,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let store = open_store(&config).await?;
     let sources = build_sources(&config)?;
     let ingestor = Arc::new(Ingestor::open(Arc::clone(&store), Arc::new(SystemClock)).await?);
-    let engine = open_engine(store).await?;
+    let engine = open_engine(store, &config.drift).await?;
     run_services(engine, ingestor, sources, listener, &config).await
 }
 
@@ -400,17 +400,21 @@ async fn backfill(config: Config, name: &str, since: Option<&str>) -> anyhow::Re
     Ok(())
 }
 
-/// The SQL surface over `store`, with the query library installed.
-pub(crate) async fn open_engine(store: Arc<Store>) -> anyhow::Result<Engine> {
+/// The SQL surface over `store`, with the configured drift rules and the query library
+/// installed.
+pub(crate) async fn open_engine(
+    store: Arc<Store>,
+    drift: &groundtruth_engine::drift::DriftSettings,
+) -> anyhow::Result<Engine> {
     let library = groundtruth_queries::Library::load()?;
-    Ok(Engine::open(store)
+    Ok(Engine::open_with(store, drift)
         .await?
         .with_named_queries(Arc::new(library))?)
 }
 
 async fn sql(config: Config, query: &str) -> anyhow::Result<()> {
     let store = open_store(&config).await?;
-    let engine = open_engine(store).await?;
+    let engine = open_engine(store, &config.drift).await?;
     for frame in engine.sql(query).await? {
         let batches = frame.collect().await.context("executing")?;
         println!("{}", arrow::util::pretty::pretty_format_batches(&batches)?);

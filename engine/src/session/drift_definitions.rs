@@ -1,7 +1,11 @@
 //! The SQL of `identity_links`, `drift` and `drift_at(T)`, written once over three inputs so
 //! that "now" and "as of T" cannot disagree: the resources (current, or as of T), the health
 //! of each source (its latest scrape's status, last success and staleness, now or as of T),
-//! and the live kinds each live source has ever reported (up to T).
+//! and the live kinds each live source has ever reported (up to T). Configured link rules
+//! ([`LinkRule`], `[[drift.link]]`) are compiled into the same SQL.
+
+use crate::drift::settings::sql_literal;
+use crate::drift::LinkRule;
 
 /// The inputs of the drift queries, as SQL relations.
 pub struct DriftInputs {
@@ -47,27 +51,90 @@ impl DriftInputs {
     }
 }
 
-/// Declared resources with the live kind they correspond to and the live id or name their
-/// labels give, if any.
-fn declared(resources: &str) -> String {
+/// A `CASE` over the configured link rules for a declared row under `alias` (columns `kind`,
+/// `labels`, ...): `value` of the first rule naming the row's kind, for rows without a
+/// `live.kind` label (that label is the more specific statement); NULL otherwise.
+fn first_config_rule(
+    alias: &str,
+    links: &[LinkRule],
+    value: impl Fn(&LinkRule) -> String,
+) -> String {
+    if links.is_empty() {
+        return "CAST(NULL AS VARCHAR)".into();
+    }
+    let arms: String = links
+        .iter()
+        .map(|rule| {
+            format!(
+                " WHEN {alias}.kind = {} THEN {}",
+                sql_literal(rule.declared_kind()),
+                value(rule)
+            )
+        })
+        .collect();
     format!(
-        "SELECT source, kind, id, name, attrs, observed_at,
-                coalesce(labels->>'live.kind', kind) AS target_kind,
-                labels->>'live.id' AS target_id, labels->>'live.name' AS target_name
-         FROM ({resources}) AS declared_resources WHERE layer = 'declared'"
+        "CASE WHEN ({alias}.labels->>'live.kind') IS NOT NULL THEN CAST(NULL AS VARCHAR){arms} END"
+    )
+}
+
+/// Declared resources with the live kind they correspond to and the live id or name their
+/// labels give, if any. Without a `live.kind` label, the first configured link rule for the
+/// kind gives the live kind (`config_id` is its template's id): that is the kind and id drift
+/// reports a missing resource under, and the kind whose unlinked live resources are unmanaged.
+fn declared(resources: &str, links: &[LinkRule]) -> String {
+    let alias = "declared_resources";
+    let config_kind = first_config_rule(alias, links, |rule| sql_literal(rule.live_kind()));
+    let config_id = first_config_rule(alias, links, |rule| rule.live_id().sql(alias));
+    format!(
+        "SELECT source, kind, id, name, attrs, labels, observed_at,
+                coalesce(labels->>'live.kind', {config_kind}, kind) AS target_kind,
+                labels->>'live.id' AS target_id, labels->>'live.name' AS target_name,
+                {config_id} AS config_id
+         FROM ({resources}) AS {alias} WHERE layer = 'declared'"
     )
 }
 
 /// Every declared-to-live link, one per declared resource (the strongest rule wins):
 /// 1. `live_id`: the declared resource's `live.id` label is a live id of its `live.kind`;
-/// 2. `same_identity`: a live resource has the same kind and id (manifests and the Kubernetes
+/// 2. `config:<name>`: a configured link rule for its kind fills its template into the id of
+///    a live resource of the rule's live kind (rules in configuration order);
+/// 3. `same_identity`: a live resource has the same kind and id (manifests and the Kubernetes
 ///    API, migrations and the PostgreSQL catalog);
-/// 3. `live_name`: its `live.name` label is the name of a live resource of its `live.kind`;
-/// 4. `cloudformation_physical_id`: a live stack resource with the declared id
+/// 4. `live_name`: its `live.name` label is the name of a live resource of its `live.kind`;
+/// 5. `cloudformation_physical_id`: a live stack resource with the declared id
 ///    (`<stack>/<LogicalId>`) names, as its physical id, a live resource of the live kind (by
 ///    id, name, or as the queue URL ending in the name).
-pub fn identity_links(inputs: &DriftInputs) -> String {
-    let declared = declared(&inputs.resources);
+///
+/// Configured rules rank just after `live_id`: a `live.id` label is written on the one
+/// resource it is about, so it is the most specific statement there is and a per-kind rule
+/// must not override it; but a configured rule is still an explicit statement by the operator
+/// about how that kind maps, whereas `same_identity`, `live_name` and the CloudFormation rule
+/// are conventions that merely happen to hold for most sources, so the configured rule wins
+/// over them (it is usually written precisely because the convention links wrongly or not
+/// at all).
+pub fn identity_links(inputs: &DriftInputs, links: &[LinkRule]) -> String {
+    let declared = declared(&inputs.resources, links);
+    let config_candidates: String = links
+        .iter()
+        .enumerate()
+        .map(|(position, rule)| {
+            format!(
+                "
+                UNION ALL
+                SELECT d.source, d.kind, d.id, l.source, l.kind, l.id, {rule_name}, {priority}
+                FROM link_declared d JOIN link_live l ON l.kind = {live_kind} AND l.id = {live_id}
+                WHERE d.kind = {declared_kind}",
+                rule_name = sql_literal(&rule.rule_name()),
+                priority = 2 + position,
+                live_kind = sql_literal(rule.live_kind()),
+                live_id = rule.live_id().sql("d"),
+                declared_kind = sql_literal(rule.declared_kind()),
+            )
+        })
+        .collect();
+    let same_identity = 2 + links.len();
+    let live_name = same_identity + 1;
+    let cloudformation = same_identity + 2;
     let resources = &inputs.resources;
     format!(
         "WITH link_declared AS ({declared}),
@@ -77,15 +144,15 @@ pub fn identity_links(inputs: &DriftInputs) -> String {
                 SELECT d.source AS declared_source, d.kind AS declared_kind, d.id AS declared_id,
                        l.source AS live_source, l.kind AS live_kind, l.id AS live_id,
                        'live_id' AS rule, 1 AS priority
-                FROM link_declared d JOIN link_live l ON l.kind = d.target_kind AND l.id = d.target_id
+                FROM link_declared d JOIN link_live l ON l.kind = d.target_kind AND l.id = d.target_id{config_candidates}
                 UNION ALL
-                SELECT d.source, d.kind, d.id, l.source, l.kind, l.id, 'same_identity', 2
+                SELECT d.source, d.kind, d.id, l.source, l.kind, l.id, 'same_identity', {same_identity}
                 FROM link_declared d JOIN link_live l ON l.kind = d.kind AND l.id = d.id
                 UNION ALL
-                SELECT d.source, d.kind, d.id, l.source, l.kind, l.id, 'live_name', 3
+                SELECT d.source, d.kind, d.id, l.source, l.kind, l.id, 'live_name', {live_name}
                 FROM link_declared d JOIN link_live l ON l.kind = d.target_kind AND l.name = d.target_name
                 UNION ALL
-                SELECT d.source, d.kind, d.id, l.source, l.kind, l.id, 'cloudformation_physical_id', 4
+                SELECT d.source, d.kind, d.id, l.source, l.kind, l.id, 'cloudformation_physical_id', {cloudformation}
                 FROM link_declared d
                 JOIN link_live stack_resource
                   ON stack_resource.kind = 'aws_cloudformation_stack_resource'
@@ -112,9 +179,9 @@ pub fn identity_links(inputs: &DriftInputs) -> String {
 /// object), `changed` (linked, and attributes the declared side states differ), `in_sync`,
 /// or `stale` when a source involved is stale or its last scrape failed: then nothing is
 /// asserted and `stale_reason` says why.
-pub fn drift(inputs: &DriftInputs) -> String {
-    let declared = declared(&inputs.resources);
-    let links = identity_links(inputs);
+pub fn drift(inputs: &DriftInputs, link_rules: &[LinkRule]) -> String {
+    let declared = declared(&inputs.resources, link_rules);
+    let links = identity_links(inputs, link_rules);
     let DriftInputs {
         resources,
         health,
@@ -159,7 +226,7 @@ pub fn drift(inputs: &DriftInputs) -> String {
          FROM judged
          UNION ALL
          SELECT CASE WHEN coalesce(hd.problem, w.problem) IS NOT NULL THEN 'stale' ELSE 'missing' END AS status,
-                d.target_kind AS kind, coalesce(d.target_id, d.target_name, d.id) AS id,
+                d.target_kind AS kind, coalesce(d.target_id, d.target_name, d.config_id, d.id) AS id,
                 d.source AS declared_source, d.kind AS declared_kind, d.id AS declared_id,
                 CAST(NULL AS VARCHAR) AS live_source, CAST(NULL AS VARCHAR) AS live_kind,
                 CAST(NULL AS VARCHAR) AS live_id, CAST(NULL AS VARCHAR) AS link_rule,
@@ -189,7 +256,7 @@ pub fn drift(inputs: &DriftInputs) -> String {
 }
 
 /// What `identity_links` holds.
-pub const IDENTITY_LINKS_DESCRIPTION: &str = "Which live resource each declared resource is, now: declared (source, kind, id) to live (source, kind, id), with the rule that linked them (live_id label, same_identity, live_name label, cloudformation_physical_id). One link per declared resource, the strongest rule first.";
+pub const IDENTITY_LINKS_DESCRIPTION: &str = "Which live resource each declared resource is, now: declared (source, kind, id) to live (source, kind, id), with the rule that linked them (live_id label, config:<name> for a configured [[drift.link]] rule, same_identity, live_name label, cloudformation_physical_id). One link per declared resource, the strongest rule first.";
 /// What `drift` holds.
 pub const DRIFT_DESCRIPTION: &str = "Where declared and running disagree, now: one row per judged resource with status missing (declared, not running though its kind is watched), unmanaged (running, of a declared kind, linked to nothing, owned by nothing), changed (attributes the declared side states differ; differences lists path, declared and live values), in_sync, or stale (a source involved is stale or failed its last scrape: nothing is asserted, stale_reason says why). Each side's observed_at says how fresh it is.";
 /// What `drift_at` returns.
@@ -200,16 +267,19 @@ pub const DRIFT_AT_DESCRIPTION: &str =
 /// version of both layers. A resource's drift status can only change when a version of its
 /// declared or live side starts or ends, so the status is evaluated at each of those instants
 /// and consecutive instants with the same status are merged. Resources pair up the way
-/// `identity_links` pairs them by id: the declared side's `live.kind`/`live.id` labels, or the
-/// same kind and id. (Links by name or by CloudFormation physical id are not in the history.)
+/// `identity_links` pairs them by id: the declared side's `live.kind`/`live.id` labels, the
+/// first configured link rule for its kind (when it has no `live.kind` label), or the same
+/// kind and id. (Links by name or by CloudFormation physical id are not in the history.)
 /// As in `drift`, a declared resource is only missing once a live source has reported its
 /// kind, and a live one only unmanaged once something declares its kind.
-pub fn drift_history() -> String {
-    "WITH declared AS (
+pub fn drift_history(links: &[LinkRule]) -> String {
+    let config_kind = first_config_rule("v", links, |rule| sql_literal(rule.live_kind()));
+    let config_id = first_config_rule("v", links, |rule| rule.live_id().sql("v"));
+    format!("WITH declared AS (
          SELECT source, kind, id, attrs, valid_from, valid_to,
-                coalesce(labels->>'live.kind', kind) AS key_kind,
-                coalesce(labels->>'live.id', id) AS key_id
-         FROM resource_versions WHERE layer = 'declared'),
+                coalesce(labels->>'live.kind', {config_kind}, kind) AS key_kind,
+                coalesce(labels->>'live.id', {config_id}, id) AS key_id
+         FROM resource_versions AS v WHERE layer = 'declared'),
      live AS (
          SELECT source, kind, id, attrs, valid_from, valid_to, kind AS key_kind, id AS key_id
          FROM resource_versions WHERE layer = 'live'),
@@ -270,7 +340,7 @@ pub fn drift_history() -> String {
             resolved_at IS NULL AS ongoing, declared_source, declared_id, live_source,
             differences_at_onset
      FROM bounded WHERE status IN ('missing', 'unmanaged', 'changed')"
-        .into()
+    )
 }
 
 /// What `drift_history` holds.
