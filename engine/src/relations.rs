@@ -380,7 +380,10 @@ fn cloudformation_template(id: &str, attrs: &Value, add: &mut impl FnMut(Referen
         target("depends_on", dependency);
     }
     let mut intrinsics = Vec::new();
-    collect_intrinsics(attrs.get("Properties").unwrap_or(&Value::Null), &mut intrinsics);
+    collect_intrinsics(
+        attrs.get("Properties").unwrap_or(&Value::Null),
+        &mut intrinsics,
+    );
     for logical_id in intrinsics {
         target("references", logical_id);
     }

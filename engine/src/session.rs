@@ -55,7 +55,10 @@ pub fn descriptions() -> Vec<(&'static str, &'static str)> {
         drift_definitions::DRIFT_HISTORY_DESCRIPTION,
     ));
     all.push(("relations", relation_definitions::RELATIONS_DESCRIPTION));
-    all.push(("relations_at", relation_definitions::RELATIONS_AT_DESCRIPTION));
+    all.push((
+        "relations_at",
+        relation_definitions::RELATIONS_AT_DESCRIPTION,
+    ));
     all.push((
         "relation_changes",
         relation_definitions::RELATION_CHANGES_DESCRIPTION,
@@ -112,9 +115,7 @@ impl Engine {
         context.register_udf(ScalarUDF::from(
             relation_references::RelationReferences::default(),
         ));
-        context.register_udf(ScalarUDF::from(
-            selector_matches::SelectorMatches::default(),
-        ));
+        context.register_udf(ScalarUDF::from(selector_matches::SelectorMatches::default()));
         context.register_udf(ScalarUDF::from(attribute_drift::AttributeDrift::new(
             &drift.ignores,
         )));

@@ -30,11 +30,23 @@ use groundtruth_engine::sql::{NamedQueries, NamedQueryEntry};
 const FILES: &[(&str, &str)] = &[
     ("drifted.sql", include_str!("../sql/drifted.sql")),
     ("consumers_of.sql", include_str!("../sql/consumers_of.sql")),
-    ("responsibility_changes.sql", include_str!("../sql/responsibility_changes.sql")),
-    ("unused_indexes.sql", include_str!("../sql/unused_indexes.sql")),
+    (
+        "responsibility_changes.sql",
+        include_str!("../sql/responsibility_changes.sql"),
+    ),
+    (
+        "unused_indexes.sql",
+        include_str!("../sql/unused_indexes.sql"),
+    ),
     ("stuck_flags.sql", include_str!("../sql/stuck_flags.sql")),
-    ("queues_without_consumers.sql", include_str!("../sql/queues_without_consumers.sql")),
-    ("never_seen_live.sql", include_str!("../sql/never_seen_live.sql")),
+    (
+        "queues_without_consumers.sql",
+        include_str!("../sql/queues_without_consumers.sql"),
+    ),
+    (
+        "never_seen_live.sql",
+        include_str!("../sql/never_seen_live.sql"),
+    ),
     ("resource_now.sql", include_str!("../sql/resource_now.sql")),
     (
         "change_summary.sql",

@@ -528,10 +528,16 @@ async fn load_extended_fixture(store: &Store) {
     };
     let by_arn = |id: &str, name: &str| {
         let function_arn = arn("lambda", &format!("function:{name}"));
-        mapping(id, json!({"event_source_arn": QUEUE_ARN, "function_arn": function_arn}))
+        mapping(
+            id,
+            json!({"event_source_arn": QUEUE_ARN, "function_arn": function_arn}),
+        )
     };
     let by_name = |id: &str, name: &str| {
-        mapping(id, json!({"event_source_arn": QUEUE_ARN, "function_name": name}))
+        mapping(
+            id,
+            json!({"event_source_arn": QUEUE_ARN, "function_name": name}),
+        )
     };
     let group = |id: &str| {
         ObservedResource::new(
@@ -570,15 +576,32 @@ async fn load_extended_fixture(store: &Store) {
         state: SourceState::default(),
     };
     for (id, started, resources) in [
-        ("cloud-1", "2026-01-01T04:00:00Z", cloud_at(vec![by_arn("m-1", "billing")], "sg-1")),
+        (
+            "cloud-1",
+            "2026-01-01T04:00:00Z",
+            cloud_at(vec![by_arn("m-1", "billing")], "sg-1"),
+        ),
         (
             "cloud-2",
             "2026-01-01T05:00:00Z",
-            cloud_at(vec![by_arn("m-1", "billing"), by_name("m-2", "reports")], "sg-1"),
+            cloud_at(
+                vec![by_arn("m-1", "billing"), by_name("m-2", "reports")],
+                "sg-1",
+            ),
         ),
-        ("cloud-3", "2026-01-01T06:00:00Z", cloud_at(vec![by_name("m-2", "reports")], "sg-2")),
+        (
+            "cloud-3",
+            "2026-01-01T06:00:00Z",
+            cloud_at(vec![by_name("m-2", "reports")], "sg-2"),
+        ),
     ] {
-        let scrape = Scrape { id, started, resources, warnings: vec![], provenance: None };
+        let scrape = Scrape {
+            id,
+            started,
+            resources,
+            warnings: vec![],
+            provenance: None,
+        };
         commit_scrape(store, &mut cloud, scrape).await;
     }
 
@@ -596,10 +619,18 @@ async fn load_extended_fixture(store: &Store) {
         )
     };
     let cluster_resources = vec![
-        k8s("core/Service", "shop/web", json!({"spec": {"selector": {"app": "web"}}})),
+        k8s(
+            "core/Service",
+            "shop/web",
+            json!({"spec": {"selector": {"app": "web"}}}),
+        ),
         deployment("web"),
         deployment("api"),
-        k8s("core/ConfigMap", "shop/web-config", json!({"data": {"mode": "prod"}})),
+        k8s(
+            "core/ConfigMap",
+            "shop/web-config",
+            json!({"data": {"mode": "prod"}}),
+        ),
         k8s(
             "networking.k8s.io/Ingress",
             "shop/web",
@@ -640,7 +671,10 @@ async fn load_extended_fixture(store: &Store) {
         )
     };
     let flags_at = |dark_mode: &str, targeting: Value| {
-        vec![flag("new_checkout", "on", targeting), flag("dark_mode", dark_mode, Value::Null)]
+        vec![
+            flag("new_checkout", "on", targeting),
+            flag("dark_mode", dark_mode, Value::Null),
+        ]
     };
     let mut schema = SourceDef {
         name: "schema",
@@ -656,12 +690,31 @@ async fn load_extended_fixture(store: &Store) {
     };
     let beta = json!({"if": [{"in": ["@example.com", {"var": "email"}]}, "on", "off"]});
     for (round, started, schema_resources, flag_resources) in [
-        (1, "2026-01-01T04:00:00Z", schema_at(16384, 2), flags_at("off", Value::Null)),
-        (2, "2026-01-01T05:00:00Z", schema_at(24576, 9), flags_at("on", beta.clone())),
+        (
+            1,
+            "2026-01-01T04:00:00Z",
+            schema_at(16384, 2),
+            flags_at("off", Value::Null),
+        ),
+        (
+            2,
+            "2026-01-01T05:00:00Z",
+            schema_at(24576, 9),
+            flags_at("on", beta.clone()),
+        ),
     ] {
-        for (source, resources) in [(&mut schema, schema_resources), (&mut flags, flag_resources)] {
+        for (source, resources) in [
+            (&mut schema, schema_resources),
+            (&mut flags, flag_resources),
+        ] {
             let id = format!("{}-{round}", source.name);
-            let scrape = Scrape { id: &id, started, resources, warnings: vec![], provenance: None };
+            let scrape = Scrape {
+                id: &id,
+                started,
+                resources,
+                warnings: vec![],
+                provenance: None,
+            };
             commit_scrape(store, source, scrape).await;
         }
     }
@@ -670,7 +723,11 @@ async fn load_extended_fixture(store: &Store) {
     };
     let hcl_resources = vec![
         declared("aws_sqs_queue", "jobs", json!({"name": "jobs"})),
-        declared("aws_lambda_function", "worker", json!({"function_name": "worker"})),
+        declared(
+            "aws_lambda_function",
+            "worker",
+            json!({"function_name": "worker"}),
+        ),
         declared("aws_iam_role", "worker", json!({"name": "worker"})),
         declared(
             "aws_lambda_event_source_mapping",
@@ -755,7 +812,10 @@ async fn run_file(path: &Path) -> Result<(), String> {
     // Files that test relations ask for a second history on top of the shared one, so the
     // other files' expectations do not depend on it.
     let text = std::fs::read_to_string(path).map_err(|error| error.to_string())?;
-    if text.lines().any(|line| line.trim() == "# fixture: extended") {
+    if text
+        .lines()
+        .any(|line| line.trim() == "# fixture: extended")
+    {
         load_extended_fixture(&store).await;
     }
     let library = groundtruth_queries::Library::load().map_err(|error| error.to_string())?;

@@ -245,9 +245,11 @@ impl IdTemplate {
                     characters.next();
                     literal.push('}');
                 }
-                '}' => return Err(format!(
+                '}' => {
+                    return Err(format!(
                     "live_id template '{text}': unmatched '}}' (write '}}}}' for a literal brace)"
-                )),
+                ))
+                }
                 '{' => {
                     let mut placeholder = String::new();
                     let mut closed = false;

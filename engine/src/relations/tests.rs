@@ -44,12 +44,42 @@ fn event_source_mappings_read_their_source_and_invoke_their_function() {
     assert_eq!(
         found,
         vec![
-            row("invokes", "aws_lambda_function", "id", "arn:aws:lambda:us-east-1:123456789012:function:reports-worker"),
-            row("invokes", "aws_lambda_function", "id", "arn:aws:lambda:us-east-1:123456789012:function:reports-worker:live"),
-            row("invokes", "aws_lambda_function", "live_id", "arn:aws:lambda:us-east-1:123456789012:function:reports-worker"),
-            row("invokes", "aws_lambda_function", "live_id", "arn:aws:lambda:us-east-1:123456789012:function:reports-worker:live"),
-            row("reads_from", "aws_sqs_queue", "id", "arn:aws:sqs:us-east-1:123456789012:orders-jobs"),
-            row("reads_from", "aws_sqs_queue", "live_id", "arn:aws:sqs:us-east-1:123456789012:orders-jobs"),
+            row(
+                "invokes",
+                "aws_lambda_function",
+                "id",
+                "arn:aws:lambda:us-east-1:123456789012:function:reports-worker"
+            ),
+            row(
+                "invokes",
+                "aws_lambda_function",
+                "id",
+                "arn:aws:lambda:us-east-1:123456789012:function:reports-worker:live"
+            ),
+            row(
+                "invokes",
+                "aws_lambda_function",
+                "live_id",
+                "arn:aws:lambda:us-east-1:123456789012:function:reports-worker"
+            ),
+            row(
+                "invokes",
+                "aws_lambda_function",
+                "live_id",
+                "arn:aws:lambda:us-east-1:123456789012:function:reports-worker:live"
+            ),
+            row(
+                "reads_from",
+                "aws_sqs_queue",
+                "id",
+                "arn:aws:sqs:us-east-1:123456789012:orders-jobs"
+            ),
+            row(
+                "reads_from",
+                "aws_sqs_queue",
+                "live_id",
+                "arn:aws:sqs:us-east-1:123456789012:orders-jobs"
+            ),
         ]
     );
     // A function given by name and a DynamoDB stream (read as its table).
@@ -66,8 +96,18 @@ fn event_source_mappings_read_their_source_and_invoke_their_function() {
         found,
         vec![
             row("invokes", "aws_lambda_function", "name", "indexer"),
-            row("reads_from", "aws_dynamodb_table", "id", "arn:aws:dynamodb:us-east-1:1:table/orders"),
-            row("reads_from", "aws_dynamodb_table", "live_id", "arn:aws:dynamodb:us-east-1:1:table/orders"),
+            row(
+                "reads_from",
+                "aws_dynamodb_table",
+                "id",
+                "arn:aws:dynamodb:us-east-1:1:table/orders"
+            ),
+            row(
+                "reads_from",
+                "aws_dynamodb_table",
+                "live_id",
+                "arn:aws:dynamodb:us-east-1:1:table/orders"
+            ),
         ]
     );
 }
@@ -80,25 +120,70 @@ fn queues_instances_and_functions() {
         json!({"deadLetterTargetArn": "arn:aws:sqs:r:1:dlq", "maxReceiveCount": 5}),
     ] {
         assert_eq!(
-            refs("aws_sqs_queue", "q", "live", json!({"redrive_policy": policy})),
+            refs(
+                "aws_sqs_queue",
+                "q",
+                "live",
+                json!({"redrive_policy": policy})
+            ),
             vec![
-                row("dead_letters_to", "aws_sqs_queue", "id", "arn:aws:sqs:r:1:dlq"),
-                row("dead_letters_to", "aws_sqs_queue", "live_id", "arn:aws:sqs:r:1:dlq"),
+                row(
+                    "dead_letters_to",
+                    "aws_sqs_queue",
+                    "id",
+                    "arn:aws:sqs:r:1:dlq"
+                ),
+                row(
+                    "dead_letters_to",
+                    "aws_sqs_queue",
+                    "live_id",
+                    "arn:aws:sqs:r:1:dlq"
+                ),
             ]
         );
     }
     assert_eq!(
-        refs("aws_instance", "i", "live", json!({"vpc_security_group_ids": ["sg-2", "sg-1"]})),
+        refs(
+            "aws_instance",
+            "i",
+            "live",
+            json!({"vpc_security_group_ids": ["sg-2", "sg-1"]})
+        ),
         vec![
-            row("uses_security_group", "aws_security_group", "aws_id", "sg-1"),
-            row("uses_security_group", "aws_security_group", "aws_id", "sg-2"),
+            row(
+                "uses_security_group",
+                "aws_security_group",
+                "aws_id",
+                "sg-1"
+            ),
+            row(
+                "uses_security_group",
+                "aws_security_group",
+                "aws_id",
+                "sg-2"
+            ),
         ]
     );
     assert_eq!(
-        refs("aws_lambda_function", "f", "live", json!({"role": "arn:aws:iam::1:role/worker"})),
+        refs(
+            "aws_lambda_function",
+            "f",
+            "live",
+            json!({"role": "arn:aws:iam::1:role/worker"})
+        ),
         vec![
-            row("assumes_role", "aws_iam_role", "id", "arn:aws:iam::1:role/worker"),
-            row("assumes_role", "aws_iam_role", "live_id", "arn:aws:iam::1:role/worker"),
+            row(
+                "assumes_role",
+                "aws_iam_role",
+                "id",
+                "arn:aws:iam::1:role/worker"
+            ),
+            row(
+                "assumes_role",
+                "aws_iam_role",
+                "live_id",
+                "arn:aws:iam::1:role/worker"
+            ),
         ]
     );
     // Kinds without rules, and empty values, reference nothing.
@@ -122,7 +207,12 @@ fn stack_resources_provision_their_physical_resource() {
         found,
         vec![
             row("part_of_stack", "aws_cloudformation_stack", "name", "jobs"),
-            row("provisions", "aws_sqs_queue", "name", "https://sqs.us-east-1.amazonaws.com/1/orders"),
+            row(
+                "provisions",
+                "aws_sqs_queue",
+                "name",
+                "https://sqs.us-east-1.amazonaws.com/1/orders"
+            ),
             row("provisions", "aws_sqs_queue", "name", "orders"),
         ]
     );
@@ -144,9 +234,20 @@ fn foreign_keys_relate_tables_and_indexes_their_table() {
         Some(("postgres/table".to_string(), "public.orders".to_string()))
     );
     assert_eq!(found[0].key, "public.customers");
-    assert!(refs("postgres/constraint", "c", "live", json!({"table": "public.orders", "type": "check"})).is_empty());
+    assert!(refs(
+        "postgres/constraint",
+        "c",
+        "live",
+        json!({"table": "public.orders", "type": "check"})
+    )
+    .is_empty());
     assert_eq!(
-        refs("postgres/index", "public.orders_pkey", "live", json!({"table": "public.orders"})),
+        refs(
+            "postgres/index",
+            "public.orders_pkey",
+            "live",
+            json!({"table": "public.orders"})
+        ),
         vec![row("indexes", "postgres/table", "id", "public.orders")]
     );
 }
@@ -160,11 +261,19 @@ fn kubernetes_services_ingresses_and_workloads() {
         json!({"spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}}),
     );
     assert_eq!(found.len(), 3);
-    assert!(found.iter().all(|(relation, _, match_on, key)| relation == "selects"
-        && match_on == "selector"
-        && key == "shop"));
+    assert!(found
+        .iter()
+        .all(|(relation, _, match_on, key)| relation == "selects"
+            && match_on == "selector"
+            && key == "shop"));
     // A Service without a selector (ExternalName, or endpoints managed by hand) selects nothing.
-    assert!(refs("k8s/core/Service", "shop/db", "live", json!({"spec": {"type": "ExternalName"}})).is_empty());
+    assert!(refs(
+        "k8s/core/Service",
+        "shop/db",
+        "live",
+        json!({"spec": {"type": "ExternalName"}})
+    )
+    .is_empty());
 
     let found = refs(
         "k8s/networking.k8s.io/Ingress",
@@ -210,14 +319,24 @@ fn kubernetes_services_ingresses_and_workloads() {
 #[test]
 fn selectors_match_pod_template_labels() {
     let selector = json!({"app": "web", "tier": "frontend"});
-    let deployment = |labels: Value| json!({"spec": {"template": {"metadata": {"labels": labels}}}});
+    let deployment =
+        |labels: Value| json!({"spec": {"template": {"metadata": {"labels": labels}}}});
     assert!(selector_matches(
         &selector,
         &deployment(json!({"app": "web", "tier": "frontend", "version": "2"}))
     ));
-    assert!(!selector_matches(&selector, &deployment(json!({"app": "web"}))));
-    assert!(!selector_matches(&selector, &deployment(json!({"app": "web", "tier": "backend"}))));
-    assert!(!selector_matches(&json!({}), &deployment(json!({"app": "web"}))));
+    assert!(!selector_matches(
+        &selector,
+        &deployment(json!({"app": "web"}))
+    ));
+    assert!(!selector_matches(
+        &selector,
+        &deployment(json!({"app": "web", "tier": "backend"}))
+    ));
+    assert!(!selector_matches(
+        &json!({}),
+        &deployment(json!({"app": "web"}))
+    ));
     assert!(!selector_matches(&selector, &json!({"spec": {}})));
 }
 
@@ -269,16 +388,48 @@ fn terraform_expressions_and_depends_on() {
     assert_eq!(
         terraform,
         vec![
-            row("depends_on", "*", "address", "module.jobs.aws_iam_role_policy.worker"),
-            row("references", "*", "address", "module.jobs.aws_lambda_function.worker"),
-            row("references", "*", "address", "module.jobs.aws_sqs_queue.orders"),
-            row("references", "*", "address", "module.jobs.data.aws_caller_identity.current"),
+            row(
+                "depends_on",
+                "*",
+                "address",
+                "module.jobs.aws_iam_role_policy.worker"
+            ),
+            row(
+                "references",
+                "*",
+                "address",
+                "module.jobs.aws_lambda_function.worker"
+            ),
+            row(
+                "references",
+                "*",
+                "address",
+                "module.jobs.aws_sqs_queue.orders"
+            ),
+            row(
+                "references",
+                "*",
+                "address",
+                "module.jobs.data.aws_caller_identity.current"
+            ),
         ]
     );
     // Live resources are never read as Terraform expressions.
-    assert!(refs("aws_s3_bucket", "arn:aws:s3:::b", "live", json!({"policy": "aws_sqs_queue.x"})).is_empty());
+    assert!(refs(
+        "aws_s3_bucket",
+        "arn:aws:s3:::b",
+        "live",
+        json!({"policy": "aws_sqs_queue.x"})
+    )
+    .is_empty());
     // A resource referring to its own attributes is not a relation.
-    assert!(refs("aws_sqs_queue", "aws_sqs_queue.q", "declared", json!({"name": "${aws_sqs_queue.q.id}"})).is_empty());
+    assert!(refs(
+        "aws_sqs_queue",
+        "aws_sqs_queue.q",
+        "declared",
+        json!({"name": "${aws_sqs_queue.q.id}"})
+    )
+    .is_empty());
 }
 
 #[test]

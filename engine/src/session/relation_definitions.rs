@@ -32,9 +32,18 @@ fn resolved(match_on: &str, condition: &str) -> String {
 pub fn relations() -> String {
     let branches = [
         resolved("id", "t.kind = e.target_kind AND t.id = e.reference_key"),
-        resolved("name", "t.kind = e.target_kind AND t.name = e.reference_key"),
-        resolved("live_id", "t.kind = e.target_kind AND t.live_id = e.reference_key"),
-        resolved("aws_id", "t.kind = e.target_kind AND t.aws_id = e.reference_key"),
+        resolved(
+            "name",
+            "t.kind = e.target_kind AND t.name = e.reference_key",
+        ),
+        resolved(
+            "live_id",
+            "t.kind = e.target_kind AND t.live_id = e.reference_key",
+        ),
+        resolved(
+            "aws_id",
+            "t.kind = e.target_kind AND t.aws_id = e.reference_key",
+        ),
         resolved("address", "t.source = e.source AND t.id = e.reference_key"),
         resolved(
             "selector",

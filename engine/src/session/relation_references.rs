@@ -75,7 +75,8 @@ impl ScalarUDFImpl for RelationReferences {
             true,
         )));
         for row in 0..kinds.len() {
-            let (Some(kind), Some(id), Some(layer)) = (known(kinds, row), known(ids, row), known(layers, row))
+            let (Some(kind), Some(id), Some(layer)) =
+                (known(kinds, row), known(ids, row), known(layers, row))
             else {
                 builder.append(true);
                 continue;

@@ -24,7 +24,10 @@ pub struct SelectorMatches {
 impl Default for SelectorMatches {
     fn default() -> Self {
         Self {
-            signature: Signature::exact(vec![DataType::Utf8, DataType::Utf8], Volatility::Immutable),
+            signature: Signature::exact(
+                vec![DataType::Utf8, DataType::Utf8],
+                Volatility::Immutable,
+            ),
         }
     }
 }
