@@ -72,7 +72,10 @@
 //! `changes(FROM, TO)`, `scrapes` and `sources` (definitions in `session/definitions.rs`),
 //! `identity_links`, `drift` and `drift_at(T)` (one SQL text over "now" or "as of T" inputs in
 //! `session/drift_definitions.rs`, comparing attributes with [`drift::compare`] through the
-//! `attribute_drift` function), the
+//! `attribute_drift` function), `drift_history` and `attribute_drift_history` (intervals per
+//! resource and per attribute path), `relations`, `relations_at(T)` and
+//! `relation_changes(FROM, TO)` (derived from versions with the rules of [`relations`], in
+//! `session/relation_definitions.rs`), the
 //! raw tables as `storage.versions` and `storage.scrapes`, and JSON operators from
 //! datafusion-functions-json. [`sql`] rewrites `resources FOR SYSTEM_TIME AS OF T` into
 //! `resources_at(T)`, expands `named_query('name', param => value)` into the SQL of a query

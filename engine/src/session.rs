@@ -54,6 +54,10 @@ pub fn descriptions() -> Vec<(&'static str, &'static str)> {
         "drift_history",
         drift_definitions::DRIFT_HISTORY_DESCRIPTION,
     ));
+    all.push((
+        "attribute_drift_history",
+        drift_definitions::ATTRIBUTE_DRIFT_HISTORY_DESCRIPTION,
+    ));
     all.push(("relations", relation_definitions::RELATIONS_DESCRIPTION));
     all.push((
         "relations_at",
@@ -164,6 +168,11 @@ impl Engine {
                 "drift_history",
                 drift_definitions::drift_history(&drift.links),
                 drift_definitions::DRIFT_HISTORY_DESCRIPTION,
+            ),
+            (
+                "attribute_drift_history",
+                drift_definitions::attribute_drift_history(&drift.links),
+                drift_definitions::ATTRIBUTE_DRIFT_HISTORY_DESCRIPTION,
             ),
             (
                 "relations",

@@ -503,6 +503,8 @@ fn postgres_index() -> ObservedResource {
 ///   scanned 2 times, then 9 at 05:00.
 /// * `flags` (declared flagd), 04:00: new_checkout on and dark_mode off; 05:00:
 ///   new_checkout's targeting changes (same variant), dark_mode turns on.
+/// * `manifests` (declared Kubernetes), 04:00: shop/web at version 1 with 2 replicas;
+///   05:00: version 2.
 /// * `hcl` (declared Terraform), 04:00: a mapping referring to a queue and a function by
 ///   address, with `depends_on` on a role.
 async fn load_extended_fixture(store: &Store) {
@@ -737,6 +739,34 @@ async fn load_extended_fixture(store: &Store) {
                    "depends_on": ["aws_iam_role.worker"]}),
         ),
     ];
+    // Declared manifests for shop/web: 04:00 states version 1 and 2 replicas (the cluster
+    // runs version 2 and reports no replicas); 05:00 states version 2.
+    let mut manifests = SourceDef {
+        name: "manifests",
+        source_type: "kubernetes_manifests",
+        interval_seconds: 3600,
+        state: SourceState::default(),
+    };
+    for (round, started, version) in [
+        (1, "2026-01-01T04:00:00Z", "1"),
+        (2, "2026-01-01T05:00:00Z", "2"),
+    ] {
+        let declared_web = ObservedResource::new(
+            "k8s/apps/Deployment",
+            "shop/web",
+            Layer::Declared,
+            json!({"spec": {"replicas": 2, "template": {"metadata": {"labels": {"app": "web", "version": version}}}}}),
+        );
+        let id = format!("manifests-{round}");
+        let scrape = Scrape {
+            id: &id,
+            started,
+            resources: vec![declared_web],
+            warnings: vec![],
+            provenance: None,
+        };
+        commit_scrape(store, &mut manifests, scrape).await;
+    }
     for (name, source_type, resources) in [
         ("cluster", "kubernetes_api", cluster_resources),
         ("hcl", "terraform_hcl", hcl_resources),

@@ -273,6 +273,36 @@ pub const DRIFT_AT_DESCRIPTION: &str =
 /// As in `drift`, a declared resource is only missing once a live source has reported its
 /// kind, and a live one only unmanaged once something declares its kind.
 pub fn drift_history(links: &[LinkRule]) -> String {
+    let states = drift_states(links);
+    format!("{states},
+     marked AS (
+         SELECT *, CASE WHEN lag(status) OVER (PARTITION BY key_kind, key_id ORDER BY at) = status
+                        THEN 0 ELSE 1 END AS starts_island
+         FROM states),
+     islands AS (
+         SELECT *, sum(starts_island) OVER (PARTITION BY key_kind, key_id ORDER BY at
+                                            ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS island
+         FROM marked),
+     spans AS (
+         SELECT key_kind, key_id, island, min(status) AS status, min(at) AS onset,
+                max(declared_source) AS declared_source, max(declared_id) AS declared_id,
+                max(live_source) AS live_source,
+                first_value(differences ORDER BY at) AS differences_at_onset
+         FROM islands GROUP BY key_kind, key_id, island),
+     bounded AS (
+         SELECT *, lead(onset) OVER (PARTITION BY key_kind, key_id ORDER BY onset) AS resolved_at
+         FROM spans)
+     SELECT key_kind AS kind, key_id AS id, status, onset, resolved_at,
+            date_part('epoch', coalesce(resolved_at, now())) - date_part('epoch', onset) AS duration_seconds,
+            resolved_at IS NULL AS ongoing, declared_source, declared_id, live_source,
+            differences_at_onset
+     FROM bounded WHERE status IN ('missing', 'unmanaged', 'changed')"
+    )
+}
+
+/// The CTEs both history views share, ending in `states`: at every instant either layer's
+/// version of an identity changes, the drift status there (with the differences).
+fn drift_states(links: &[LinkRule]) -> String {
     let config_kind = first_config_rule("v", links, |rule| sql_literal(rule.live_kind()));
     let config_id = first_config_rule("v", links, |rule| rule.live_id().sql("v"));
     format!("WITH declared AS (
@@ -317,31 +347,43 @@ pub fn drift_history(links: &[LinkRule]) -> String {
          LEFT JOIN declared d ON d.key_kind = i.key_kind AND d.key_id = i.key_id
               AND d.valid_from <= i.at AND (d.valid_to IS NULL OR i.at < d.valid_to)
          LEFT JOIN live l ON l.key_kind = i.key_kind AND l.key_id = i.key_id
-              AND l.valid_from <= i.at AND (l.valid_to IS NULL OR i.at < l.valid_to)),
-     marked AS (
-         SELECT *, CASE WHEN lag(status) OVER (PARTITION BY key_kind, key_id ORDER BY at) = status
-                        THEN 0 ELSE 1 END AS starts_island
-         FROM states),
-     islands AS (
-         SELECT *, sum(starts_island) OVER (PARTITION BY key_kind, key_id ORDER BY at
-                                            ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS island
-         FROM marked),
-     spans AS (
-         SELECT key_kind, key_id, island, min(status) AS status, min(at) AS onset,
-                max(declared_source) AS declared_source, max(declared_id) AS declared_id,
-                max(live_source) AS live_source,
-                first_value(differences ORDER BY at) AS differences_at_onset
-         FROM islands GROUP BY key_kind, key_id, island),
-     bounded AS (
-         SELECT *, lead(onset) OVER (PARTITION BY key_kind, key_id ORDER BY onset) AS resolved_at
-         FROM spans)
-     SELECT key_kind AS kind, key_id AS id, status, onset, resolved_at,
-            date_part('epoch', coalesce(resolved_at, now())) - date_part('epoch', onset) AS duration_seconds,
-            resolved_at IS NULL AS ongoing, declared_source, declared_id, live_source,
-            differences_at_onset
-     FROM bounded WHERE status IN ('missing', 'unmanaged', 'changed')"
+              AND l.valid_from <= i.at AND (l.valid_to IS NULL OR i.at < l.valid_to))"
     )
 }
+
+/// `attribute_drift_history`: per attribute path of `changed` resources, the intervals during
+/// which that path differed. A path's interval runs over consecutive instants of its
+/// resource at which it differs, and ends at the first instant at which it does not.
+pub fn attribute_drift_history(links: &[LinkRule]) -> String {
+    let states = drift_states(links);
+    format!("{states},
+     numbered AS (
+         SELECT *, row_number() OVER (PARTITION BY key_kind, key_id ORDER BY at) AS instant,
+                lead(at) OVER (PARTITION BY key_kind, key_id ORDER BY at) AS next_at
+         FROM states),
+     differing AS (
+         SELECT key_kind, key_id, at, instant, next_at, declared_source, declared_id, live_source,
+                unnest(changed_paths(differences)) AS path
+         FROM numbered WHERE status = 'changed'),
+     path_islands AS (
+         SELECT *, instant - row_number() OVER (PARTITION BY key_kind, key_id, path ORDER BY at) AS island
+         FROM differing),
+     path_spans AS (
+         SELECT key_kind, key_id, path, island, min(at) AS onset,
+                -- The last instant's successor ends the interval; none means it still holds.
+                CASE WHEN count(*) = count(next_at) THEN max(next_at) END AS resolved_at,
+                max(declared_source) AS declared_source, max(declared_id) AS declared_id,
+                max(live_source) AS live_source
+         FROM path_islands GROUP BY key_kind, key_id, path, island)
+     SELECT key_kind AS kind, key_id AS id, path, onset, resolved_at,
+            date_part('epoch', coalesce(resolved_at, now())) - date_part('epoch', onset) AS duration_seconds,
+            resolved_at IS NULL AS ongoing, declared_source, declared_id, live_source
+     FROM path_spans"
+    )
+}
+
+/// What `attribute_drift_history` holds.
+pub const ATTRIBUTE_DRIFT_HISTORY_DESCRIPTION: &str = "Per attribute of changed resources: every interval during which that attribute path differed between declared and live (kind, id, path, onset, resolved_at NULL while ongoing, duration_seconds, the sources involved), so \"memory_size has differed since 17 November\" is one query.";
 
 /// What `drift_history` holds.
 pub const DRIFT_HISTORY_DESCRIPTION: &str = "Every interval during which a resource drifted: kind, id, status (missing, unmanaged or changed), onset, resolved_at (NULL while ongoing), duration_seconds, the sources involved and the differing attributes at onset. Built from all recorded versions of both layers, so \"missing since 3 October\" is one query.";
