@@ -1007,15 +1007,8 @@ pub async fn ensure_drift_dataset(
     directory: &Path,
     log: &mut dyn FnMut(&str),
 ) -> Result<DriftManifest> {
-    let marker = directory.join(MARKER);
-    if let Ok(text) = std::fs::read_to_string(&marker) {
-        let json: Value = serde_json::from_str(&text).context("parsing dataset marker")?;
-        log(&format!("reusing dataset {}", directory.display()));
+    if let Some(json) = crate::reusable_marker(directory, log)? {
         return Ok(DriftManifest { json });
-    }
-    if directory.exists() {
-        std::fs::remove_dir_all(directory)
-            .with_context(|| format!("removing incomplete {}", directory.display()))?;
     }
     build_drift_dataset(params, directory, log).await
 }

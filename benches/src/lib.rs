@@ -587,18 +587,30 @@ pub async fn ensure_dataset(
     directory: &Path,
     log: &mut dyn FnMut(&str),
 ) -> Result<Manifest> {
+    if let Some(json) = reusable_marker(directory, log)? {
+        return Ok(Manifest { json });
+    }
+    build_dataset(params, directory, log).await
+}
+
+/// The marker of a complete dataset at `directory`, if there is one; otherwise the directory
+/// is cleared so the caller builds from scratch.
+pub(crate) fn reusable_marker(
+    directory: &Path,
+    log: &mut dyn FnMut(&str),
+) -> Result<Option<Value>> {
     let marker = directory.join(MARKER);
     if let Ok(text) = std::fs::read_to_string(&marker) {
         let json: Value = serde_json::from_str(&text).context("parsing dataset marker")?;
         log(&format!("reusing dataset {}", directory.display()));
-        return Ok(Manifest { json });
+        return Ok(Some(json));
     }
     if directory.exists() {
         // A previous build stopped midway: start over rather than append to a partial history.
         std::fs::remove_dir_all(directory)
             .with_context(|| format!("removing incomplete {}", directory.display()))?;
     }
-    build_dataset(params, directory, log).await
+    Ok(None)
 }
 
 /// Generate the full history into a new store at `directory`, compact it and write the marker.
