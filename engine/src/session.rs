@@ -3,6 +3,7 @@
 mod attribute_drift;
 mod changed_paths;
 mod definitions;
+mod descriptions;
 mod drift_definitions;
 mod published_view;
 mod refreshable_table;
@@ -20,6 +21,9 @@ use datafusion::datasource::MemTable;
 use datafusion::logical_expr::ScalarUDF;
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 
+pub use descriptions::{
+    column_description, table_description, table_functions, FunctionDescription, DESCRIPTIONS_TABLE,
+};
 pub use published_view::PublishedView;
 pub use refreshable_table::RefreshableTable;
 pub use temporal_function::TemporalFunction;
@@ -36,46 +40,23 @@ pub const PUBLIC_SCHEMA: &str = "public";
 /// Schema of the raw Delta tables.
 pub const STORAGE_SCHEMA: &str = "storage";
 
-/// Descriptions of every published table and table function, for catalogs and `\d+`.
-pub fn descriptions() -> Vec<(&'static str, &'static str)> {
-    let mut all: Vec<(&'static str, &'static str)> = definitions::tables()
-        .into_iter()
-        .map(|definition| (definition.name, definition.description))
-        .collect();
-    all.push(("resources_at", definitions::RESOURCES_AT_DESCRIPTION));
-    all.push(("changes", definitions::CHANGES_DESCRIPTION));
-    all.push((
-        "identity_links",
-        drift_definitions::IDENTITY_LINKS_DESCRIPTION,
-    ));
-    all.push(("drift", drift_definitions::DRIFT_DESCRIPTION));
-    all.push(("drift_at", drift_definitions::DRIFT_AT_DESCRIPTION));
-    all.push((
-        "drift_history",
-        drift_definitions::DRIFT_HISTORY_DESCRIPTION,
-    ));
-    all.push((
-        "attribute_drift_history",
-        drift_definitions::ATTRIBUTE_DRIFT_HISTORY_DESCRIPTION,
-    ));
-    all.push(("relations", relation_definitions::RELATIONS_DESCRIPTION));
-    all.push((
-        "relations_at",
-        relation_definitions::RELATIONS_AT_DESCRIPTION,
-    ));
-    all.push((
-        "relation_changes",
-        relation_definitions::RELATION_CHANGES_DESCRIPTION,
-    ));
-    all.push(("query_catalog", QUERY_CATALOG_DESCRIPTION));
-    all
-}
-
 /// What `query_catalog` holds.
 pub const QUERY_CATALOG_DESCRIPTION: &str = "The named query library: one row per query with \
      its name, the question it answers, its parameters (name, type, default, meaning), a \
      ready-to-run example and its SQL. Run one with \
      SELECT * FROM named_query('name', parameter => value) or `groundtruth query NAME`.";
+
+/// (Re)build `descriptions` from the tables registered so far.
+async fn register_descriptions(context: &SessionContext) -> Result<()> {
+    let table = descriptions::table(context).await?;
+    context
+        .deregister_table(DESCRIPTIONS_TABLE)
+        .map_err(|error| EngineError::query("replacing descriptions", error))?;
+    context
+        .register_table(DESCRIPTIONS_TABLE, Arc::new(table))
+        .map_err(|error| EngineError::query("registering descriptions", error))?;
+    Ok(())
+}
 
 /// A query engine over one store.
 #[derive(Clone)]
@@ -228,6 +209,7 @@ impl Engine {
             Arc::new(TemporalFunction::new("changes", &["from", "to"], changes)),
         );
 
+        register_descriptions(&context).await?;
         Ok(Self {
             context,
             store,
@@ -239,7 +221,7 @@ impl Engine {
 
     /// Install a query library: `named_query(...)` expands its queries and `query_catalog`
     /// lists them.
-    pub fn with_named_queries(mut self, library: Arc<dyn NamedQueries>) -> Result<Self> {
+    pub async fn with_named_queries(mut self, library: Arc<dyn NamedQueries>) -> Result<Self> {
         let entries = library.entries();
         let schema = Arc::new(Schema::new(
             ["name", "description", "parameters", "example", "sql"]
@@ -266,6 +248,7 @@ impl Engine {
         self.context
             .register_table("query_catalog", Arc::new(table))
             .map_err(|error| EngineError::query("registering query_catalog", error))?;
+        register_descriptions(&self.context).await?;
         self.named_queries = Some(library);
         Ok(self)
     }

@@ -409,7 +409,8 @@ pub(crate) async fn open_engine(
     let library = groundtruth_queries::Library::load()?;
     Ok(Engine::open_with(store, drift)
         .await?
-        .with_named_queries(Arc::new(library))?)
+        .with_named_queries(Arc::new(library))
+        .await?)
 }
 
 async fn sql(config: Config, query: &str) -> anyhow::Result<()> {

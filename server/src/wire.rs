@@ -2,6 +2,8 @@
 //! encoding; Groundtruth adds the time-travel rewrite, the read-only guard, SQLSTATE mapping,
 //! and an accept loop that stops on a cancellation token.
 
+mod catalog_descriptions;
+mod client_compatibility;
 mod read_only_hook;
 mod time_travel_handler;
 
@@ -30,6 +32,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::sqlstate;
+use catalog_descriptions::{catalog_functions, CatalogDescriptions, DescribedCatalogSchema};
 pub use time_travel_handler::TimeTravelHandler;
 
 /// Everything the accept loop hands to pgwire for each connection.
@@ -62,6 +65,25 @@ impl GroundtruthHandlers {
             Arc::new(AuthManager::default()),
         )
         .map_err(|error| crate::ServerError::Catalog(error.to_string()))?;
+        let descriptions = Arc::new(CatalogDescriptions::new(context.as_ref().clone()));
+        let catalog = context
+            .catalog(groundtruth_engine::session::CATALOG)
+            .ok_or_else(|| crate::ServerError::Catalog("the catalog is missing".into()))?;
+        let stock = catalog
+            .schema("pg_catalog")
+            .ok_or_else(|| crate::ServerError::Catalog("pg_catalog was not installed".into()))?;
+        catalog
+            .register_schema(
+                "pg_catalog",
+                Arc::new(DescribedCatalogSchema::new(
+                    stock,
+                    Arc::clone(&descriptions),
+                )),
+            )
+            .map_err(|error| crate::ServerError::Catalog(error.to_string()))?;
+        for function in catalog_functions(&descriptions) {
+            context.register_udf(function);
+        }
         // The guard runs first: the SET hook would otherwise apply engine settings to the
         // session context that all connections share.
         let hooks: Vec<Arc<dyn QueryHook>> = vec![
@@ -73,7 +95,11 @@ impl GroundtruthHandlers {
         let session = Arc::new(DfSessionService::new_with_hooks(context, hooks));
         let connections = Arc::new(ConnectionManager::new());
         Ok(Self {
-            queries: Arc::new(TimeTravelHandler::new(session, engine.named_queries())),
+            queries: Arc::new(TimeTravelHandler::new(
+                session,
+                engine.named_queries(),
+                descriptions,
+            )),
             startup: Arc::new(TrustStartup {
                 connections: Arc::clone(&connections),
             }),

@@ -70,6 +70,15 @@ PY
 
 check_contains "psql \\dt lists resources" "resources" "${PSQL[@]}" -c '\dt'
 check_contains "psql \\d resources shows columns" "observed_at" "${PSQL[@]}" -c '\d resources'
+check_contains "psql \\d+ drift describes each column" "stale_reason .*Why nothing is asserted" "${PSQL[@]}" -c '\d+ drift'
+check_contains "psql \\dt+ describes each table" "drift .*Where declared and running disagree" "${PSQL[@]}" -c '\dt+'
+check_contains "psql \\df lists the table functions" "drift_at .*as_of timestamp with time zone" "${PSQL[@]}" -c '\df'
+check_contains "obj_description names what a table holds" "current state" "${PSQL[@]}" -A -t -c \
+  "SELECT lower(obj_description(c.oid, 'pg_class')) FROM pg_catalog.pg_class c WHERE c.relname = 'resources'"
+check_contains "col_description explains a column" "how fresh this row is" "${PSQL[@]}" -A -t -c \
+  "SELECT col_description(a.attrelid, a.attnum) FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid WHERE c.relname = 'resources' AND a.attname = 'observed_at'"
+check_contains "pg_description holds every table and column description" "^t$" "${PSQL[@]}" -A -t -c \
+  "SELECT (SELECT count(*) FROM pg_catalog.pg_description d JOIN pg_catalog.pg_class c ON c.oid = d.objoid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname IN ('public', 'storage')) = (SELECT count(*) FROM descriptions WHERE object_type = 'table' AND description IS NOT NULL)"
 check_contains "synthetic history is 30 days deep" "t" "${PSQL[@]}" -A -t -c \
   "SELECT min(valid_from) < now() - INTERVAL '29 days' FROM resource_versions WHERE source = 'synthetic_iac'"
 check_contains "the hand-dropped index is gone live but still declared" "public.orders_customer_id_idx" "${PSQL[@]}" -A -t -c \

@@ -849,10 +849,11 @@ async fn run_file(path: &Path) -> Result<(), String> {
         load_extended_fixture(&store).await;
     }
     let library = groundtruth_queries::Library::load().map_err(|error| error.to_string())?;
-    let engine = Engine::open(Arc::clone(&store))
-        .await
-        .and_then(|engine| engine.with_named_queries(Arc::new(library)))
-        .map_err(|error| error.to_string())?;
+    let engine = match Engine::open(Arc::clone(&store)).await {
+        Ok(engine) => engine.with_named_queries(Arc::new(library)).await,
+        Err(error) => Err(error),
+    }
+    .map_err(|error| error.to_string())?;
 
     let mut runner = sqllogictest::Runner::new(move || {
         let engine = engine.clone();

@@ -19,6 +19,8 @@ use datafusion_postgres::{DfSessionService, Parser};
 use futures::Sink;
 use groundtruth_engine::sql::NamedQueries;
 
+use super::catalog_descriptions::{mentions_descriptions, CatalogDescriptions};
+use super::client_compatibility;
 use crate::sqlstate;
 
 /// The statement type datafusion-postgres stores per prepared statement.
@@ -27,7 +29,19 @@ pub type PreparedStatement = (String, Option<(Statement, LogicalPlan)>);
 /// The query library `named_query(...)` expands from, if the server has one.
 type Library = Option<Arc<dyn NamedQueries>>;
 
+/// Refresh the description index when `sql` may read it through a function.
+async fn prepare_descriptions(sql: &str, descriptions: &CatalogDescriptions) -> PgWireResult<()> {
+    if mentions_descriptions(sql) {
+        descriptions.refresh().await.map_err(|error| {
+            sqlstate::user_error("XX000", format!("reading descriptions: {error}"))
+        })?;
+    }
+    Ok(())
+}
+
 fn rewrite(sql: &str, library: &Library) -> PgWireResult<String> {
+    let compatible = client_compatibility::rewrite(sql);
+    let sql = compatible.as_deref().unwrap_or(sql);
     match groundtruth_engine::sql::rewrite(sql, library.as_deref()) {
         Ok(rewritten) => Ok(rewritten.unwrap_or_else(|| sql.to_string())),
         Err(error) => {
@@ -42,19 +56,27 @@ pub struct TimeTravelHandler {
     inner: Arc<DfSessionService>,
     parser: Arc<TimeTravelParser>,
     library: Library,
+    descriptions: Arc<CatalogDescriptions>,
 }
 
 impl TimeTravelHandler {
     /// Wrap datafusion-postgres's session service; `library` expands `named_query(...)`.
-    pub fn new(inner: Arc<DfSessionService>, library: Library) -> Self {
+    /// `descriptions` answers the catalog's description functions.
+    pub fn new(
+        inner: Arc<DfSessionService>,
+        library: Library,
+        descriptions: Arc<CatalogDescriptions>,
+    ) -> Self {
         let parser = Arc::new(TimeTravelParser {
             inner: inner.query_parser(),
             library: library.clone(),
+            descriptions: Arc::clone(&descriptions),
         });
         Self {
             inner,
             parser,
             library,
+            descriptions,
         }
     }
 }
@@ -69,6 +91,7 @@ impl SimpleQueryHandler for TimeTravelHandler {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let query = rewrite(query, &self.library)?;
+        prepare_descriptions(&query, &self.descriptions).await?;
         SimpleQueryHandler::do_query(self.inner.as_ref(), client, &query).await
     }
 }
@@ -102,6 +125,7 @@ impl ExtendedQueryHandler for TimeTravelHandler {
 pub struct TimeTravelParser {
     inner: Arc<Parser>,
     library: Library,
+    descriptions: Arc<CatalogDescriptions>,
 }
 
 #[async_trait]
@@ -118,6 +142,7 @@ impl QueryParser for TimeTravelParser {
         C: ClientInfo + Unpin + Send + Sync,
     {
         let sql = rewrite(sql, &self.library)?;
+        prepare_descriptions(&sql, &self.descriptions).await?;
         self.inner.parse_sql(client, &sql, types).await
     }
 
