@@ -1,0 +1,29 @@
+-- Grafana PostgreSQL data source: table list of the query builder and of SQL completion (no schema
+-- chosen): tables on the search_path unqualified, the others schema-qualified.
+-- source: grafana/grafana public/app/plugins/datasource/grafana-postgresql-datasource/postgresMetaQuery.ts (showTables, buildSchemaConstraint)
+-- expect: resources, drift, sources
+SELECT
+  CASE WHEN quote_ident(table_schema) IN (
+    SELECT CASE WHEN trim(s[i]) = '"$user"' THEN user ELSE trim(s[i]) END
+    FROM generate_series(
+           array_lower(string_to_array(current_setting('search_path'), ','), 1),
+           array_upper(string_to_array(current_setting('search_path'), ','), 1)
+         ) AS i,
+         string_to_array(current_setting('search_path'), ',') s
+  )
+    THEN quote_ident(table_name)
+    ELSE quote_ident(table_schema) || '.' || quote_ident(table_name)
+  END AS "table"
+FROM information_schema.tables
+WHERE quote_ident(table_schema) NOT IN ('information_schema', 'pg_catalog', '_timescaledb_cache',
+                                        '_timescaledb_catalog', '_timescaledb_internal',
+                                        '_timescaledb_config', 'timescaledb_information',
+                                        'timescaledb_experimental')
+ORDER BY CASE WHEN quote_ident(table_schema) IN (
+    SELECT CASE WHEN trim(s[i]) = '"$user"' THEN user ELSE trim(s[i]) END
+    FROM generate_series(
+           array_lower(string_to_array(current_setting('search_path'), ','), 1),
+           array_upper(string_to_array(current_setting('search_path'), ','), 1)
+         ) AS i,
+         string_to_array(current_setting('search_path'), ',') s
+  ) THEN 0 ELSE 1 END, 1
