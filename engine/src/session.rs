@@ -5,6 +5,7 @@ mod changed_paths;
 mod definitions;
 mod descriptions;
 mod drift_definitions;
+mod published_ports;
 mod published_view;
 mod refreshable_table;
 mod relation_definitions;
@@ -101,6 +102,7 @@ impl Engine {
             relation_references::RelationReferences::default(),
         ));
         context.register_udf(ScalarUDF::from(selector_matches::SelectorMatches::default()));
+        context.register_udf(ScalarUDF::from(published_ports::PublishedPorts::default()));
         context.register_udf(ScalarUDF::from(attribute_drift::AttributeDrift::new(
             &drift.ignores,
         )));

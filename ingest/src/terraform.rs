@@ -27,6 +27,7 @@ pub const AWS_NAME_ATTRIBUTES: &[(&str, Option<&str>)] = &[
     ("aws_lambda_event_source_mapping", None),
     ("aws_instance", Some("id")),
     ("aws_security_group", Some("name")),
+    ("aws_network_interface", Some("id")),
     ("aws_s3_bucket", Some("bucket")),
     ("aws_dynamodb_table", Some("name")),
     ("aws_db_instance", Some("identifier")),
@@ -464,6 +465,13 @@ mod tests {
             "aws_security_group",
             Some("arn:aws:ec2:eu-west-1:123456789012:security-group/sg-1"),
             Some("web"),
+        );
+        check(
+            "aws_network_interface",
+            json!({"arn": "arn:aws:ec2:eu-west-1:123456789012:network-interface/eni-1", "id": "eni-1"}),
+            "aws_network_interface",
+            Some("arn:aws:ec2:eu-west-1:123456789012:network-interface/eni-1"),
+            Some("eni-1"),
         );
         check(
             "aws_dynamodb_table",

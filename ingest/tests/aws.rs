@@ -194,6 +194,21 @@ async fn every_service_is_read_with_its_attributes() {
         format!("arn:aws:ec2:us-east-1:{ACCOUNT}:security-group/{group_id}")
     );
     assert_eq!(instance.attrs["vpc_security_group_ids"], json!([group_id]));
+    // The launch made the instance's primary network interface: its parent is the instance.
+    let interface = observation
+        .resources
+        .iter()
+        .find(|resource| {
+            resource.kind == "aws_network_interface"
+                && resource.attrs["attachment"][0]["instance"] == instance_id
+        })
+        .expect("the instance's network interface");
+    assert!(interface.id.starts_with(&format!(
+        "arn:aws:ec2:us-east-1:{ACCOUNT}:network-interface/eni-"
+    )));
+    assert_eq!(interface.attrs["attachment"][0]["device_index"], 0);
+    assert_eq!(interface.attrs["parent"], instance.id.as_str());
+    assert_eq!(interface.attrs["security_groups"], json!([group_id]));
     assert_eq!(group.attrs["description"], "Orders web tier");
     let ingress = group.attrs["ingress"].as_array().expect("ingress");
     assert_eq!(ingress.len(), 2);

@@ -57,8 +57,8 @@ fn write_state(path: &Path) {
     std::fs::write(path, serde_json::to_vec_pretty(&state).unwrap()).unwrap();
 }
 
-/// Run boto3 against moto (the venv the tests share).
-fn boto3(server: &moto::MotoServer, script: &str) {
+/// Run boto3 against moto (the venv the tests share); what the script prints.
+fn boto3(server: &moto::MotoServer, script: &str) -> String {
     let output = Command::new(moto::venv().join("bin/python"))
         .args(["-c", script, &server.endpoint()])
         .env("AWS_ACCESS_KEY_ID", "testing")
@@ -70,6 +70,7 @@ fn boto3(server: &moto::MotoServer, script: &str) {
         "{script}: {}",
         String::from_utf8_lossy(&output.stderr)
     );
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 const CREATE_QUEUES: &str = r#"
@@ -225,6 +226,126 @@ interval = "1h"
     .await
     .unwrap();
     assert_eq!(live_queues, vec![vec!["3".to_string()]], "nothing deleted");
+    drop(client);
+    serving.stop().unwrap();
+}
+
+const CREATE_INTERFACES: &str = r#"
+import sys, boto3
+ec2 = boto3.client("ec2", region_name="us-east-1", endpoint_url=sys.argv[1])
+subnet = ec2.describe_subnets()["Subnets"][0]["SubnetId"]
+image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+instance = ec2.run_instances(ImageId=image, InstanceType="t3.micro", MinCount=1, MaxCount=1,
+                             SubnetId=subnet)["Instances"][0]["InstanceId"]
+declared = ec2.create_network_interface(SubnetId=subnet, Description="declared")["NetworkInterface"]
+ec2.attach_network_interface(NetworkInterfaceId=declared["NetworkInterfaceId"], InstanceId=instance,
+                             DeviceIndex=1)
+ec2.create_network_interface(SubnetId=subnet, Description="made by hand")
+print(instance, declared["NetworkInterfaceId"], subnet)
+"#;
+
+/// A resource as tfstate v4 records it.
+fn state_resource(kind: &str, name: &str, attributes: serde_json::Value) -> serde_json::Value {
+    json!({
+        "mode": "managed", "type": kind, "name": name,
+        "provider": "provider[\"registry.terraform.io/hashicorp/aws\"]",
+        "instances": [{"schema_version": 0, "attributes": attributes, "sensitive_attributes": []}]
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_instance_primary_interface_is_its_child_and_a_hand_made_one_is_unmanaged() {
+    moto::use_test_credentials();
+    let server = moto::MotoServer::start();
+    let printed = boto3(&server, CREATE_INTERFACES);
+    let ids: Vec<&str> = printed.split_whitespace().collect();
+    let [instance, declared_interface, subnet] = ids[..] else {
+        panic!("unexpected output: {printed}")
+    };
+    let account = moto::ACCOUNT;
+    let interface_arn =
+        |id: &str| format!("arn:aws:ec2:us-east-1:{account}:network-interface/{id}");
+    let instance_arn = format!("arn:aws:ec2:us-east-1:{account}:instance/{instance}");
+
+    let work = tempfile::tempdir().unwrap();
+    let state = work.path().join("terraform.tfstate");
+    let document = json!({
+        "version": 4, "terraform_version": "1.9.5", "serial": 1, "lineage": "eni-test", "outputs": {},
+        "resources": [
+            state_resource("aws_instance", "web", json!({
+                "arn": instance_arn, "id": instance, "instance_type": "t3.micro", "subnet_id": subnet
+            })),
+            state_resource("aws_network_interface", "extra", json!({
+                "arn": interface_arn(declared_interface), "id": declared_interface,
+                "subnet_id": subnet, "description": "declared"
+            })),
+        ]
+    });
+    std::fs::write(&state, serde_json::to_vec_pretty(&document).unwrap()).unwrap();
+    let sources = format!(
+        r#"[[sources]]
+type = "terraform_state"
+name = "tf"
+path = {state:?}
+
+[[sources]]
+type = "aws"
+name = "aws-live"
+regions = ["us-east-1"]
+services = ["ec2"]
+endpoint_url = "{endpoint}"
+max_attempts = 1
+call_timeout = "10s"
+"#,
+        state = state.display().to_string(),
+        endpoint = server.endpoint(),
+    );
+    let config = write_config(work.path(), &work.path().join("store"), &sources).unwrap();
+    let output = ingest(&config);
+    assert!(output.contains("aws-live: ok ("), "{output}");
+
+    let port = free_port();
+    let mut serving = Server::serve(&config, port).await.unwrap();
+    let client = connect(port).await.unwrap();
+    let interfaces = rows(
+        &client,
+        "SELECT id, attrs->>'description', attrs->>'parent' FROM resources
+         WHERE source = 'aws-live' AND kind = 'aws_network_interface'",
+    )
+    .await
+    .unwrap();
+    let primary = interfaces
+        .iter()
+        .find(|row| row[2] == instance_arn)
+        .unwrap_or_else(|| panic!("no interface names the instance as parent: {interfaces:?}"));
+    let drift = rows(
+        &client,
+        "SELECT status, id, declared_id FROM drift WHERE kind = 'aws_network_interface' ORDER BY status",
+    )
+    .await
+    .unwrap();
+    let hand_made = interfaces
+        .iter()
+        .find(|row| row[1] == "made by hand")
+        .expect("the hand-made interface is observed");
+    assert_eq!(
+        drift,
+        vec![
+            vec![
+                "in_sync".to_string(),
+                interface_arn(declared_interface),
+                "aws_network_interface.extra".to_string()
+            ],
+            vec![
+                "unmanaged".to_string(),
+                hand_made[0].clone(),
+                "NULL".to_string()
+            ],
+        ],
+        "the declared interface is in sync, the hand-made one unmanaged, and the primary \
+         interface {} (created by the instance launch) is neither",
+        primary[0]
+    );
     drop(client);
     serving.stop().unwrap();
 }

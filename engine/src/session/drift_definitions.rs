@@ -104,6 +104,9 @@ fn declared(resources: &str, links: &[LinkRule]) -> String {
 /// 5. `cloudformation_physical_id`: a live stack resource with the declared id
 ///    (`<stack>/<LogicalId>`) names, as its physical id, a live resource of the live kind (by
 ///    id, name, or as the queue URL ending in the name).
+/// 6. `compose_published_port`: a compose service publishes a host port (`ports:`) that a
+///    socket of the host source listens on, with the same protocol. The socket carries the
+///    process (`pid`, `comm`) that serves it.
 ///
 /// Configured rules rank just after `live_id`: a `live.id` label is written on the one
 /// resource it is about, so it is the most specific statement there is and a per-kind rule
@@ -135,6 +138,7 @@ pub fn identity_links(inputs: &DriftInputs, links: &[LinkRule]) -> String {
     let same_identity = 2 + links.len();
     let live_name = same_identity + 1;
     let cloudformation = same_identity + 2;
+    let compose_port = same_identity + 3;
     let resources = &inputs.resources;
     format!(
         "WITH link_declared AS ({declared}),
@@ -162,7 +166,14 @@ pub fn identity_links(inputs: &DriftInputs, links: &[LinkRule]) -> String {
                  AND (l.id = stack_resource.attrs->>'physical_id'
                       OR l.name = stack_resource.attrs->>'physical_id'
                       OR stack_resource.attrs->>'physical_id' LIKE concat('%/', l.name))
-                WHERE d.kind <> d.target_kind),
+                WHERE d.kind <> d.target_kind
+                UNION ALL
+                SELECT d.source, d.kind, d.id, l.source, l.kind, l.id, 'compose_published_port', {compose_port}
+                FROM (SELECT source, kind, id, unnest(published_ports(attrs)) AS port
+                      FROM link_declared WHERE kind = 'compose/service') d
+                JOIN link_live l
+                  ON l.kind = 'listen_socket'
+                 AND concat(regexp_replace(l.attrs->>'protocol', '6$', ''), ':', l.attrs->>'port') = d.port),
               ranked AS (
                 SELECT *, row_number() OVER (
                     PARTITION BY declared_source, declared_kind, declared_id
@@ -180,6 +191,7 @@ pub fn identity_links(inputs: &DriftInputs, links: &[LinkRule]) -> String {
 /// or `stale` when a source involved is stale or its last scrape failed: then nothing is
 /// asserted and `stale_reason` says why.
 pub fn drift(inputs: &DriftInputs, link_rules: &[LinkRule]) -> String {
+    let child = created_by_parent("l");
     let declared = declared(&inputs.resources, link_rules);
     let links = identity_links(inputs, link_rules);
     let DriftInputs {
@@ -250,15 +262,25 @@ pub fn drift(inputs: &DriftInputs, link_rules: &[LinkRule]) -> String {
          JOIN declared_kinds dk ON dk.kind = l.kind
          LEFT JOIN links k ON k.live_source = l.source AND k.live_kind = l.kind AND k.live_id = l.id
          LEFT JOIN health hl ON hl.source = l.source
-         WHERE k.live_id IS NULL
-           AND NOT coalesce(json_contains(l.attrs, 'metadata', 'ownerReferences'), false)"
+         WHERE k.live_id IS NULL AND NOT {child}"
+    )
+}
+
+/// Whether the live resource under `alias` was created by another object, so nobody is
+/// expected to declare it: Kubernetes objects with owner references (the Pods and ReplicaSets
+/// of a Deployment, the Jobs of a CronJob), and resources whose source names a `parent` (an
+/// instance's primary network interface, a requester-managed one).
+fn created_by_parent(alias: &str) -> String {
+    format!(
+        "(coalesce(json_contains({alias}.attrs, 'metadata', 'ownerReferences'), false)
+          OR coalesce(json_contains({alias}.attrs, 'parent'), false))"
     )
 }
 
 /// What `identity_links` holds.
-pub const IDENTITY_LINKS_DESCRIPTION: &str = "Which live resource each declared resource is, now: declared (source, kind, id) to live (source, kind, id), with the rule that linked them (live_id label, config:<name> for a configured [[drift.link]] rule, same_identity, live_name label, cloudformation_physical_id). One link per declared resource, the strongest rule first.";
+pub const IDENTITY_LINKS_DESCRIPTION: &str = "Which live resource each declared resource is, now: declared (source, kind, id) to live (source, kind, id), with the rule that linked them (live_id label, config:<name> for a configured [[drift.link]] rule, same_identity, live_name label, cloudformation_physical_id, compose_published_port: a compose service and the host socket listening on the port it publishes). One link per declared resource, the strongest rule first.";
 /// What `drift` holds.
-pub const DRIFT_DESCRIPTION: &str = "Where declared and running disagree, now: one row per judged resource with status missing (declared, not running though its kind is watched), unmanaged (running, of a declared kind, linked to nothing, owned by nothing), changed (attributes the declared side states differ; differences lists path, declared and live values), in_sync, or stale (a source involved is stale or failed its last scrape: nothing is asserted, stale_reason says why). Each side's observed_at says how fresh it is.";
+pub const DRIFT_DESCRIPTION: &str = "Where declared and running disagree, now: one row per judged resource with status missing (declared, not running though its kind is watched), unmanaged (running, of a declared kind, linked to nothing, and not created by a parent such as a Deployment's Pods or an instance's primary network interface), changed (attributes the declared side states differ; differences lists path, declared and live values), in_sync, or stale (a source involved is stale or failed its last scrape: nothing is asserted, stale_reason says why). Each side's observed_at says how fresh it is.";
 /// What `drift_at` returns.
 pub const DRIFT_AT_DESCRIPTION: &str =
     "drift_at(T): the drift view as of instant T, with staleness judged at T.";
@@ -303,6 +325,7 @@ pub fn drift_history(links: &[LinkRule]) -> String {
 /// The CTEs both history views share, ending in `states`: at every instant either layer's
 /// version of an identity changes, the drift status there (with the differences).
 fn drift_states(links: &[LinkRule]) -> String {
+    let child = created_by_parent("l");
     let config_kind = first_config_rule("v", links, |rule| sql_literal(rule.live_kind()));
     let config_id = first_config_rule("v", links, |rule| rule.live_id().sql("v"));
     format!("WITH declared AS (
@@ -336,6 +359,7 @@ fn drift_states(links: &[LinkRule]) -> String {
                      WHEN l.id IS NULL AND i.at < b.watched_since THEN 'unobserved'
                      WHEN l.id IS NULL THEN 'missing'
                      WHEN d.id IS NULL AND i.at < b.declared_since THEN 'undeclared'
+                     WHEN d.id IS NULL AND {child} THEN 'child'
                      WHEN d.id IS NULL THEN 'unmanaged'
                      WHEN d.kind <> l.kind THEN 'in_sync'
                      ELSE CASE WHEN attribute_drift(d.kind, d.attrs, l.attrs) = '[]'

@@ -276,7 +276,11 @@ impl Service {
         match self {
             Service::Sqs => &[sqs::QUEUE_KIND],
             Service::Lambda => &[lambda::FUNCTION_KIND, lambda::EVENT_SOURCE_MAPPING_KIND],
-            Service::Ec2 => &[ec2::INSTANCE_KIND, ec2::SECURITY_GROUP_KIND],
+            Service::Ec2 => &[
+                ec2::INSTANCE_KIND,
+                ec2::SECURITY_GROUP_KIND,
+                ec2::NETWORK_INTERFACE_KIND,
+            ],
             Service::S3 => &[s3::BUCKET_KIND],
             Service::Dynamodb => &[dynamodb::TABLE_KIND],
             Service::Rds => &[rds::INSTANCE_KIND],

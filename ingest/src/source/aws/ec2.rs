@@ -4,8 +4,14 @@
 //! `from_port`, `to_port`, `protocol`, `cidr_blocks`, `ipv6_cidr_blocks`, `prefix_list_ids`,
 //! `security_groups`, `self`), sorted so rule order is not a change. Terminated instances
 //! are left out (AWS lists them for an hour after they are gone).
+//!
+//! Network interfaces (`aws_network_interface`, id
+//! `arn:aws:ec2:<region>:<owner>:network-interface/<id>`) carry a `parent` attribute when
+//! something else created them: the instance for a primary interface (device index 0, made
+//! by the launch), or the AWS service for a requester-managed one (Lambda, load balancers, NAT
+//! gateways). Drift does not call a resource with a parent unmanaged: nobody declares those.
 
-use aws_sdk_ec2::types::{Instance, IpPermission, SecurityGroup};
+use aws_sdk_ec2::types::{Instance, IpPermission, NetworkInterface, SecurityGroup};
 use serde_json::{json, Map, Value};
 
 use super::{sorted_strings, text, CallError, ObservedResource, Tags, Unit, UnitOutput};
@@ -14,6 +20,8 @@ use super::{sorted_strings, text, CallError, ObservedResource, Tags, Unit, UnitO
 pub(super) const INSTANCE_KIND: &str = "aws_instance";
 /// Kind of a security group.
 pub(super) const SECURITY_GROUP_KIND: &str = "aws_security_group";
+/// Kind of a network interface.
+pub(super) const NETWORK_INTERFACE_KIND: &str = "aws_network_interface";
 
 pub(super) async fn scrape(unit: &Unit) -> Result<UnitOutput, CallError> {
     let client = aws_sdk_ec2::Client::new(&unit.sdk);
@@ -33,6 +41,12 @@ pub(super) async fn scrape(unit: &Unit) -> Result<UnitOutput, CallError> {
     while let Some(page) = unit.page("DescribeSecurityGroups", pages.next()).await? {
         for group in page.security_groups() {
             output.resources.extend(group_resource(unit, group));
+        }
+    }
+    let mut pages = client.describe_network_interfaces().into_paginator().send();
+    while let Some(page) = unit.page("DescribeNetworkInterfaces", pages.next()).await? {
+        for interface in page.network_interfaces() {
+            output.resources.extend(interface_resource(unit, interface));
         }
     }
     Ok(output)
@@ -110,6 +124,80 @@ fn instance_resource(unit: &Unit, owner: &str, instance: &Instance) -> Option<Ob
             .is_some_and(|state| state.as_str() == "enabled")),
     );
     Some(unit.resource(INSTANCE_KIND, arn, &name, attrs, Some(&tags)))
+}
+
+fn interface_resource(unit: &Unit, interface: &NetworkInterface) -> Option<ObservedResource> {
+    let id = interface.network_interface_id()?;
+    let owner = interface.owner_id().unwrap_or(&unit.account);
+    let arn = format!(
+        "arn:{}:ec2:{}:{owner}:network-interface/{id}",
+        unit.partition, unit.region
+    );
+    let tags = tags_of(interface.tag_set());
+    let name = tags.get("Name").cloned().unwrap_or_else(|| id.to_string());
+    let attachment = interface.attachment();
+    let instance_id = attachment.and_then(|attachment| attachment.instance_id());
+    let device_index = attachment.and_then(|attachment| attachment.device_index());
+    let parent = if interface.requester_managed() == Some(true) {
+        interface
+            .requester_id()
+            .map(|requester| format!("requester:{requester}"))
+    } else {
+        match (instance_id, device_index) {
+            (Some(instance), Some(0)) => Some(format!(
+                "arn:{}:ec2:{}:{owner}:instance/{instance}",
+                unit.partition, unit.region
+            )),
+            _ => None,
+        }
+    };
+    let mut attrs = Map::new();
+    attrs.insert("id".into(), json!(id));
+    attrs.insert("arn".into(), json!(arn));
+    attrs.insert("subnet_id".into(), text(interface.subnet_id()));
+    attrs.insert("description".into(), text(interface.description()));
+    attrs.insert("private_ip".into(), text(interface.private_ip_address()));
+    attrs.insert(
+        "private_ips".into(),
+        sorted_strings(
+            interface
+                .private_ip_addresses()
+                .iter()
+                .filter_map(|address| address.private_ip_address()),
+        ),
+    );
+    attrs.insert(
+        "security_groups".into(),
+        sorted_strings(
+            interface
+                .groups()
+                .iter()
+                .filter_map(|group| group.group_id()),
+        ),
+    );
+    attrs.insert(
+        "source_dest_check".into(),
+        json!(interface.source_dest_check()),
+    );
+    attrs.insert(
+        "interface_type".into(),
+        text(interface.interface_type().map(|kind| kind.as_str())),
+    );
+    attrs.insert(
+        "attachment".into(),
+        match attachment {
+            Some(attachment) if instance_id.is_some() => json!([{
+                "instance": instance_id,
+                "device_index": device_index,
+                "attachment_id": attachment.attachment_id(),
+            }]),
+            _ => json!([]),
+        },
+    );
+    if let Some(parent) = parent {
+        attrs.insert("parent".into(), json!(parent));
+    }
+    Some(unit.resource(NETWORK_INTERFACE_KIND, arn, &name, attrs, Some(&tags)))
 }
 
 fn group_resource(unit: &Unit, group: &SecurityGroup) -> Option<ObservedResource> {
