@@ -5,6 +5,7 @@ mod changed_paths;
 mod definitions;
 mod descriptions;
 mod drift_definitions;
+mod json_text_list;
 mod published_ports;
 mod published_view;
 mod refreshable_table;
@@ -177,6 +178,23 @@ impl Engine {
         context.register_udtf(
             "drift_at",
             Arc::new(TemporalFunction::new("drift_at", &["as_of"], drift_at)),
+        );
+        let identity_links_at = plan(
+            &context,
+            &drift_definitions::identity_links(
+                &drift_definitions::DriftInputs::as_of(),
+                &drift.links,
+            ),
+            "identity_links_at",
+        )
+        .await?;
+        context.register_udtf(
+            "identity_links_at",
+            Arc::new(TemporalFunction::new(
+                "identity_links_at",
+                &["as_of"],
+                identity_links_at,
+            )),
         );
         let resources_at = plan(&context, &definitions::resources_at(), "resources_at").await?;
         context.register_udtf(

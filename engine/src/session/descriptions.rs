@@ -58,6 +58,12 @@ pub fn table_functions() -> Vec<FunctionDescription> {
             description: drift_definitions::DRIFT_AT_DESCRIPTION,
         },
         FunctionDescription {
+            name: "identity_links_at",
+            arguments: "as_of timestamp with time zone",
+            result: "SETOF identity_links",
+            description: drift_definitions::IDENTITY_LINKS_AT_DESCRIPTION,
+        },
+        FunctionDescription {
             name: "relations_at",
             arguments: "as_of timestamp with time zone",
             result: "SETOF relations",

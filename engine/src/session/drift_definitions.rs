@@ -279,6 +279,9 @@ fn created_by_parent(alias: &str) -> String {
 
 /// What `identity_links` holds.
 pub const IDENTITY_LINKS_DESCRIPTION: &str = "Which live resource each declared resource is, now: declared (source, kind, id) to live (source, kind, id), with the rule that linked them (live_id label, config:<name> for a configured [[drift.link]] rule, same_identity, live_name label, cloudformation_physical_id, compose_published_port: a compose service and the host socket listening on the port it publishes). One link per declared resource, the strongest rule first.";
+/// What `identity_links_at` returns.
+pub const IDENTITY_LINKS_AT_DESCRIPTION: &str =
+    "identity_links_at(T): the identity links as of instant T (links have history: they are derived from the resources as of T).";
 /// What `drift` holds.
 pub const DRIFT_DESCRIPTION: &str = "Where declared and running disagree, now: one row per judged resource with status missing (declared, not running though its kind is watched), unmanaged (running, of a declared kind, linked to nothing, and not created by a parent such as a Deployment's Pods or an instance's primary network interface), changed (attributes the declared side states differ; differences lists path, declared and live values), in_sync, or stale (a source involved is stale or failed its last scrape: nothing is asserted, stale_reason says why). Each side's observed_at says how fresh it is.";
 /// What `drift_at` returns.

@@ -2,16 +2,14 @@
 //! text (`tcp:8080`), from its normalized `ports` attribute, so a declared service can be
 //! joined to the host's listening sockets (`identity_links` rule `compose_published_port`).
 
-use std::sync::Arc;
-
-use arrow::array::{Array, ListBuilder, StringBuilder};
-use arrow::datatypes::{DataType, Field};
-use datafusion::common::cast::as_string_array;
+use arrow::datatypes::DataType;
 use datafusion::error::Result;
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 use serde_json::Value;
+
+use super::json_text_list;
 
 /// A published range longer than this is not expanded: it is a port pool, not a service's
 /// identity, and expanding it would multiply the join.
@@ -70,30 +68,11 @@ impl ScalarUDFImpl for PublishedPorts {
     }
 
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
-        Ok(DataType::List(Arc::new(Field::new_list_field(
-            DataType::Utf8,
-            true,
-        ))))
+        Ok(json_text_list::list_type())
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        let attrs = as_string_array(&arrays[0])?;
-        let mut builder = ListBuilder::new(StringBuilder::new());
-        for row in 0..attrs.len() {
-            if attrs.is_null(row) {
-                builder.append_null();
-                continue;
-            }
-            // Attributes are canonical JSON written by the engine; anything else publishes
-            // nothing rather than failing the whole query.
-            let value: Value = serde_json::from_str(attrs.value(row)).unwrap_or(Value::Null);
-            for port in published_ports(&value) {
-                builder.values().append_value(port);
-            }
-            builder.append(true);
-        }
-        Ok(ColumnarValue::Array(Arc::new(builder.finish())))
+        json_text_list::map_rows(&args.args, published_ports)
     }
 }
 
