@@ -2,12 +2,13 @@
 //! `server/groundtruth.example.toml`; environment variables override the file.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use groundtruth_engine::drift::DriftSettings;
 use groundtruth_engine::store::StoreOptions;
-use groundtruth_ingest::config::SourceConfig;
-use serde::Deserialize;
+use groundtruth_ingest::config::{parse_duration, SourceConfig};
+use serde::{Deserialize, Deserializer};
 
 use crate::ServerError;
 
@@ -43,9 +44,32 @@ pub struct ServerConfig {
     /// Address to listen on.
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
-    /// Connections beyond this are refused.
+    /// Connections beyond this are refused with SQLSTATE 53300.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    /// How clients authenticate: `trust` (loopback only) or `scram-sha-256`.
+    #[serde(default)]
+    pub auth: AuthMethod,
+    /// `[[server.users]]`: who may log in with `scram-sha-256`.
+    #[serde(default)]
+    pub users: Vec<UserConfig>,
+    /// `[server.tls]`: serve TLS (clients choose it with `sslmode`).
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+    /// Longest a statement may run (planning and execution), e.g. `"5m"`; a client's
+    /// `SET statement_timeout` can only shorten it. Exceeding it is SQLSTATE 57014.
+    #[serde(
+        default = "default_statement_timeout",
+        deserialize_with = "optional_duration"
+    )]
+    pub statement_timeout: Option<Duration>,
+    /// Most rows one result may have; more is SQLSTATE 54000.
+    #[serde(default = "default_max_result_rows")]
+    pub max_result_rows: Option<u64>,
+    /// Memory all running queries may hold together, e.g. `"4GiB"` (default: unbounded). A query
+    /// that needs more fails with SQLSTATE 53200; the others go on.
+    #[serde(default, deserialize_with = "optional_bytes")]
+    pub memory_limit: Option<usize>,
 }
 
 impl Default for ServerConfig {
@@ -53,8 +77,128 @@ impl Default for ServerConfig {
         Self {
             listen: default_listen(),
             max_connections: default_max_connections(),
+            auth: AuthMethod::default(),
+            users: Vec::new(),
+            tls: None,
+            statement_timeout: default_statement_timeout(),
+            max_result_rows: default_max_result_rows(),
+            memory_limit: None,
         }
     }
+}
+
+impl ServerConfig {
+    /// Refuse settings that would expose data or cannot work: trust on a non-loopback
+    /// address, SCRAM without users, malformed verifiers.
+    pub fn validate(&self) -> Result<(), ServerError> {
+        match self.auth {
+            AuthMethod::Trust if !self.listen.ip().is_loopback() => {
+                return Err(ServerError::Config(format!(
+                    "refusing to listen on {} without authentication: set [server] auth = \
+                     \"scram-sha-256\" and add [[server.users]] (or listen on 127.0.0.1)",
+                    self.listen
+                )));
+            }
+            AuthMethod::ScramSha256 if self.users.is_empty() => {
+                return Err(ServerError::Config(
+                    "[server] auth = \"scram-sha-256\" needs at least one [[server.users]] entry"
+                        .into(),
+                ));
+            }
+            _ => {}
+        }
+        for user in &self.users {
+            crate::wire::Verifier::parse(&user.password_verifier).map_err(|error| {
+                ServerError::Config(format!(
+                    "[[server.users]] '{}': password_verifier: {error}",
+                    user.name
+                ))
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// `[server] auth`
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum AuthMethod {
+    /// Anyone who can connect is in: only allowed on a loopback address.
+    #[default]
+    #[serde(rename = "trust")]
+    Trust,
+    /// SCRAM-SHA-256 passwords checked against `[[server.users]]` verifiers.
+    #[serde(rename = "scram-sha-256")]
+    ScramSha256,
+}
+
+/// `[[server.users]]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    /// The user name clients give.
+    pub name: String,
+    /// A SCRAM-SHA-256 verifier in PostgreSQL's format, from `groundtruth hash-password`
+    /// (never the password itself).
+    pub password_verifier: String,
+}
+
+/// `[server.tls]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+}
+
+fn default_statement_timeout() -> Option<Duration> {
+    Some(Duration::from_secs(300))
+}
+
+fn default_max_result_rows() -> Option<u64> {
+    Some(10_000_000)
+}
+
+fn optional_duration<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Duration>, D::Error> {
+    let text: Option<String> = Option::deserialize(deserializer)?;
+    text.map(|text| parse_duration(&text).map_err(serde::de::Error::custom))
+        .transpose()
+}
+
+/// `"512MiB"`, `"4GiB"`, `"1000000"` (bytes).
+fn parse_bytes(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let digits = text
+        .find(|character: char| !character.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits);
+    let number: usize = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a size such as 512MiB or 4GiB"))?;
+    let multiplier: usize = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" | "kB" | "KB" => 1 << 10,
+        "MiB" | "MB" => 1 << 20,
+        "GiB" | "GB" => 1 << 30,
+        "TiB" | "TB" => 1 << 40,
+        other => {
+            return Err(format!(
+                "unknown size unit '{other}' in '{text}' (use KiB, MiB, GiB)"
+            ))
+        }
+    };
+    number
+        .checked_mul(multiplier)
+        .ok_or_else(|| format!("'{text}' is too large"))
+}
+
+fn optional_bytes<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<usize>, D::Error> {
+    let text: Option<String> = Option::deserialize(deserializer)?;
+    text.map(|text| parse_bytes(&text).map_err(serde::de::Error::custom))
+        .transpose()
 }
 
 /// `[scheduler]`
@@ -106,7 +250,10 @@ impl Default for Config {
 impl Config {
     /// Parse TOML text; `origin` names the file in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Self, ServerError> {
-        toml::from_str(text).map_err(|error| ServerError::Config(format!("{origin}: {error}")))
+        let config: Self = toml::from_str(text)
+            .map_err(|error| ServerError::Config(format!("{origin}: {error}")))?;
+        config.server.validate()?;
+        Ok(config)
     }
 
     /// Read the file (if given), then apply `GROUNDTRUTH_STORE` and `GROUNDTRUTH_LISTEN`.
@@ -128,6 +275,7 @@ impl Config {
                 ServerError::Config(format!("GROUNDTRUTH_LISTEN '{listen}': {error}"))
             })?;
         }
+        config.server.validate()?;
         Ok(config)
     }
 }
@@ -182,6 +330,46 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("ignores"), "{error}");
+    }
+
+    #[test]
+    fn exposing_the_server_needs_authentication() {
+        let error = Config::parse("[server]\nlisten = '0.0.0.0:5433'", "t")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("without authentication"), "{error}");
+        let error = Config::parse(
+            "[server]\nlisten = '0.0.0.0:5433'\nauth = 'scram-sha-256'",
+            "t",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("[[server.users]]"), "{error}");
+        let error = Config::parse(
+            "[server]\nauth = 'scram-sha-256'\n[[server.users]]\nname = 'ops'\npassword_verifier = 'hunter2'",
+            "t",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("'ops'") && error.contains("SCRAM-SHA-256$"),
+            "{error}"
+        );
+        let verifier = crate::wire::Verifier::from_password("pw", b"saltsaltsaltsalt", 4096);
+        let config = Config::parse(
+            &format!(
+                "[server]\nlisten = '0.0.0.0:5433'\nauth = 'scram-sha-256'\nmemory_limit = '512MiB'\n\
+                 statement_timeout = '30s'\n[[server.users]]\nname = 'ops'\npassword_verifier = '{verifier}'"
+            ),
+            "t",
+        )
+        .unwrap();
+        assert_eq!(config.server.memory_limit, Some(512 << 20));
+        assert_eq!(
+            config.server.statement_timeout,
+            Some(Duration::from_secs(30))
+        );
+        assert!(Config::parse("[server]\nmemory_limit = '4 parsecs'", "t").is_err());
     }
 
     #[test]

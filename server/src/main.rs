@@ -97,6 +97,9 @@ enum Command {
     },
     /// Rewrite small history files into large, clustered ones.
     Compact,
+    /// Read a password on standard input and print its SCRAM-SHA-256 verifier, for
+    /// `password_verifier` in `[[server.users]]` (the password itself is never stored).
+    HashPassword,
     /// Simulate 30 days of a synthetic estate, collect this host live, and serve it.
     Demo {
         /// Store directory for the demo (rebuilt on every run).
@@ -155,6 +158,20 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             );
             Ok(std::process::ExitCode::SUCCESS)
         }
+        Command::HashPassword => {
+            let mut password = String::new();
+            std::io::stdin()
+                .read_line(&mut password)
+                .context("reading the password from standard input")?;
+            let password = password.trim_end_matches(['\n', '\r']);
+            anyhow::ensure!(!password.is_empty(), "empty password on standard input");
+            let salt: [u8; wire::SALT_LENGTH] = rand::random();
+            println!(
+                "{}",
+                wire::Verifier::from_password(password, &salt, wire::DEFAULT_ITERATIONS)
+            );
+            Ok(std::process::ExitCode::SUCCESS)
+        }
         Command::Demo {
             store,
             listen,
@@ -197,7 +214,7 @@ pub(crate) async fn run_services(
     config: &Config,
 ) -> anyhow::Result<()> {
     let cancel = CancellationToken::new();
-    let handlers = Arc::new(wire::GroundtruthHandlers::new(&engine)?);
+    let handlers = Arc::new(wire::GroundtruthHandlers::new(&engine, &config.server)?);
     let address = listener.local_addr()?;
     tracing::info!(%address, sources = sources.len(), "serving");
 

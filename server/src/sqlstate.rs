@@ -30,6 +30,12 @@ pub mod codes {
     pub const DIVISION_BY_ZERO: &str = "22012";
     /// out_of_memory
     pub const OUT_OF_MEMORY: &str = "53200";
+    /// too_many_connections
+    pub const TOO_MANY_CONNECTIONS: &str = "53300";
+    /// query_canceled (statement timeout, cancel request)
+    pub const QUERY_CANCELED: &str = "57014";
+    /// program_limit_exceeded (a result larger than max_result_rows)
+    pub const PROGRAM_LIMIT_EXCEEDED: &str = "54000";
     /// internal_error
     pub const INTERNAL: &str = "XX000";
 }

@@ -1,11 +1,17 @@
 //! The Postgres-wire front end: datafusion-postgres for protocol, catalog emulation and type
 //! encoding; Groundtruth adds the time-travel rewrite, the read-only guard, SQLSTATE mapping,
-//! and an accept loop that stops on a cancellation token.
+//! authentication (trust on loopback, SCRAM-SHA-256 verifiers), TLS, per-statement limits, and
+//! an accept loop that refuses connections over the limit with SQLSTATE 53300 and stops on a
+//! cancellation token.
 
 mod catalog_descriptions;
 mod client_compatibility;
+mod connection_refusal;
+mod query_limits;
 mod read_only_hook;
+mod scram_startup;
 mod time_travel_handler;
+mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -33,13 +39,21 @@ use tokio_util::sync::CancellationToken;
 
 use crate::sqlstate;
 use catalog_descriptions::{catalog_functions, CatalogDescriptions, DescribedCatalogSchema};
+pub use query_limits::QueryLimits;
+pub use scram_startup::{Verifier, DEFAULT_ITERATIONS};
+
+/// Salt length of verifiers made by `hash-password`, as PostgreSQL makes them.
+pub const SALT_LENGTH: usize = 16;
 pub use time_travel_handler::TimeTravelHandler;
 
 /// Everything the accept loop hands to pgwire for each connection.
 pub struct GroundtruthHandlers {
     queries: Arc<TimeTravelHandler>,
-    startup: Arc<TrustStartup>,
+    connections: Arc<ConnectionManager>,
     cancel: Arc<DefaultCancelHandler>,
+    /// Verifiers by user name when SCRAM is on; `None` means trust.
+    users: Option<Arc<scram_startup::Users>>,
+    tls: Option<tls::TlsAcceptor>,
 }
 
 /// Accepts any user without a password; the server only binds to loopback addresses
@@ -55,9 +69,65 @@ impl NoopStartupHandler for TrustStartup {
     }
 }
 
+/// The startup handler of one connection.
+enum Startup {
+    Trust(TrustStartup),
+    Scram(scram_startup::ScramStartup),
+}
+
+#[async_trait::async_trait]
+impl StartupHandler for Startup {
+    async fn on_startup<C>(
+        &self,
+        client: &mut C,
+        message: pgwire::messages::PgWireFrontendMessage,
+    ) -> pgwire::error::PgWireResult<()>
+    where
+        C: ClientInfo + futures::Sink<pgwire::messages::PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: std::fmt::Debug,
+        PgWireError: From<<C as futures::Sink<pgwire::messages::PgWireBackendMessage>>::Error>,
+    {
+        match self {
+            Self::Trust(trust) => trust.on_startup(client, message).await,
+            Self::Scram(scram) => scram.on_startup(client, message).await,
+        }
+    }
+}
+
 impl GroundtruthHandlers {
-    /// Build the handlers over an engine's session, installing the pg_catalog emulation.
-    pub fn new(engine: &Engine) -> Result<Self, crate::ServerError> {
+    /// Build the handlers over an engine's session, installing the pg_catalog emulation and
+    /// the `[server]` security settings and limits.
+    pub fn new(
+        engine: &Engine,
+        settings: &crate::config::ServerConfig,
+    ) -> Result<Self, crate::ServerError> {
+        if let Some(limit) = settings.memory_limit {
+            limit_query_memory(engine.context(), limit);
+        }
+        let users = match settings.auth {
+            crate::config::AuthMethod::Trust => None,
+            crate::config::AuthMethod::ScramSha256 => Some(Arc::new(
+                settings
+                    .users
+                    .iter()
+                    .map(|user| {
+                        Verifier::parse(&user.password_verifier)
+                            .map(|verifier| (user.name.clone(), verifier))
+                            .map_err(|error| {
+                                crate::ServerError::Config(format!(
+                                    "[[server.users]] '{}': {error}",
+                                    user.name
+                                ))
+                            })
+                    })
+                    .collect::<Result<scram_startup::Users, _>>()?,
+            )),
+        };
+        let tls = settings.tls.as_ref().map(tls::acceptor).transpose()?;
+        let limits = QueryLimits {
+            statement_timeout: settings.statement_timeout,
+            max_result_rows: settings.max_result_rows,
+        };
         let context = Arc::new(engine.context().clone());
         setup_pg_catalog(
             &context,
@@ -99,11 +169,12 @@ impl GroundtruthHandlers {
                 session,
                 engine.named_queries(),
                 descriptions,
+                limits,
             )),
-            startup: Arc::new(TrustStartup {
-                connections: Arc::clone(&connections),
-            }),
-            cancel: Arc::new(DefaultCancelHandler::new(connections)),
+            cancel: Arc::new(DefaultCancelHandler::new(Arc::clone(&connections))),
+            connections,
+            users,
+            tls,
         })
     }
 }
@@ -130,7 +201,15 @@ impl PgWireServerHandlers for GroundtruthHandlers {
     }
 
     fn startup_handler(&self) -> Arc<impl StartupHandler> {
-        Arc::clone(&self.startup)
+        // pgwire asks once per connection: SCRAM keeps per-connection exchange state.
+        let connections = Arc::clone(&self.connections);
+        Arc::new(match &self.users {
+            None => Startup::Trust(TrustStartup { connections }),
+            Some(users) => Startup::Scram(scram_startup::ScramStartup::new(
+                Arc::clone(users),
+                connections,
+            )),
+        })
     }
 
     fn error_handler(&self) -> Arc<impl ErrorHandler> {
@@ -139,6 +218,31 @@ impl PgWireServerHandlers for GroundtruthHandlers {
 
     fn cancel_handler(&self) -> Arc<impl CancelHandler> {
         Arc::clone(&self.cancel)
+    }
+}
+
+/// Bound the memory all queries may hold together: DataFusion's pool for the shared runtime,
+/// keeping the runtime's object stores (the store's registrations).
+fn limit_query_memory(context: &datafusion::prelude::SessionContext, limit: usize) {
+    use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
+    use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+    use datafusion::execution::session_state::SessionStateBuilder;
+    let state = context.state_ref();
+    let existing = state.read().clone();
+    let pool = TrackConsumersPool::new(
+        FairSpillPool::new(limit),
+        std::num::NonZeroUsize::new(3).unwrap_or(std::num::NonZeroUsize::MIN),
+    );
+    let runtime = RuntimeEnvBuilder::from_runtime_env(existing.runtime_env())
+        .with_memory_pool(Arc::new(pool))
+        .build_arc();
+    match runtime {
+        Ok(runtime) => {
+            *state.write() = SessionStateBuilder::new_from_existing(existing)
+                .with_runtime_env(runtime)
+                .build();
+        }
+        Err(error) => tracing::error!(%error, "could not install the memory limit"),
     }
 }
 
@@ -172,12 +276,18 @@ pub async fn serve(
         };
         let Ok(permit) = Arc::clone(&limiter).try_acquire_owned() else {
             tracing::warn!(%peer, "connection refused: too many connections");
-            drop(socket);
+            // Answer in the protocol, so the client shows why; bounded, off the accept loop.
+            connections.spawn(connection_refusal::refuse(
+                socket,
+                sqlstate::codes::TOO_MANY_CONNECTIONS,
+                "sorry, too many clients already",
+            ));
             continue;
         };
         let handlers = Arc::clone(&handlers);
+        let tls = handlers.tls.clone();
         connections.spawn(async move {
-            if let Err(error) = pgwire::tokio::process_socket(socket, None, handlers).await {
+            if let Err(error) = pgwire::tokio::process_socket(socket, tls, handlers).await {
                 tracing::debug!(%peer, %error, "connection ended with an error");
             }
             drop(permit);

@@ -77,8 +77,18 @@ impl Server {
             if let Some(status) = self.child.try_wait()? {
                 bail!("groundtruth exited early with {status}");
             }
-            if connect(self.port).await.is_ok() {
-                return Ok(());
+            match connect(self.port).await {
+                Ok(_) => return Ok(()),
+                // An authentication error is an answer: the server is up (and wants a password).
+                Err(error)
+                    if error
+                        .downcast_ref::<tokio_postgres::Error>()
+                        .and_then(tokio_postgres::Error::as_db_error)
+                        .is_some() =>
+                {
+                    return Ok(())
+                }
+                Err(_) => {}
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

@@ -21,13 +21,28 @@ use groundtruth_engine::sql::NamedQueries;
 
 use super::catalog_descriptions::{mentions_descriptions, CatalogDescriptions};
 use super::client_compatibility;
+use super::query_limits::{self, QueryLimits};
 use crate::sqlstate;
+use tokio::time::Instant;
 
 /// The statement type datafusion-postgres stores per prepared statement.
 pub type PreparedStatement = (String, Option<(Statement, LogicalPlan)>);
 
 /// The query library `named_query(...)` expands from, if the server has one.
 type Library = Option<Arc<dyn NamedQueries>>;
+
+/// `work`, cut off at `deadline` with SQLSTATE 57014.
+async fn within<T>(
+    deadline: Option<Instant>,
+    work: impl std::future::Future<Output = PgWireResult<T>>,
+) -> PgWireResult<T> {
+    match deadline {
+        Some(deadline) => tokio::time::timeout_at(deadline, work)
+            .await
+            .unwrap_or_else(|_| Err(query_limits::timed_out())),
+        None => work.await,
+    }
+}
 
 /// Refresh the description index when `sql` may read it through a function.
 async fn prepare_descriptions(sql: &str, descriptions: &CatalogDescriptions) -> PgWireResult<()> {
@@ -57,6 +72,7 @@ pub struct TimeTravelHandler {
     parser: Arc<TimeTravelParser>,
     library: Library,
     descriptions: Arc<CatalogDescriptions>,
+    limits: QueryLimits,
 }
 
 impl TimeTravelHandler {
@@ -66,6 +82,7 @@ impl TimeTravelHandler {
         inner: Arc<DfSessionService>,
         library: Library,
         descriptions: Arc<CatalogDescriptions>,
+        limits: QueryLimits,
     ) -> Self {
         let parser = Arc::new(TimeTravelParser {
             inner: inner.query_parser(),
@@ -77,6 +94,7 @@ impl TimeTravelHandler {
             parser,
             library,
             descriptions,
+            limits,
         }
     }
 }
@@ -90,9 +108,20 @@ impl SimpleQueryHandler for TimeTravelHandler {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let query = rewrite(query, &self.library)?;
-        prepare_descriptions(&query, &self.descriptions).await?;
-        SimpleQueryHandler::do_query(self.inner.as_ref(), client, &query).await
+        let deadline = self
+            .limits
+            .timeout_for(client)
+            .map(|timeout| Instant::now() + timeout);
+        let work = async {
+            let query = rewrite(query, &self.library)?;
+            prepare_descriptions(&query, &self.descriptions).await?;
+            SimpleQueryHandler::do_query(self.inner.as_ref(), client, &query).await
+        };
+        let responses = within(deadline, work).await?;
+        Ok(responses
+            .into_iter()
+            .map(|response| self.limits.apply(response, deadline))
+            .collect())
     }
 }
 
@@ -117,7 +146,16 @@ impl ExtendedQueryHandler for TimeTravelHandler {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        ExtendedQueryHandler::do_query(self.inner.as_ref(), client, portal, max_rows).await
+        let deadline = self
+            .limits
+            .timeout_for(client)
+            .map(|timeout| Instant::now() + timeout);
+        let response = within(
+            deadline,
+            ExtendedQueryHandler::do_query(self.inner.as_ref(), client, portal, max_rows),
+        )
+        .await?;
+        Ok(self.limits.apply(response, deadline))
     }
 }
 
