@@ -46,6 +46,9 @@ pub struct ServerConfig {
     /// Connections beyond this are refused.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    /// Address of the HTTP `/metrics` and `/health` listener; none by default.
+    #[serde(default)]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Default for ServerConfig {
@@ -53,6 +56,7 @@ impl Default for ServerConfig {
         Self {
             listen: default_listen(),
             max_connections: default_max_connections(),
+            metrics_listen: None,
         }
     }
 }
@@ -109,7 +113,8 @@ impl Config {
         toml::from_str(text).map_err(|error| ServerError::Config(format!("{origin}: {error}")))
     }
 
-    /// Read the file (if given), then apply `GROUNDTRUTH_STORE` and `GROUNDTRUTH_LISTEN`.
+    /// Read the file (if given), then apply `GROUNDTRUTH_STORE`, `GROUNDTRUTH_LISTEN` and
+    /// `GROUNDTRUTH_METRICS_LISTEN`.
     pub fn load(path: Option<&Path>) -> Result<Self, ServerError> {
         let mut config = match path {
             Some(path) => {
@@ -127,6 +132,11 @@ impl Config {
             config.server.listen = listen.parse().map_err(|error| {
                 ServerError::Config(format!("GROUNDTRUTH_LISTEN '{listen}': {error}"))
             })?;
+        }
+        if let Ok(listen) = std::env::var("GROUNDTRUTH_METRICS_LISTEN") {
+            config.server.metrics_listen = Some(listen.parse().map_err(|error| {
+                ServerError::Config(format!("GROUNDTRUTH_METRICS_LISTEN '{listen}': {error}"))
+            })?);
         }
         Ok(config)
     }
@@ -146,6 +156,7 @@ mod tests {
             config.sources.iter().map(std::mem::discriminant).collect();
         assert_eq!(types.len(), 14);
         assert_eq!(config.server.listen.port(), 5433);
+        assert_eq!(config.server.metrics_listen, None);
         assert_eq!(config.drift.links.len(), 1);
         assert_eq!(config.drift.links[0].rule_name(), "config:queue-by-arn");
         assert_eq!(config.drift.ignores.len(), 2);

@@ -40,6 +40,7 @@ pub struct GroundtruthHandlers {
     queries: Arc<TimeTravelHandler>,
     startup: Arc<TrustStartup>,
     cancel: Arc<DefaultCancelHandler>,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Accepts any user without a password; the server only binds to loopback addresses
@@ -56,8 +57,12 @@ impl NoopStartupHandler for TrustStartup {
 }
 
 impl GroundtruthHandlers {
-    /// Build the handlers over an engine's session, installing the pg_catalog emulation.
-    pub fn new(engine: &Engine) -> Result<Self, crate::ServerError> {
+    /// Build the handlers over an engine's session, installing the pg_catalog emulation;
+    /// queries and connections are counted in `metrics`.
+    pub fn new(
+        engine: &Engine,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) -> Result<Self, crate::ServerError> {
         let context = Arc::new(engine.context().clone());
         setup_pg_catalog(
             &context,
@@ -99,11 +104,13 @@ impl GroundtruthHandlers {
                 session,
                 engine.named_queries(),
                 descriptions,
+                Arc::clone(&metrics),
             )),
             startup: Arc::new(TrustStartup {
                 connections: Arc::clone(&connections),
             }),
             cancel: Arc::new(DefaultCancelHandler::new(connections)),
+            metrics,
         })
     }
 }
@@ -172,15 +179,17 @@ pub async fn serve(
         };
         let Ok(permit) = Arc::clone(&limiter).try_acquire_owned() else {
             tracing::warn!(%peer, "connection refused: too many connections");
+            handlers.metrics.connection_refused();
             drop(socket);
             continue;
         };
+        let open = handlers.metrics.connection_opened();
         let handlers = Arc::clone(&handlers);
         connections.spawn(async move {
             if let Err(error) = pgwire::tokio::process_socket(socket, None, handlers).await {
                 tracing::debug!(%peer, %error, "connection ended with an error");
             }
-            drop(permit);
+            drop((permit, open));
         });
         while connections.try_join_next().is_some() {}
     }

@@ -21,6 +21,7 @@ use groundtruth_engine::sql::NamedQueries;
 
 use super::catalog_descriptions::{mentions_descriptions, CatalogDescriptions};
 use super::client_compatibility;
+use crate::metrics::Metrics;
 use crate::sqlstate;
 
 /// The statement type datafusion-postgres stores per prepared statement.
@@ -57,15 +58,18 @@ pub struct TimeTravelHandler {
     parser: Arc<TimeTravelParser>,
     library: Library,
     descriptions: Arc<CatalogDescriptions>,
+    metrics: Arc<Metrics>,
 }
 
 impl TimeTravelHandler {
     /// Wrap datafusion-postgres's session service; `library` expands `named_query(...)`.
-    /// `descriptions` answers the catalog's description functions.
+    /// `descriptions` answers the catalog's description functions; queries are counted and
+    /// timed in `metrics`.
     pub fn new(
         inner: Arc<DfSessionService>,
         library: Library,
         descriptions: Arc<CatalogDescriptions>,
+        metrics: Arc<Metrics>,
     ) -> Self {
         let parser = Arc::new(TimeTravelParser {
             inner: inner.query_parser(),
@@ -77,6 +81,7 @@ impl TimeTravelHandler {
             parser,
             library,
             descriptions,
+            metrics,
         }
     }
 }
@@ -90,9 +95,13 @@ impl SimpleQueryHandler for TimeTravelHandler {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let query = rewrite(query, &self.library)?;
-        prepare_descriptions(&query, &self.descriptions).await?;
-        SimpleQueryHandler::do_query(self.inner.as_ref(), client, &query).await
+        self.metrics
+            .observe_query(async {
+                let query = rewrite(query, &self.library)?;
+                prepare_descriptions(&query, &self.descriptions).await?;
+                SimpleQueryHandler::do_query(self.inner.as_ref(), client, &query).await
+            })
+            .await
     }
 }
 
@@ -117,7 +126,14 @@ impl ExtendedQueryHandler for TimeTravelHandler {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        ExtendedQueryHandler::do_query(self.inner.as_ref(), client, portal, max_rows).await
+        self.metrics
+            .observe_query(ExtendedQueryHandler::do_query(
+                self.inner.as_ref(),
+                client,
+                portal,
+                max_rows,
+            ))
+            .await
     }
 }
 
