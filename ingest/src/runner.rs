@@ -9,7 +9,7 @@ use groundtruth_engine::clock::Clock;
 use groundtruth_engine::model::{Coverage, Observation, ScrapeRecord, ScrapeStatus, VersionRow};
 use groundtruth_engine::state::{ChangeSet, ScrapeStamp, SourceState};
 use groundtruth_engine::store::Store;
-use tokio::sync::{watch, Mutex};
+use tokio::sync::{broadcast, watch, Mutex};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{IngestError, Result};
@@ -58,7 +58,12 @@ pub struct Ingestor {
     clock: Arc<dyn Clock>,
     state: Mutex<WriterState>,
     commits: watch::Sender<u64>,
+    scrapes: broadcast::Sender<ScrapeRecord>,
 }
+
+/// Scrape records buffered per [`Ingestor::subscribe_scrapes`] receiver; a receiver further
+/// behind than this misses the oldest (it is told how many).
+const SCRAPE_BUFFER: usize = 256;
 
 impl Ingestor {
     /// Become the store's writer: finish any commit a crash interrupted, then load the latest
@@ -75,12 +80,19 @@ impl Ingestor {
                 last_started,
             }),
             commits: watch::channel(0).0,
+            scrapes: broadcast::channel(SCRAPE_BUFFER).0,
         })
     }
 
     /// A receiver that changes after every commit (readers refresh on it).
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.commits.subscribe()
+    }
+
+    /// A receiver of the record of every scrape [`Ingestor::run_once`] commits (outcome,
+    /// timing, versions written), so observers such as metrics need not poll the store.
+    pub fn subscribe_scrapes(&self) -> broadcast::Receiver<ScrapeRecord> {
+        self.scrapes.subscribe()
     }
 
     /// The store written to.
@@ -151,6 +163,8 @@ impl Ingestor {
         drop(state);
         self.commits.send_modify(|count| *count += 1);
         log_scrape(&record);
+        // No receiver is not an error: nobody is observing.
+        let _ = self.scrapes.send(record.clone());
         Ok(record)
     }
 

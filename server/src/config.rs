@@ -70,6 +70,9 @@ pub struct ServerConfig {
     /// that needs more fails with SQLSTATE 53200; the others go on.
     #[serde(default, deserialize_with = "optional_bytes")]
     pub memory_limit: Option<usize>,
+    /// Address of the HTTP `/metrics` and `/health` listener; none by default.
+    #[serde(default)]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Default for ServerConfig {
@@ -83,6 +86,7 @@ impl Default for ServerConfig {
             statement_timeout: default_statement_timeout(),
             max_result_rows: default_max_result_rows(),
             memory_limit: None,
+            metrics_listen: None,
         }
     }
 }
@@ -256,7 +260,8 @@ impl Config {
         Ok(config)
     }
 
-    /// Read the file (if given), then apply `GROUNDTRUTH_STORE` and `GROUNDTRUTH_LISTEN`.
+    /// Read the file (if given), then apply `GROUNDTRUTH_STORE`, `GROUNDTRUTH_LISTEN` and
+    /// `GROUNDTRUTH_METRICS_LISTEN`.
     pub fn load(path: Option<&Path>) -> Result<Self, ServerError> {
         let mut config = match path {
             Some(path) => {
@@ -274,6 +279,11 @@ impl Config {
             config.server.listen = listen.parse().map_err(|error| {
                 ServerError::Config(format!("GROUNDTRUTH_LISTEN '{listen}': {error}"))
             })?;
+        }
+        if let Ok(listen) = std::env::var("GROUNDTRUTH_METRICS_LISTEN") {
+            config.server.metrics_listen = Some(listen.parse().map_err(|error| {
+                ServerError::Config(format!("GROUNDTRUTH_METRICS_LISTEN '{listen}': {error}"))
+            })?);
         }
         config.server.validate()?;
         Ok(config)
@@ -294,6 +304,7 @@ mod tests {
             config.sources.iter().map(std::mem::discriminant).collect();
         assert_eq!(types.len(), 14);
         assert_eq!(config.server.listen.port(), 5433);
+        assert_eq!(config.server.metrics_listen, None);
         assert_eq!(config.drift.links.len(), 1);
         assert_eq!(config.drift.links[0].rule_name(), "config:queue-by-arn");
         assert_eq!(config.drift.ignores.len(), 2);

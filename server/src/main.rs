@@ -3,6 +3,8 @@
 
 mod config;
 mod demo;
+mod http;
+mod metrics;
 mod sqlstate;
 mod wire;
 
@@ -39,6 +41,9 @@ pub enum ServerError {
     /// pg_catalog emulation could not be installed.
     #[error("installing pg_catalog: {0}")]
     Catalog(String),
+    /// The store could not be read (the health check, seeding metrics).
+    #[error("reading the store: {0}")]
+    Store(String),
 }
 
 #[derive(Debug, Parser)]
@@ -213,10 +218,39 @@ pub(crate) async fn run_services(
     listener: tokio::net::TcpListener,
     config: &Config,
 ) -> anyhow::Result<()> {
+    let operations_listener = match config.server.metrics_listen {
+        Some(address) => Some(wire::bind(address).await?),
+        None => None,
+    };
     let cancel = CancellationToken::new();
-    let handlers = Arc::new(wire::GroundtruthHandlers::new(&engine, &config.server)?);
+    let metrics = Arc::new(metrics::Metrics::default());
+    let handlers = Arc::new(wire::GroundtruthHandlers::new(
+        &engine,
+        &config.server,
+        Arc::clone(&metrics),
+    )?);
     let address = listener.local_addr()?;
     tracing::info!(%address, sources = sources.len(), "serving");
+    let operations = match operations_listener {
+        Some(operations_listener) => {
+            seed_metrics(&metrics, &engine, &sources).await;
+            tracing::info!(address = %operations_listener.local_addr()?, "serving /metrics and /health");
+            Some(tokio::spawn(http::serve(
+                operations_listener,
+                http::Operations {
+                    metrics: Arc::clone(&metrics),
+                    engine: engine.clone(),
+                    cancel: cancel.clone(),
+                },
+            )))
+        }
+        None => None,
+    };
+    let observer = tokio::spawn(observe_scrapes(
+        ingestor.subscribe_scrapes(),
+        Arc::clone(&metrics),
+        cancel.clone(),
+    ));
 
     let refresher = {
         let engine = engine.clone();
@@ -259,7 +293,53 @@ pub(crate) async fn run_services(
     let _ = scheduler.await;
     let _ = refresher.await;
     let _ = compactor.await;
+    let _ = observer.await;
+    if let Some(operations) = operations {
+        let _ = operations.await;
+    }
     Ok(())
+}
+
+/// Show every configured source in the metrics, with the last success the store remembers.
+async fn seed_metrics(metrics: &metrics::Metrics, engine: &Engine, sources: &[ScheduledSource]) {
+    for scheduled in sources {
+        metrics.register_source(scheduled.source.name());
+    }
+    match metrics::read_source_health(engine).await {
+        Ok(health) => {
+            for source in health {
+                if let Some(at) = source.last_success {
+                    metrics.seed_last_success(&source.source, at);
+                }
+            }
+        }
+        Err(error) => tracing::warn!(%error, "cannot seed last-success metrics from the store"),
+    }
+}
+
+/// Feed every committed scrape's record into the metrics until `cancel` fires.
+async fn observe_scrapes(
+    mut records: tokio::sync::broadcast::Receiver<groundtruth_engine::model::ScrapeRecord>,
+    metrics: Arc<metrics::Metrics>,
+    cancel: CancellationToken,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        let received = tokio::select! {
+            received = records.recv() => received,
+            () = cancel.cancelled() => return,
+        };
+        match received {
+            Ok(record) => metrics.scrape_finished(&record),
+            Err(RecvError::Lagged(missed)) => {
+                tracing::warn!(
+                    missed,
+                    "scrape metrics fell behind; some scrapes are not counted"
+                )
+            }
+            Err(RecvError::Closed) => return,
+        }
+    }
 }
 
 /// Compact the history once an hour, so scrape-sized files do not pile up.

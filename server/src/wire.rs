@@ -54,6 +54,7 @@ pub struct GroundtruthHandlers {
     /// Verifiers by user name when SCRAM is on; `None` means trust.
     users: Option<Arc<scram_startup::Users>>,
     tls: Option<tls::TlsAcceptor>,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Accepts any user without a password; the server only binds to loopback addresses
@@ -96,10 +97,12 @@ impl StartupHandler for Startup {
 
 impl GroundtruthHandlers {
     /// Build the handlers over an engine's session, installing the pg_catalog emulation and
-    /// the `[server]` security settings and limits.
+    /// the `[server]` security settings and limits; queries and connections are counted in
+    /// `metrics`.
     pub fn new(
         engine: &Engine,
         settings: &crate::config::ServerConfig,
+        metrics: Arc<crate::metrics::Metrics>,
     ) -> Result<Self, crate::ServerError> {
         if let Some(limit) = settings.memory_limit {
             limit_query_memory(engine.context(), limit);
@@ -170,11 +173,13 @@ impl GroundtruthHandlers {
                 engine.named_queries(),
                 descriptions,
                 limits,
+                Arc::clone(&metrics),
             )),
             cancel: Arc::new(DefaultCancelHandler::new(Arc::clone(&connections))),
             connections,
             users,
             tls,
+            metrics,
         })
     }
 }
@@ -276,6 +281,7 @@ pub async fn serve(
         };
         let Ok(permit) = Arc::clone(&limiter).try_acquire_owned() else {
             tracing::warn!(%peer, "connection refused: too many connections");
+            handlers.metrics.connection_refused();
             // Answer in the protocol, so the client shows why; bounded, off the accept loop.
             connections.spawn(connection_refusal::refuse(
                 socket,
@@ -284,13 +290,14 @@ pub async fn serve(
             ));
             continue;
         };
+        let open = handlers.metrics.connection_opened();
         let handlers = Arc::clone(&handlers);
         let tls = handlers.tls.clone();
         connections.spawn(async move {
             if let Err(error) = pgwire::tokio::process_socket(socket, tls, handlers).await {
                 tracing::debug!(%peer, %error, "connection ended with an error");
             }
-            drop(permit);
+            drop((permit, open));
         });
         while connections.try_join_next().is_some() {}
     }

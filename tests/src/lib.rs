@@ -79,12 +79,15 @@ impl Server {
             }
             match connect(self.port).await {
                 Ok(_) => return Ok(()),
-                // An authentication error is an answer: the server is up (and wants a password).
+                // Any answer but an I/O failure (a refused connection) means the server is
+                // up: an authentication error or a password request included.
                 Err(error)
                     if error
                         .downcast_ref::<tokio_postgres::Error>()
-                        .and_then(tokio_postgres::Error::as_db_error)
-                        .is_some() =>
+                        .is_some_and(|error| {
+                            std::error::Error::source(error)
+                                .is_none_or(|source| !source.is::<std::io::Error>())
+                        }) =>
                 {
                     return Ok(())
                 }
@@ -123,7 +126,8 @@ impl Drop for Server {
 /// Connect with tokio-postgres; the connection task is spawned on the current runtime.
 pub async fn connect(port: u16) -> anyhow::Result<tokio_postgres::Client> {
     let (client, connection) = tokio_postgres::connect(
-        &format!("host=127.0.0.1 port={port} user=test dbname=groundtruth"),
+        // The servers under test may offer TLS; these checks speak plain text.
+        &format!("host=127.0.0.1 port={port} user=test dbname=groundtruth sslmode=disable"),
         tokio_postgres::NoTls,
     )
     .await?;

@@ -22,6 +22,7 @@ use groundtruth_engine::sql::NamedQueries;
 use super::catalog_descriptions::{mentions_descriptions, CatalogDescriptions};
 use super::client_compatibility;
 use super::query_limits::{self, QueryLimits};
+use crate::metrics::Metrics;
 use crate::sqlstate;
 use tokio::time::Instant;
 
@@ -73,16 +74,19 @@ pub struct TimeTravelHandler {
     library: Library,
     descriptions: Arc<CatalogDescriptions>,
     limits: QueryLimits,
+    metrics: Arc<Metrics>,
 }
 
 impl TimeTravelHandler {
     /// Wrap datafusion-postgres's session service; `library` expands `named_query(...)`.
-    /// `descriptions` answers the catalog's description functions.
+    /// `descriptions` answers the catalog's description functions; queries are counted and
+    /// timed in `metrics`.
     pub fn new(
         inner: Arc<DfSessionService>,
         library: Library,
         descriptions: Arc<CatalogDescriptions>,
         limits: QueryLimits,
+        metrics: Arc<Metrics>,
     ) -> Self {
         let parser = Arc::new(TimeTravelParser {
             inner: inner.query_parser(),
@@ -95,6 +99,7 @@ impl TimeTravelHandler {
             library,
             descriptions,
             limits,
+            metrics,
         }
     }
 }
@@ -112,12 +117,14 @@ impl SimpleQueryHandler for TimeTravelHandler {
             .limits
             .timeout_for(client)
             .map(|timeout| Instant::now() + timeout);
-        let work = async {
-            let query = rewrite(query, &self.library)?;
-            prepare_descriptions(&query, &self.descriptions).await?;
-            SimpleQueryHandler::do_query(self.inner.as_ref(), client, &query).await
-        };
-        let responses = within(deadline, work).await?;
+        let responses = self
+            .metrics
+            .observe_query(within(deadline, async {
+                let query = rewrite(query, &self.library)?;
+                prepare_descriptions(&query, &self.descriptions).await?;
+                SimpleQueryHandler::do_query(self.inner.as_ref(), client, &query).await
+            }))
+            .await?;
         Ok(responses
             .into_iter()
             .map(|response| self.limits.apply(response, deadline))
@@ -150,11 +157,13 @@ impl ExtendedQueryHandler for TimeTravelHandler {
             .limits
             .timeout_for(client)
             .map(|timeout| Instant::now() + timeout);
-        let response = within(
-            deadline,
-            ExtendedQueryHandler::do_query(self.inner.as_ref(), client, portal, max_rows),
-        )
-        .await?;
+        let response = self
+            .metrics
+            .observe_query(within(
+                deadline,
+                ExtendedQueryHandler::do_query(self.inner.as_ref(), client, portal, max_rows),
+            ))
+            .await?;
         Ok(self.limits.apply(response, deadline))
     }
 }
