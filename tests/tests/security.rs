@@ -318,3 +318,65 @@ async fn admitted(port: u16, user: &str) -> tokio_postgres::Client {
     }
     panic!("no connection slot freed up within five seconds");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn garbage_and_stalled_clients_lose_only_their_own_connection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let work = tempfile::tempdir().unwrap();
+    let config = write(work.path(), "max_connections = 8\n");
+    let port = free_port();
+    let mut server = Server::serve(&config, port).await.unwrap();
+    let client = admitted(port, "steady").await;
+
+    // Garbage instead of a startup packet: an absurd length, then noise. The server closes that
+    // connection (EOF, or an error response first).
+    let mut garbage = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    garbage
+        .write_all(&[0x7f, 0xff, 0xff, 0xff, 0xde, 0xad, 0xbe, 0xef, 1, 2, 3])
+        .await
+        .unwrap();
+    let mut buffer = vec![0_u8; 1024];
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            match garbage.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => continue,
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the garbage connection was not closed");
+
+    // A client that stops halfway through its startup packet, and one that stops halfway
+    // through a query message after logging in: both only hold their own connection.
+    let mut stalled = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    stalled.write_all(&[0, 0, 0, 40, 0, 3, 0]).await.unwrap();
+    let half_query = b"Q\x00\x00\x01\x00SELECT";
+    let mut raw = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let mut startup = Vec::new();
+    startup.extend_from_slice(&196_608_u32.to_be_bytes());
+    startup.extend_from_slice(b"user\0raw\0database\0groundtruth\0\0");
+    let length = u32::try_from(startup.len() + 4).unwrap();
+    raw.write_all(&length.to_be_bytes()).await.unwrap();
+    raw.write_all(&startup).await.unwrap();
+    raw.write_all(half_query).await.unwrap();
+
+    for round in 0..3 {
+        let value: i64 = client
+            .query_one("SELECT count(*) FROM range(10)", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(value, 10, "round {round}");
+        still_works(&admitted(port, "newcomer").await).await;
+    }
+    drop(stalled);
+    drop(raw);
+    server.stop().unwrap();
+}
