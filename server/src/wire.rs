@@ -5,6 +5,7 @@
 mod catalog_descriptions;
 mod client_compatibility;
 mod read_only_hook;
+mod session_settings;
 mod time_travel_handler;
 
 use std::net::SocketAddr;
@@ -59,6 +60,8 @@ impl GroundtruthHandlers {
     /// Build the handlers over an engine's session, installing the pg_catalog emulation.
     pub fn new(engine: &Engine) -> Result<Self, crate::ServerError> {
         let context = Arc::new(engine.context().clone());
+        session_settings::apply_defaults(&context)
+            .map_err(|error| crate::ServerError::Catalog(error.to_string()))?;
         setup_pg_catalog(
             &context,
             groundtruth_engine::session::CATALOG,
