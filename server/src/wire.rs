@@ -4,6 +4,7 @@
 
 mod catalog_descriptions;
 mod client_compatibility;
+mod copy_out;
 mod read_only_hook;
 mod session_settings;
 mod time_travel_handler;

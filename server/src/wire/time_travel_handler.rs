@@ -1,5 +1,5 @@
 //! Query handlers that rewrite `FOR SYSTEM_TIME AS OF` before datafusion-postgres parses the
-//! statement, then delegate everything else to it.
+//! statement, answer `COPY ... TO STDOUT` (see `copy_out`), then delegate everything else to it.
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -21,6 +21,7 @@ use groundtruth_engine::sql::NamedQueries;
 
 use super::catalog_descriptions::{mentions_descriptions, CatalogDescriptions};
 use super::client_compatibility;
+use super::copy_out::CopyOut;
 use crate::sqlstate;
 
 /// The statement type datafusion-postgres stores per prepared statement.
@@ -92,6 +93,14 @@ impl SimpleQueryHandler for TimeTravelHandler {
     {
         let query = rewrite(query, &self.library)?;
         prepare_descriptions(&query, &self.descriptions).await?;
+        if let Some(copy) = CopyOut::parse(&query)? {
+            let results =
+                SimpleQueryHandler::do_query(self.inner.as_ref(), client, copy.query()).await?;
+            return results
+                .into_iter()
+                .map(|result| copy.respond(result))
+                .collect();
+        }
         SimpleQueryHandler::do_query(self.inner.as_ref(), client, &query).await
     }
 }
