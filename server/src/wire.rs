@@ -3,9 +3,12 @@
 //! and an accept loop that stops on a cancellation token.
 
 mod catalog_descriptions;
+mod catalog_tables;
 mod client_compatibility;
 mod copy_out;
+mod expression_rewrites;
 mod read_only_hook;
+mod savepoint_hook;
 mod session_settings;
 mod time_travel_handler;
 
@@ -35,6 +38,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::sqlstate;
 use catalog_descriptions::{catalog_functions, CatalogDescriptions, DescribedCatalogSchema};
+use catalog_tables::CompatibleCatalogSchema;
 pub use time_travel_handler::TimeTravelHandler;
 
 /// Everything the accept loop hands to pgwire for each connection.
@@ -79,19 +83,28 @@ impl GroundtruthHandlers {
         catalog
             .register_schema(
                 "pg_catalog",
-                Arc::new(DescribedCatalogSchema::new(
-                    stock,
-                    Arc::clone(&descriptions),
+                Arc::new(CompatibleCatalogSchema::new(
+                    Arc::new(DescribedCatalogSchema::new(
+                        stock,
+                        Arc::clone(&descriptions),
+                    )),
+                    context.as_ref().clone(),
                 )),
             )
             .map_err(|error| crate::ServerError::Catalog(error.to_string()))?;
-        for function in catalog_functions(&descriptions) {
+        for function in catalog_functions(&descriptions)
+            .into_iter()
+            .chain(session_settings::settings_functions())
+        {
             context.register_udf(function);
         }
         // The guard runs first: the SET hook would otherwise apply engine settings to the
         // session context that all connections share.
+        // Savepoints are answered before the guard, which would refuse them as writes.
         let hooks: Vec<Arc<dyn QueryHook>> = vec![
+            Arc::new(savepoint_hook::SavepointHook),
             Arc::new(read_only_hook::ReadOnlyHook),
+            Arc::new(session_settings::ShowSettingsHook),
             Arc::new(CursorStatementHook),
             Arc::new(SetShowHook),
             Arc::new(TransactionStatementHook),

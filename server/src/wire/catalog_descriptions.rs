@@ -331,6 +331,8 @@ enum Answer {
     /// Groundtruth's tables have no on-disk size of their own.
     TableSize,
     SizePretty,
+    /// Groundtruth's tables have no sequences, indexes or constraints to define.
+    NoDefinition,
 }
 
 /// One of PostgreSQL's catalog information functions, answered from [`CatalogDescriptions`].
@@ -394,6 +396,9 @@ impl ScalarUDFImpl for CatalogFunction {
             Answer::TableSize => {
                 return Ok(ColumnarValue::Array(new_null_array(&DataType::Int64, rows)));
             }
+            Answer::NoDefinition => {
+                return Ok(ColumnarValue::Array(new_null_array(&DataType::Utf8, rows)));
+            }
             Answer::SizePretty => {
                 let sizes: StringArray = (0..rows)
                     .map(|row| oids.is_valid(row).then(|| pretty_size(oids.value(row))))
@@ -433,7 +438,8 @@ impl ScalarUDFImpl for CatalogFunction {
                     | Answer::SharedObjectDescription
                     | Answer::FunctionIsVisible
                     | Answer::TableSize
-                    | Answer::SizePretty => None,
+                    | Answer::SizePretty
+                    | Answer::NoDefinition => None,
                 }
             })
             .collect();
@@ -457,6 +463,8 @@ pub fn catalog_functions(descriptions: &Arc<CatalogDescriptions>) -> Vec<ScalarU
         ("pg_get_function_sqlbody", Answer::FunctionBody),
         ("pg_table_size", Answer::TableSize),
         ("pg_size_pretty", Answer::SizePretty),
+        ("pg_get_serial_sequence", Answer::NoDefinition),
+        ("pg_get_indexdef", Answer::NoDefinition),
     ]
     .into_iter()
     .map(|(name, answer)| {
@@ -488,4 +496,30 @@ fn pretty_size(bytes: i64) -> String {
 pub fn mentions_descriptions(sql: &str) -> bool {
     let lower = sql.to_ascii_lowercase();
     lower.contains("_description") || lower.contains("pg_proc")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn definitions_of_what_groundtruth_lacks_are_null() {
+        let context = SessionContext::new();
+        let descriptions = Arc::new(CatalogDescriptions::new(context.clone()));
+        for function in catalog_functions(&descriptions) {
+            context.register_udf(function);
+        }
+        let batches = context
+            .sql("SELECT pg_get_serial_sequence('public.drift', 'id'), pg_get_indexdef(16384, 1, true)")
+            .await
+            .expect("planned")
+            .collect()
+            .await
+            .expect("ran");
+        assert_eq!(batches[0].num_rows(), 1);
+        for column in batches[0].columns() {
+            assert_eq!(column.data_type(), &DataType::Utf8);
+            assert!(column.is_null(0));
+        }
+    }
 }

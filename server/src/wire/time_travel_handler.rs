@@ -22,6 +22,7 @@ use groundtruth_engine::sql::NamedQueries;
 use super::catalog_descriptions::{mentions_descriptions, CatalogDescriptions};
 use super::client_compatibility;
 use super::copy_out::CopyOut;
+use super::expression_rewrites;
 use crate::sqlstate;
 
 /// The statement type datafusion-postgres stores per prepared statement.
@@ -43,6 +44,8 @@ async fn prepare_descriptions(sql: &str, descriptions: &CatalogDescriptions) -> 
 fn rewrite(sql: &str, library: &Library) -> PgWireResult<String> {
     let compatible = client_compatibility::rewrite(sql);
     let sql = compatible.as_deref().unwrap_or(sql);
+    let expressions = expression_rewrites::rewrite(sql);
+    let sql = expressions.as_deref().unwrap_or(sql);
     match groundtruth_engine::sql::rewrite(sql, library.as_deref()) {
         Ok(rewritten) => Ok(rewritten.unwrap_or_else(|| sql.to_string())),
         Err(error) => {
