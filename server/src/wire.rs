@@ -7,6 +7,8 @@ mod catalog_tables;
 mod client_compatibility;
 mod copy_out;
 mod expression_rewrites;
+mod information_schema;
+mod json_functions;
 mod read_only_hook;
 mod savepoint_hook;
 mod session_settings;
@@ -92,9 +94,12 @@ impl GroundtruthHandlers {
                 )),
             )
             .map_err(|error| crate::ServerError::Catalog(error.to_string()))?;
+        information_schema::install(&context, &catalog)
+            .map_err(|error| crate::ServerError::Catalog(error.to_string()))?;
         for function in catalog_functions(&descriptions)
             .into_iter()
             .chain(session_settings::settings_functions())
+            .chain([json_functions::json_build_object()])
         {
             context.register_udf(function);
         }

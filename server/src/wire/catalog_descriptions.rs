@@ -454,6 +454,7 @@ pub fn catalog_functions(descriptions: &Arc<CatalogDescriptions>) -> Vec<ScalarU
         ("col_description", Answer::ColumnDescription),
         ("shobj_description", Answer::SharedObjectDescription),
         ("pg_function_is_visible", Answer::FunctionIsVisible),
+        ("pg_collation_is_visible", Answer::FunctionIsVisible),
         ("pg_get_function_result", Answer::FunctionResult),
         ("pg_get_function_arguments", Answer::FunctionArguments),
         (

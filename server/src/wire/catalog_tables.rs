@@ -5,7 +5,9 @@
 //! them as arrays: SQLAlchemy `unnest(conkey)` and `unnest(indkey)`, Metabase and DBeaver
 //! `attnum = ANY(conkey)`. Here they become integer lists. Its `pg_settings` holds one row;
 //! JDBC reads `max_index_keys` from it (`getImportedKeys`), so it lists the settings of
-//! `session_settings`.
+//! `session_settings`. Its `pg_class` lacks `reloptions` (SQLAlchemy's index reflection reads
+//! it), added as NULL through a view: `pg_class` is built while the emulation walks every
+//! schema's tables, this one included, so it must not be scanned from here.
 
 use std::sync::Arc;
 
@@ -17,8 +19,9 @@ use arrow::datatypes::{
 };
 use async_trait::async_trait;
 use datafusion::catalog::{SchemaProvider, TableProvider};
-use datafusion::common::Result;
-use datafusion::datasource::MemTable;
+use datafusion::common::{Result, ScalarValue};
+use datafusion::datasource::{provider_as_source, MemTable, ViewTable};
+use datafusion::logical_expr::{cast, col, lit, Expr, LogicalPlanBuilder};
 use datafusion::prelude::SessionContext;
 
 use super::session_settings::SETTINGS;
@@ -37,6 +40,11 @@ const ARRAY_COLUMNS: &[(&str, &str, DataType)] = &[
     ("pg_index", "indclass", DataType::Int32),
     ("pg_index", "indcollation", DataType::Int32),
 ];
+
+/// Columns the emulation lacks, added as NULL: `(table, column, type)`.
+fn missing_columns() -> [(&'static str, &'static str, DataType); 1] {
+    [("pg_class", "reloptions", list_type(&DataType::Utf8))]
+}
 
 /// The emulated `pg_catalog` with the tables above adjusted.
 pub struct CompatibleCatalogSchema {
@@ -78,6 +86,16 @@ impl SchemaProvider for CompatibleCatalogSchema {
         if name == "pg_settings" {
             return Ok(Some(Arc::new(settings_table(&stock.schema())?)));
         }
+        let missing: Vec<(&str, DataType)> = missing_columns()
+            .into_iter()
+            .filter(|(table, column, _)| {
+                *table == name && stock.schema().field_with_name(column).is_err()
+            })
+            .map(|(_, column, data_type)| (column, data_type))
+            .collect();
+        if !missing.is_empty() {
+            return Ok(Some(Arc::new(with_null_columns(&name, stock, &missing)?)));
+        }
         let arrays: Vec<(&str, &DataType)> = ARRAY_COLUMNS
             .iter()
             .filter(|(table, column, _)| {
@@ -105,6 +123,23 @@ impl SchemaProvider for CompatibleCatalogSchema {
     fn table_exist(&self, name: &str) -> bool {
         self.inner.table_exist(name)
     }
+}
+
+/// `stock` with NULL `columns` appended, as a view (planned, not scanned, here).
+fn with_null_columns(
+    name: &str,
+    stock: Arc<dyn TableProvider>,
+    columns: &[(&str, DataType)],
+) -> Result<ViewTable> {
+    let scan = LogicalPlanBuilder::scan(name, provider_as_source(stock), None)?.build()?;
+    let mut expressions: Vec<Expr> = scan.schema().columns().into_iter().map(col).collect();
+    for (column, data_type) in columns {
+        expressions.push(cast(lit(ScalarValue::Null), data_type.clone()).alias(*column));
+    }
+    let plan = LogicalPlanBuilder::from(scan)
+        .project(expressions)?
+        .build()?;
+    Ok(ViewTable::new(plan, None))
 }
 
 fn list_type(element: &DataType) -> DataType {
@@ -235,6 +270,31 @@ mod tests {
         let first = lists.value(0);
         let first = first.as_any().downcast_ref::<Int16Array>().expect("int2");
         assert_eq!(first.values().to_vec(), vec![1, 3]);
+    }
+
+    #[tokio::test]
+    async fn missing_columns_are_added_as_null() {
+        let stock: Arc<dyn TableProvider> = Arc::new(
+            MemTable::try_new(
+                Arc::new(Schema::new(vec![Field::new(
+                    "relname",
+                    DataType::Utf8,
+                    true,
+                )])),
+                vec![vec![]],
+            )
+            .expect("a table"),
+        );
+        let view = with_null_columns(
+            "pg_class",
+            stock,
+            &[("reloptions", list_type(&DataType::Utf8))],
+        )
+        .expect("a view");
+        let schema = view.schema();
+        assert_eq!(schema.field(0).name(), "relname");
+        assert_eq!(schema.field(1).name(), "reloptions");
+        assert_eq!(schema.field(1).data_type(), &list_type(&DataType::Utf8));
     }
 
     #[tokio::test]

@@ -13,12 +13,20 @@
 //! - `generate_subscripts(array, 1)` (SQLAlchemy's constraint and index queries), which
 //!   DataFusion lacks: `unnest(range(1, cardinality(array) + 1))`, which DataFusion zips with
 //!   an `unnest` of the same array in the same select list, as PostgreSQL does.
+//! - `information_schema._pg_expandarray(array)` (pgJDBC's `getPrimaryKeys` and
+//!   `getIndexInfo`, Metabase's index sync): the set of `(x, n)` records of the elements and
+//!   their positions, as `named_struct('x', unnest(array), 'n', <the positions above>)`; a
+//!   field of it, `(...).x`, is the matching `unnest`, and a field of a record column,
+//!   `(keys).x`, is `get_field(keys, 'x')` (DataFusion has no `(record).field` syntax).
+//! - `to_regtype(name)` (psycopg's type lookup): the `name::regtype` cast, which the
+//!   emulation resolves through `pg_type` (NULL when there is no such type, as `to_regtype`).
 
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    visit_expressions_mut, BinaryOperator, CastKind, DataType, Expr, Function, FunctionArg,
-    FunctionArgExpr, FunctionArguments, ObjectNamePart, Statement, Value, ValueWithSpan,
+    visit_expressions_mut, AccessExpr, BinaryOperator, CastKind, DataType, Expr, Function,
+    FunctionArg, FunctionArgExpr, FunctionArguments, ObjectNamePart, Statement, Value,
+    ValueWithSpan,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -54,10 +62,14 @@ const CATALOG_OIDS: &[(&str, u32)] = &[
 /// then goes on untouched, formatting included).
 pub fn rewrite(sql: &str) -> Option<String> {
     let lower = sql.to_ascii_lowercase();
-    if !(lower.contains("escape")
-        || lower.contains("regclass")
-        || lower.contains("generate_subscripts"))
-    {
+    let triggers = [
+        "escape",
+        "regclass",
+        "generate_subscripts",
+        "_pg_expandarray",
+        "to_regtype",
+    ];
+    if !triggers.iter().any(|word| lower.contains(word)) {
         return None;
     }
     let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, sql).ok()?;
@@ -118,19 +130,58 @@ fn rewrite_expression(expr: &Expr) -> Option<Expr> {
             Some(Expr::value(Value::Number(oid.to_string(), false)))
         }
         Expr::Function(function) if is_named(function, "generate_subscripts") => {
-            let [array, dimension] = function_arguments(function)?;
+            let [array, dimension] = arguments(function)?;
             if string_or_number(dimension)? != "1" {
                 return None;
             }
-            let replacement = format!("unnest(range(1, CAST(cardinality({array}) AS BIGINT) + 1))");
-            Parser::new(&PostgreSqlDialect {})
-                .try_with_sql(&replacement)
-                .ok()?
-                .parse_expr()
-                .ok()
+            expression(&positions(array))
+        }
+        Expr::Function(function) if is_named(function, "_pg_expandarray") => {
+            let [array] = arguments(function)?;
+            expression(&format!(
+                "named_struct('x', unnest({array}), 'n', {})",
+                positions(array)
+            ))
+        }
+        Expr::Function(function) if is_named(function, "to_regtype") => {
+            let [name] = arguments(function)?;
+            expression(&format!("CAST({name} AS regtype)"))
+        }
+        Expr::CompoundFieldAccess { root, access_chain } => {
+            let [AccessExpr::Dot(Expr::Identifier(field))] = access_chain.as_slice() else {
+                return None;
+            };
+            let Expr::Nested(record) = root.as_ref() else {
+                return None;
+            };
+            if let Expr::Function(function) = record.as_ref() {
+                if is_named(function, "named_struct") {
+                    let fields = plain_arguments(function)?;
+                    return fields.chunks(2).find_map(|pair| match pair {
+                        [name, value] if string_literal(name) == Some(field.value.as_str()) => {
+                            Some((*value).clone())
+                        }
+                        _ => None,
+                    });
+                }
+            }
+            expression(&format!("get_field({record}, '{}')", field.value))
         }
         _ => None,
     }
+}
+
+/// The 1-based positions of `array`'s elements, one row each.
+fn positions(array: &Expr) -> String {
+    format!("unnest(range(1, CAST(cardinality({array}) AS BIGINT) + 1))")
+}
+
+fn expression(sql: &str) -> Option<Expr> {
+    Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(sql)
+        .ok()?
+        .parse_expr()
+        .ok()
 }
 
 fn is_regclass(data_type: &DataType) -> bool {
@@ -151,17 +202,22 @@ fn is_named(function: &Function, name: &str) -> bool {
     })
 }
 
-fn function_arguments(function: &Function) -> Option<[&Expr; 2]> {
+fn plain_arguments(function: &Function) -> Option<Vec<&Expr>> {
     let FunctionArguments::List(list) = &function.args else {
         return None;
     };
-    let mut arguments = list.args.iter().map(|argument| match argument {
-        FunctionArg::Unnamed(FunctionArgExpr::Expr(expr)) => Some(expr),
-        _ => None,
-    });
-    let first = arguments.next()??;
-    let second = arguments.next()??;
-    arguments.next().is_none().then_some([first, second])
+    list.args
+        .iter()
+        .map(|argument| match argument {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(expr)) => Some(expr),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Exactly `N` plain arguments.
+fn arguments<const N: usize>(function: &Function) -> Option<[&Expr; N]> {
+    plain_arguments(function)?.try_into().ok()
 }
 
 fn string_literal(expr: &Expr) -> Option<&str> {
@@ -281,6 +337,34 @@ mod tests {
             rewritten
                 .contains("unnest(range(1, CAST(cardinality(i.indkey) AS BIGINT) + 1)) AS ord"),
             "{rewritten}"
+        );
+    }
+
+    #[test]
+    fn pg_expandarray_becomes_zipped_unnests() {
+        let rewritten = rewrite(
+            "SELECT (information_schema._pg_expandarray(i.indkey)).n AS key_seq, information_schema._pg_expandarray(i.indkey) AS keys FROM pg_catalog.pg_index i",
+        )
+        .expect("rewritten");
+        assert!(
+            rewritten.contains("SELECT unnest(range(1, CAST(cardinality(i.indkey) AS BIGINT) + 1)) AS key_seq, named_struct('x', unnest(i.indkey), 'n', unnest(range("),
+            "{rewritten}"
+        );
+        let rewritten = rewrite(
+            "SELECT * FROM (SELECT information_schema._pg_expandarray(i.indkey) AS keys, 1 AS a FROM pg_catalog.pg_index i) result WHERE result.a = (result.KEYS).x",
+        )
+        .expect("rewritten");
+        assert!(
+            rewritten.contains("WHERE result.a = get_field(result.KEYS, 'x')"),
+            "{rewritten}"
+        );
+    }
+
+    #[test]
+    fn to_regtype_becomes_a_regtype_cast() {
+        assert_eq!(
+            rewrite("SELECT oid FROM pg_type t WHERE t.oid = to_regtype($1)").as_deref(),
+            Some("SELECT oid FROM pg_type t WHERE t.oid = CAST($1 AS regtype)")
         );
     }
 
