@@ -7,6 +7,7 @@ mod catalog_tables;
 mod client_compatibility;
 mod copy_out;
 mod expression_rewrites;
+mod format_function;
 mod information_schema;
 mod json_functions;
 mod read_only_hook;
@@ -99,7 +100,10 @@ impl GroundtruthHandlers {
         for function in catalog_functions(&descriptions)
             .into_iter()
             .chain(session_settings::settings_functions())
-            .chain([json_functions::json_build_object()])
+            .chain([
+                json_functions::json_build_object(),
+                format_function::format(),
+            ])
         {
             context.register_udf(function);
         }

@@ -9,7 +9,8 @@
 //!   (1259, ...) and finds them through the implicit `pg_catalog` on the search path. The
 //!   emulation looks the name up in the current schema only, where it is missing, so the cast
 //!   is NULL and joins such as JDBC's `d.classoid = 'pg_class'::regclass` drop every
-//!   description. They become the PostgreSQL oid (which `pg_description` uses).
+//!   description. They become the PostgreSQL oid (which `pg_description` uses). A computed
+//!   name cast to `regclass` becomes `to_regclass(name)`.
 //! - `generate_subscripts(array, 1)` (SQLAlchemy's constraint and index queries), which
 //!   DataFusion lacks: `unnest(range(1, cardinality(array) + 1))`, which DataFusion zips with
 //!   an `unnest` of the same array in the same select list, as PostgreSQL does.
@@ -18,6 +19,13 @@
 //!   their positions, as `named_struct('x', unnest(array), 'n', <the positions above>)`; a
 //!   field of it, `(...).x`, is the matching `unnest`, and a field of a record column,
 //!   `(keys).x`, is `get_field(keys, 'x')` (DataFusion has no `(record).field` syntax).
+//! - A correlated scalar subquery over the catalog that is not aggregated (SQLAlchemy's column
+//!   reflection: a column's default, identity and collation): DataFusion only decorrelates
+//!   aggregated ones, so its one value is taken with `first_value(...)` (PostgreSQL would
+//!   fail on a second row; catalog lookups by key have at most one). When such a subquery is
+//!   the result of `CASE WHEN c THEN (subquery)` and repeats `c` (which reads only the outer
+//!   row) in its `WHERE`, as SQLAlchemy's does, the repetition is dropped: DataFusion cannot
+//!   decorrelate a filter on outer columns alone, and the `CASE` already applies it.
 //! - `to_regtype(name)` (psycopg's type lookup): the `name::regtype` cast, which the
 //!   emulation resolves through `pg_type` (NULL when there is no such type, as `to_regtype`).
 
@@ -25,8 +33,8 @@ use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
     visit_expressions_mut, AccessExpr, BinaryOperator, CastKind, DataType, Expr, Function,
-    FunctionArg, FunctionArgExpr, FunctionArguments, ObjectNamePart, Statement, Value,
-    ValueWithSpan,
+    FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, ObjectNamePart, SelectItem,
+    SetExpr, Statement, Value, ValueWithSpan,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -69,7 +77,8 @@ pub fn rewrite(sql: &str) -> Option<String> {
         "_pg_expandarray",
         "to_regtype",
     ];
-    if !triggers.iter().any(|word| lower.contains(word)) {
+    let catalog_subquery = lower.contains("pg_catalog") && lower.matches("select").count() > 1;
+    if !catalog_subquery && !triggers.iter().any(|word| lower.contains(word)) {
         return None;
     }
     let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, sql).ok()?;
@@ -124,6 +133,18 @@ fn rewrite_expression(expr: &Expr) -> Option<Expr> {
             data_type,
             ..
         } if is_regclass(data_type) => {
+            // A computed name (Metabase's `format('%I.%I', schema, table)::regclass`): looked up
+            // by `to_regclass`, which the emulation's literal-only rewrite cannot do.
+            if matches!(
+                expr.as_ref(),
+                Expr::Function(_)
+                    | Expr::BinaryOp {
+                        op: BinaryOperator::StringConcat,
+                        ..
+                    }
+            ) {
+                return expression(&format!("pg_catalog.to_regclass({expr})"));
+            }
             let name = string_literal(expr)?;
             let name = name.strip_prefix("pg_catalog.").unwrap_or(name);
             let (_, oid) = CATALOG_OIDS.iter().find(|(known, _)| *known == name)?;
@@ -167,7 +188,136 @@ fn rewrite_expression(expr: &Expr) -> Option<Expr> {
             }
             expression(&format!("get_field({record}, '{}')", field.value))
         }
+        Expr::Case {
+            operand: None,
+            conditions,
+            ..
+        } if conditions
+            .iter()
+            .any(|when| matches!(when.result, Expr::Subquery(_))) =>
+        {
+            let mut case = expr.clone();
+            let Expr::Case { conditions, .. } = &mut case else {
+                return None;
+            };
+            let mut changed = false;
+            for when in conditions.iter_mut() {
+                let Expr::Subquery(query) = &mut when.result else {
+                    continue;
+                };
+                let SetExpr::Select(select) = query.body.as_mut() else {
+                    continue;
+                };
+                let Some(filter) = select.selection.take() else {
+                    continue;
+                };
+                let guard = unparenthesized(&when.condition).to_string();
+                let mut conjuncts = Vec::new();
+                split_conjuncts(filter, &mut conjuncts);
+                let before = conjuncts.len();
+                conjuncts.retain(|conjunct| unparenthesized(conjunct).to_string() != guard);
+                changed |= conjuncts.len() != before;
+                select.selection = conjuncts.into_iter().reduce(|left, right| Expr::BinaryOp {
+                    left: Box::new(left),
+                    op: BinaryOperator::And,
+                    right: Box::new(right),
+                });
+            }
+            changed.then_some(case)
+        }
+        Expr::Subquery(query) => {
+            let mut query = query.clone();
+            let SetExpr::Select(select) = query.body.as_mut() else {
+                return None;
+            };
+            let ungrouped =
+                matches!(&select.group_by, GroupByExpr::Expressions(keys, _) if keys.is_empty());
+            let over_catalog = select.from.iter().any(|from| {
+                from.to_string()
+                    .to_ascii_lowercase()
+                    .contains("pg_catalog.")
+            });
+            if !ungrouped
+                || !over_catalog
+                || select.selection.is_none()
+                || select.distinct.is_some()
+                || select.having.is_some()
+                || query.limit_clause.is_some()
+            {
+                return None;
+            }
+            let [item] = select.projection.as_mut_slice() else {
+                return None;
+            };
+            let value = match item {
+                SelectItem::UnnamedExpr(value) | SelectItem::ExprWithAlias { expr: value, .. } => {
+                    value
+                }
+                _ => return None,
+            };
+            if is_aggregate(value) {
+                return None;
+            }
+            *value = expression(&format!("first_value({value})"))?;
+            Some(Expr::Subquery(query))
+        }
         _ => None,
+    }
+}
+
+fn unparenthesized(expr: &Expr) -> &Expr {
+    match expr {
+        Expr::Nested(inner) => unparenthesized(inner),
+        _ => expr,
+    }
+}
+
+/// The operands of a chain of `AND`s.
+fn split_conjuncts(expr: Expr, conjuncts: &mut Vec<Expr>) {
+    match expr {
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::And,
+            right,
+        } => {
+            split_conjuncts(*left, conjuncts);
+            split_conjuncts(*right, conjuncts);
+        }
+        Expr::Nested(inner)
+            if matches!(
+                inner.as_ref(),
+                Expr::BinaryOp {
+                    op: BinaryOperator::And,
+                    ..
+                }
+            ) =>
+        {
+            split_conjuncts(*inner, conjuncts);
+        }
+        other => conjuncts.push(other),
+    }
+}
+
+/// Whether `expr` is already one value per group (an aggregate call).
+fn is_aggregate(expr: &Expr) -> bool {
+    const AGGREGATES: &[&str] = &[
+        "count",
+        "sum",
+        "min",
+        "max",
+        "avg",
+        "array_agg",
+        "string_agg",
+        "bool_and",
+        "bool_or",
+        "first_value",
+        "last_value",
+        "every",
+    ];
+    match expr {
+        Expr::Function(function) => AGGREGATES.iter().any(|name| is_named(function, name)),
+        Expr::Nested(inner) => is_aggregate(inner),
+        _ => false,
     }
 }
 
@@ -323,8 +473,13 @@ mod tests {
         assert_eq!(rewritten, "SELECT 2606");
         let rewritten = rewrite("SELECT 'pg_proc'::pg_catalog.regclass").expect("rewritten");
         assert_eq!(rewritten, "SELECT 1255");
-        // Other relations are left to the emulation's lookup.
+        // Other relations are left to the emulation's lookup, computed names to to_regclass.
         assert_eq!(rewrite("SELECT 'drift'::regclass"), None);
+        assert_eq!(
+            rewrite("SELECT CAST(CAST(FORMAT('%I.%I', s, t) AS REGCLASS) AS OID) FROM x")
+                .as_deref(),
+            Some("SELECT CAST(pg_catalog.to_regclass(FORMAT('%I.%I', s, t)) AS OID) FROM x")
+        );
     }
 
     #[test]
@@ -365,6 +520,34 @@ mod tests {
         assert_eq!(
             rewrite("SELECT oid FROM pg_type t WHERE t.oid = to_regtype($1)").as_deref(),
             Some("SELECT oid FROM pg_type t WHERE t.oid = CAST($1 AS regtype)")
+        );
+    }
+
+    #[test]
+    fn correlated_catalog_subqueries_are_aggregated() {
+        let rewritten = rewrite(
+            "SELECT a.attname, (SELECT pg_catalog.pg_get_expr(d.adbin, d.adrelid) AS e FROM pg_catalog.pg_attrdef d WHERE d.adrelid = a.attrelid) AS x, (SELECT count(*) FROM pg_catalog.pg_type t WHERE t.oid = a.atttypid) AS y FROM pg_catalog.pg_attribute a",
+        )
+        .expect("rewritten");
+        assert!(
+            rewritten.contains(
+                "(SELECT first_value(pg_catalog.pg_get_expr(d.adbin, d.adrelid)) AS e FROM"
+            ),
+            "{rewritten}"
+        );
+        assert!(rewritten.contains("(SELECT count(*) FROM"), "{rewritten}");
+        let rewritten = rewrite(
+            "SELECT CASE WHEN a.atthasdef THEN (SELECT pg_catalog.pg_get_expr(d.adbin, d.adrelid) FROM pg_catalog.pg_attrdef d WHERE a.atthasdef AND d.adrelid = a.attrelid AND d.adnum = a.attnum) ELSE NULL END FROM pg_catalog.pg_attribute a",
+        )
+        .expect("rewritten");
+        assert!(
+            rewritten.contains("WHERE d.adrelid = a.attrelid AND d.adnum = a.attnum)"),
+            "{rewritten}"
+        );
+        // Subqueries over Groundtruth's own tables are left alone.
+        assert_eq!(
+            rewrite("SELECT (SELECT kind FROM resources r WHERE r.id = d.id) FROM pg_catalog.pg_class d"),
+            None
         );
     }
 
