@@ -5,11 +5,19 @@
 //! cancellation token.
 
 mod catalog_descriptions;
+mod catalog_tables;
 mod client_compatibility;
 mod connection_refusal;
+mod copy_out;
+mod expression_rewrites;
+mod format_function;
+mod information_schema;
+mod json_functions;
 mod query_limits;
 mod read_only_hook;
+mod savepoint_hook;
 mod scram_startup;
+mod session_settings;
 mod time_travel_handler;
 mod tls;
 
@@ -44,6 +52,7 @@ pub use scram_startup::{Verifier, DEFAULT_ITERATIONS};
 
 /// Salt length of verifiers made by `hash-password`, as PostgreSQL makes them.
 pub const SALT_LENGTH: usize = 16;
+use catalog_tables::CompatibleCatalogSchema;
 pub use time_travel_handler::TimeTravelHandler;
 
 /// Everything the accept loop hands to pgwire for each connection.
@@ -132,6 +141,8 @@ impl GroundtruthHandlers {
             max_result_rows: settings.max_result_rows,
         };
         let context = Arc::new(engine.context().clone());
+        session_settings::apply_defaults(&context)
+            .map_err(|error| crate::ServerError::Catalog(error.to_string()))?;
         setup_pg_catalog(
             &context,
             groundtruth_engine::session::CATALOG,
@@ -148,19 +159,34 @@ impl GroundtruthHandlers {
         catalog
             .register_schema(
                 "pg_catalog",
-                Arc::new(DescribedCatalogSchema::new(
-                    stock,
-                    Arc::clone(&descriptions),
+                Arc::new(CompatibleCatalogSchema::new(
+                    Arc::new(DescribedCatalogSchema::new(
+                        stock,
+                        Arc::clone(&descriptions),
+                    )),
+                    context.as_ref().clone(),
                 )),
             )
             .map_err(|error| crate::ServerError::Catalog(error.to_string()))?;
-        for function in catalog_functions(&descriptions) {
+        information_schema::install(&context, &catalog)
+            .map_err(|error| crate::ServerError::Catalog(error.to_string()))?;
+        for function in catalog_functions(&descriptions)
+            .into_iter()
+            .chain(session_settings::settings_functions())
+            .chain([
+                json_functions::json_build_object(),
+                format_function::format(),
+            ])
+        {
             context.register_udf(function);
         }
         // The guard runs first: the SET hook would otherwise apply engine settings to the
         // session context that all connections share.
+        // Savepoints are answered before the guard, which would refuse them as writes.
         let hooks: Vec<Arc<dyn QueryHook>> = vec![
+            Arc::new(savepoint_hook::SavepointHook),
             Arc::new(read_only_hook::ReadOnlyHook),
+            Arc::new(session_settings::ShowSettingsHook),
             Arc::new(CursorStatementHook),
             Arc::new(SetShowHook),
             Arc::new(TransactionStatementHook),

@@ -44,6 +44,8 @@ pub const FUNCTION_OID_BASE: i32 = 1_900_000_000;
 struct Index {
     descriptions: HashMap<(i32, i32, i32), String>,
     public_namespace: Option<i32>,
+    /// Relation oids by `schema.relation`, for `to_regclass`.
+    relations: HashMap<String, i32>,
 }
 
 /// The descriptions of Groundtruth's objects under the oids the catalog emulation uses.
@@ -115,6 +117,28 @@ impl CatalogDescriptions {
                 function.description.to_string(),
             );
         }
+        let relations = self
+            .context
+            .sql(
+                "SELECT CAST(c.oid AS INT), n.nspname, c.relname FROM pg_catalog.pg_class c \
+                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace",
+            )
+            .await?
+            .collect()
+            .await?;
+        for batch in relations {
+            let oids = int32_column(&batch, 0)?;
+            let schemas = cast(batch.column(1), &DataType::Utf8)?;
+            let schemas = downcast::<StringArray>(&schemas)?;
+            let names = cast(batch.column(2), &DataType::Utf8)?;
+            let names = downcast::<StringArray>(&names)?;
+            for row in 0..batch.num_rows() {
+                index.relations.insert(
+                    format!("{}.{}", schemas.value(row), names.value(row)),
+                    oids.value(row),
+                );
+            }
+        }
         let namespaces = self
             .context
             .sql("SELECT CAST(oid AS INT) FROM pg_catalog.pg_namespace WHERE nspname = 'public'")
@@ -131,6 +155,25 @@ impl CatalogDescriptions {
             .write()
             .map_err(|_| DataFusionError::Internal("description index poisoned".into()))? = index;
         Ok(())
+    }
+
+    /// The oid of a relation named as `regclass` input: `name` or `schema.name`, each part
+    /// bare (folded to lower case) or double-quoted; a bare name is looked for in `public`,
+    /// then `pg_catalog`.
+    fn relation_oid(&self, name: &str) -> Option<i32> {
+        let parts = identifier_parts(name)?;
+        let index = self.index.read().ok()?;
+        match parts.as_slice() {
+            [schema, relation] => index
+                .relations
+                .get(&format!("{schema}.{relation}"))
+                .copied(),
+            [relation] => ["public", "pg_catalog"]
+                .iter()
+                .find_map(|schema| index.relations.get(&format!("{schema}.{relation}")))
+                .copied(),
+            _ => None,
+        }
     }
 
     fn lookup(&self, classoid: i32, objoid: i32, objsubid: i32) -> Option<String> {
@@ -234,6 +277,45 @@ impl CatalogDescriptions {
     }
 }
 
+/// The parts of a dotted SQL name: quoted parts as written, bare ones in lower case.
+fn identifier_parts(name: &str) -> Option<Vec<String>> {
+    let mut parts = Vec::new();
+    let mut characters = name.trim().chars().peekable();
+    loop {
+        let mut part = String::new();
+        if characters.peek() == Some(&'"') {
+            characters.next();
+            loop {
+                match characters.next()? {
+                    '"' if characters.peek() == Some(&'"') => {
+                        characters.next();
+                        part.push('"');
+                    }
+                    '"' => break,
+                    other => part.push(other),
+                }
+            }
+        } else {
+            while let Some(&character) = characters.peek() {
+                if character == '.' {
+                    break;
+                }
+                part.extend(character.to_lowercase());
+                characters.next();
+            }
+        }
+        if part.is_empty() {
+            return None;
+        }
+        parts.push(part);
+        match characters.next() {
+            None => return Some(parts),
+            Some('.') => {}
+            Some(_) => return None,
+        }
+    }
+}
+
 fn function_oid(position: usize) -> i32 {
     // At most a handful of functions: the position always fits.
     FUNCTION_OID_BASE + i32::try_from(position).unwrap_or(0)
@@ -331,6 +413,10 @@ enum Answer {
     /// Groundtruth's tables have no on-disk size of their own.
     TableSize,
     SizePretty,
+    /// Groundtruth's tables have no sequences, indexes or constraints to define.
+    NoDefinition,
+    /// `to_regclass`: a relation's oid from its name.
+    RelationOid,
 }
 
 /// One of PostgreSQL's catalog information functions, answered from [`CatalogDescriptions`].
@@ -367,6 +453,7 @@ impl ScalarUDFImpl for CatalogFunction {
         Ok(match self.answer {
             Answer::FunctionIsVisible => DataType::Boolean,
             Answer::TableSize => DataType::Int64,
+            Answer::RelationOid => DataType::Int32,
             _ => DataType::Utf8,
         })
     }
@@ -377,6 +464,19 @@ impl ScalarUDFImpl for CatalogFunction {
         let Some(first) = arrays.first() else {
             return exec_err!("{} needs an oid", self.name);
         };
+        if self.answer == Answer::RelationOid {
+            let names = cast(first, &DataType::Utf8)?;
+            let names = downcast::<StringArray>(&names)?;
+            let oids: Int32Array = (0..names.len())
+                .map(|row| {
+                    names
+                        .is_valid(row)
+                        .then(|| self.descriptions.relation_oid(names.value(row)))
+                        .flatten()
+                })
+                .collect();
+            return Ok(ColumnarValue::Array(Arc::new(oids)));
+        }
         let oids = cast(first, &DataType::Int64)?;
         let oids = downcast::<Int64Array>(&oids)?;
         let second = match arrays.get(1) {
@@ -393,6 +493,9 @@ impl ScalarUDFImpl for CatalogFunction {
             }
             Answer::TableSize => {
                 return Ok(ColumnarValue::Array(new_null_array(&DataType::Int64, rows)));
+            }
+            Answer::NoDefinition => {
+                return Ok(ColumnarValue::Array(new_null_array(&DataType::Utf8, rows)));
             }
             Answer::SizePretty => {
                 let sizes: StringArray = (0..rows)
@@ -433,7 +536,9 @@ impl ScalarUDFImpl for CatalogFunction {
                     | Answer::SharedObjectDescription
                     | Answer::FunctionIsVisible
                     | Answer::TableSize
-                    | Answer::SizePretty => None,
+                    | Answer::SizePretty
+                    | Answer::NoDefinition
+                    | Answer::RelationOid => None,
                 }
             })
             .collect();
@@ -448,6 +553,7 @@ pub fn catalog_functions(descriptions: &Arc<CatalogDescriptions>) -> Vec<ScalarU
         ("col_description", Answer::ColumnDescription),
         ("shobj_description", Answer::SharedObjectDescription),
         ("pg_function_is_visible", Answer::FunctionIsVisible),
+        ("pg_collation_is_visible", Answer::FunctionIsVisible),
         ("pg_get_function_result", Answer::FunctionResult),
         ("pg_get_function_arguments", Answer::FunctionArguments),
         (
@@ -457,6 +563,9 @@ pub fn catalog_functions(descriptions: &Arc<CatalogDescriptions>) -> Vec<ScalarU
         ("pg_get_function_sqlbody", Answer::FunctionBody),
         ("pg_table_size", Answer::TableSize),
         ("pg_size_pretty", Answer::SizePretty),
+        ("pg_get_serial_sequence", Answer::NoDefinition),
+        ("pg_get_indexdef", Answer::NoDefinition),
+        ("to_regclass", Answer::RelationOid),
     ]
     .into_iter()
     .map(|(name, answer)| {
@@ -484,8 +593,49 @@ fn pretty_size(bytes: i64) -> String {
     format!("{size} PB")
 }
 
-/// Whether `sql` may read descriptions or `pg_proc` (then the index is refreshed first).
+/// Whether `sql` may read descriptions, `pg_proc` or relation oids by name (then the index is
+/// refreshed first).
 pub fn mentions_descriptions(sql: &str) -> bool {
     let lower = sql.to_ascii_lowercase();
-    lower.contains("_description") || lower.contains("pg_proc")
+    lower.contains("_description") || lower.contains("pg_proc") || lower.contains("regclass")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regclass_names_split_like_postgres() {
+        assert_eq!(
+            identifier_parts("public.Resources"),
+            Some(vec!["public".to_string(), "resources".to_string()])
+        );
+        assert_eq!(
+            identifier_parts("\"My \"\"S\"\"\".\"T\""),
+            Some(vec!["My \"S\"".to_string(), "T".to_string()])
+        );
+        assert_eq!(identifier_parts("a..b"), None);
+        assert_eq!(identifier_parts("\"open"), None);
+    }
+
+    #[tokio::test]
+    async fn definitions_of_what_groundtruth_lacks_are_null() {
+        let context = SessionContext::new();
+        let descriptions = Arc::new(CatalogDescriptions::new(context.clone()));
+        for function in catalog_functions(&descriptions) {
+            context.register_udf(function);
+        }
+        let batches = context
+            .sql("SELECT pg_get_serial_sequence('public.drift', 'id'), pg_get_indexdef(16384, 1, true)")
+            .await
+            .expect("planned")
+            .collect()
+            .await
+            .expect("ran");
+        assert_eq!(batches[0].num_rows(), 1);
+        for column in batches[0].columns() {
+            assert_eq!(column.data_type(), &DataType::Utf8);
+            assert!(column.is_null(0));
+        }
+    }
 }

@@ -19,7 +19,26 @@ const REPLACEMENTS: &[(&str, &str)] = &[
         "pg_catalog.array_to_string(c.reloptions || array(select 'toast.' || x from pg_catalog.unnest(tc.reloptions) x), ', ')",
         "''",
     ),
+    // Grafana's table and column pickers (public/app/plugins/datasource/grafana-postgresql-
+    // datasource): "is this schema on the search path", from a `generate_series` over the
+    // subscripts of `string_to_array(...)` used as a table, which DataFusion cannot plan.
+    // The same question as an array membership test (`"$user"` names no schema here).
+    (
+        "quote_ident(table_schema) IN ( SELECT CASE WHEN trim(s[i]) = '\"$user\"' THEN user ELSE trim(s[i]) END FROM generate_series( array_lower(string_to_array(current_setting('search_path'), ','), 1), array_upper(string_to_array(current_setting('search_path'), ','), 1) ) AS i, string_to_array(current_setting('search_path'), ',') s )",
+        "array_has(string_to_array(replace(current_setting('search_path'), ' ', ''), ','), quote_ident(table_schema))",
+    ),
+    // SQLAlchemy 2's column reflection (dialects/postgresql/base.py, `_columns_query`): a
+    // column's identity options, from a scalar subquery whose select list reads the outer
+    // row, which DataFusion cannot decorrelate. Groundtruth has no identity columns or
+    // sequences, so the options are always NULL.
+    (
+        "CASE WHEN (pg_catalog.pg_attribute.attidentity != $1) THEN (SELECT json_build_object($1, pg_catalog.pg_attribute.attidentity = $1, $1, pg_catalog.pg_sequence.seqstart, $1, pg_catalog.pg_sequence.seqincrement, $1, pg_catalog.pg_sequence.seqmin, $1, pg_catalog.pg_sequence.seqmax, $1, pg_catalog.pg_sequence.seqcache, $1, pg_catalog.pg_sequence.seqcycle) AS $1 FROM pg_catalog.pg_sequence WHERE pg_catalog.pg_attribute.attidentity != $1 AND pg_catalog.pg_sequence.seqrelid = CAST(CAST(pg_catalog.pg_get_serial_sequence(CAST(CAST(pg_catalog.pg_attribute.attrelid AS REGCLASS) AS TEXT), pg_catalog.pg_attribute.attname) AS REGCLASS) AS OID)) ELSE NULL END",
+        "NULL",
+    ),
 ];
+
+/// Words one of the fragments contains: statements without any skip the tokenizer.
+const TRIGGERS: &[&str] = &["pg_catalog", "search_path"];
 
 fn tokens(sql: &str) -> Option<Vec<Token>> {
     Tokenizer::new(&PostgreSqlDialect {}, sql)
@@ -59,7 +78,7 @@ fn matches_at(input: &[Token], pattern: &[Token]) -> bool {
 pub fn rewrite(sql: &str) -> Option<String> {
     let patterns = patterns();
     let lower = sql.to_ascii_lowercase();
-    if !lower.contains("pg_catalog") {
+    if !TRIGGERS.iter().any(|word| lower.contains(word)) {
         return None;
     }
     let input = tokens(sql)?;
@@ -99,6 +118,31 @@ mod tests {
             "{rewritten}"
         );
         assert!(rewritten.contains("c . oid = '16396'"), "{rewritten}");
+    }
+
+    #[test]
+    fn grafana_search_path_membership_becomes_array_has() {
+        let query = "SELECT quote_ident(column_name) AS \"column\" FROM information_schema.columns WHERE quote_ident(table_name) = 'resources' AND quote_ident(table_schema) IN (\n    SELECT CASE WHEN trim(s[i]) = '\"$user\"' THEN user ELSE trim(s[i]) END\n    FROM generate_series(\n array_lower(string_to_array(current_setting('search_path'), ','), 1),\n array_upper(string_to_array(current_setting('search_path'), ','), 1)\n ) AS i,\n string_to_array(current_setting('search_path'), ',') s\n  )";
+        let rewritten = rewrite(query).expect("rewritten");
+        assert!(
+            rewritten.contains("AND array_has(string_to_array(replace(current_setting('search_path'), ' ', ''), ','), quote_ident(table_schema))"),
+            "{rewritten}"
+        );
+        assert!(!rewritten.contains("generate_series"), "{rewritten}");
+    }
+
+    #[test]
+    fn sqlalchemy_identity_options_become_null() {
+        let query = "SELECT pg_catalog.pg_attribute.attname AS name, CASE WHEN (pg_catalog.pg_attribute.attidentity != '') THEN (SELECT json_build_object('always', pg_catalog.pg_attribute.attidentity = 'a', 'start', pg_catalog.pg_sequence.seqstart, 'increment', pg_catalog.pg_sequence.seqincrement, 'minvalue', pg_catalog.pg_sequence.seqmin, 'maxvalue', pg_catalog.pg_sequence.seqmax, 'cache', pg_catalog.pg_sequence.seqcache, 'cycle', pg_catalog.pg_sequence.seqcycle) AS json_build_object_1 \nFROM pg_catalog.pg_sequence \nWHERE pg_catalog.pg_attribute.attidentity != '' AND pg_catalog.pg_sequence.seqrelid = CAST(CAST(pg_catalog.pg_get_serial_sequence(CAST(CAST(pg_catalog.pg_attribute.attrelid AS REGCLASS) AS TEXT), pg_catalog.pg_attribute.attname) AS REGCLASS) AS OID)) ELSE NULL END AS identity_options, 1 FROM pg_catalog.pg_attribute";
+        let rewritten = rewrite(query).expect("rewritten");
+        assert!(
+            rewritten.contains(", NULL AS identity_options , 1 FROM"),
+            "{rewritten}"
+        );
+        let server_side = query.replace("!= ''", "!= $1").replace("'always'", "$2");
+        assert!(rewrite(&server_side)
+            .expect("rewritten")
+            .contains("NULL AS identity_options"));
     }
 
     #[test]

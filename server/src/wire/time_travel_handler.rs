@@ -1,5 +1,5 @@
 //! Query handlers that rewrite `FOR SYSTEM_TIME AS OF` before datafusion-postgres parses the
-//! statement, then delegate everything else to it.
+//! statement, answer `COPY ... TO STDOUT` (see `copy_out`), then delegate everything else to it.
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -21,6 +21,8 @@ use groundtruth_engine::sql::NamedQueries;
 
 use super::catalog_descriptions::{mentions_descriptions, CatalogDescriptions};
 use super::client_compatibility;
+use super::copy_out::CopyOut;
+use super::expression_rewrites;
 use super::query_limits::{self, QueryLimits};
 use crate::metrics::Metrics;
 use crate::sqlstate;
@@ -58,6 +60,8 @@ async fn prepare_descriptions(sql: &str, descriptions: &CatalogDescriptions) -> 
 fn rewrite(sql: &str, library: &Library) -> PgWireResult<String> {
     let compatible = client_compatibility::rewrite(sql);
     let sql = compatible.as_deref().unwrap_or(sql);
+    let expressions = expression_rewrites::rewrite(sql);
+    let sql = expressions.as_deref().unwrap_or(sql);
     match groundtruth_engine::sql::rewrite(sql, library.as_deref()) {
         Ok(rewritten) => Ok(rewritten.unwrap_or_else(|| sql.to_string())),
         Err(error) => {
@@ -117,18 +121,27 @@ impl SimpleQueryHandler for TimeTravelHandler {
             .limits
             .timeout_for(client)
             .map(|timeout| Instant::now() + timeout);
-        let responses = self
-            .metrics
+        self.metrics
             .observe_query(within(deadline, async {
                 let query = rewrite(query, &self.library)?;
                 prepare_descriptions(&query, &self.descriptions).await?;
-                SimpleQueryHandler::do_query(self.inner.as_ref(), client, &query).await
+                if let Some(copy) = CopyOut::parse(&query)? {
+                    let results =
+                        SimpleQueryHandler::do_query(self.inner.as_ref(), client, copy.query())
+                            .await?;
+                    return results
+                        .into_iter()
+                        .map(|result| copy.respond(self.limits.apply(result, deadline)))
+                        .collect();
+                }
+                let responses =
+                    SimpleQueryHandler::do_query(self.inner.as_ref(), client, &query).await?;
+                Ok(responses
+                    .into_iter()
+                    .map(|response| self.limits.apply(response, deadline))
+                    .collect())
             }))
-            .await?;
-        Ok(responses
-            .into_iter()
-            .map(|response| self.limits.apply(response, deadline))
-            .collect())
+            .await
     }
 }
 
