@@ -278,6 +278,26 @@ async fn each_limit_is_a_clean_error_with_its_sqlstate_and_others_keep_working()
     assert_eq!(code(&error), Some(&SqlState::QUERY_CANCELED), "{error}");
     still_works(&second).await;
 
+    // A cancel request (its own connection, with the backend key) stops a running query: 57014.
+    let cancel = second.cancel_token();
+    let canceller = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        cancel.cancel_query(tokio_postgres::NoTls).await
+    });
+    let started = std::time::Instant::now();
+    let error = second
+        .simple_query("SELECT count(*) FROM range(100000000000)")
+        .await
+        .unwrap_err();
+    canceller.await.unwrap().unwrap();
+    assert_eq!(code(&error), Some(&SqlState::QUERY_CANCELED), "{error}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(2500),
+        "canceled by the request, not by the 3 s statement timeout: {:?}",
+        started.elapsed()
+    );
+    still_works(&second).await;
+
     // A query that needs more memory than the pool: 53200; the session goes on.
     let error = first
         .simple_query(
