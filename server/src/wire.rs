@@ -12,6 +12,7 @@ mod copy_out;
 mod expression_rewrites;
 mod format_function;
 mod information_schema;
+mod json_columns;
 mod json_functions;
 mod query_limits;
 mod read_only_hook;

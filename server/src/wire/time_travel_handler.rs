@@ -23,6 +23,7 @@ use super::catalog_descriptions::{mentions_descriptions, CatalogDescriptions};
 use super::client_compatibility;
 use super::copy_out::CopyOut;
 use super::expression_rewrites;
+use super::json_columns;
 use super::query_limits::{self, QueryLimits};
 use crate::metrics::Metrics;
 use crate::sqlstate;
@@ -138,7 +139,9 @@ impl SimpleQueryHandler for TimeTravelHandler {
                     SimpleQueryHandler::do_query(self.inner.as_ref(), client, &query).await?;
                 Ok(responses
                     .into_iter()
-                    .map(|response| self.limits.apply(response, deadline))
+                    .map(|response| {
+                        json_columns::in_response(self.limits.apply(response, deadline))
+                    })
                     .collect())
             }))
             .await
@@ -177,7 +180,9 @@ impl ExtendedQueryHandler for TimeTravelHandler {
                 ExtendedQueryHandler::do_query(self.inner.as_ref(), client, portal, max_rows),
             ))
             .await?;
-        Ok(self.limits.apply(response, deadline))
+        Ok(json_columns::in_response(
+            self.limits.apply(response, deadline),
+        ))
     }
 }
 
@@ -215,6 +220,8 @@ impl QueryParser for TimeTravelParser {
         statement: &Self::Statement,
         column_format: Option<&Format>,
     ) -> PgWireResult<Vec<FieldInfo>> {
-        self.inner.get_result_schema(statement, column_format)
+        self.inner
+            .get_result_schema(statement, column_format)
+            .map(json_columns::describe)
     }
 }
