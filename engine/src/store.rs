@@ -35,6 +35,9 @@ pub struct Store {
     scrapes: Mutex<DeltaTable>,
     checkpoints: Mutex<DeltaTable>,
     checkpoint_policy: CheckpointPolicy,
+    /// Held while deciding and writing checkpoints: two commits that finish together must not
+    /// both find a source due and write its checkpoint twice.
+    checkpointing: Mutex<()>,
 }
 
 /// When a source gets a new state checkpoint (see the crate docs, "State checkpoints").
@@ -214,6 +217,7 @@ impl Store {
             scrapes: Mutex::new(scrapes),
             checkpoints: Mutex::new(checkpoints),
             checkpoint_policy: CheckpointPolicy::default(),
+            checkpointing: Mutex::new(()),
         })
     }
 
@@ -582,6 +586,7 @@ impl Store {
     /// checkpoint is one Delta commit derived only from committed rows, so a crash before it
     /// leaves no trace but unreferenced files, and the next call writes it again.
     pub async fn maybe_checkpoint(&self) -> Result<Vec<CheckpointReport>> {
+        let _exclusive = self.checkpointing.lock().await;
         let index = self.time_index().await?;
         let files = self.checkpoint_files().await?;
         let windows = index.windows(None);
@@ -635,6 +640,7 @@ impl Store {
     /// Write a checkpoint of `source` at the start of its latest recorded scrape, due or not.
     /// `None` when the source has no scrape or already has a checkpoint there.
     pub async fn checkpoint(&self, source: &str) -> Result<Option<CheckpointReport>> {
+        let _exclusive = self.checkpointing.lock().await;
         let index = self.time_index().await?;
         self.checkpoint_with(&index, source).await
     }
