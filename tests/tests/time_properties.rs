@@ -47,7 +47,7 @@ use groundtruth_engine::model::{
 };
 use groundtruth_engine::session::Engine;
 use groundtruth_engine::state::{ScrapeStamp, SourceState};
-use groundtruth_engine::store::{Store, StoreOptions, StoreUrl};
+use groundtruth_engine::store::{CheckpointPolicy, Store, StoreOptions, StoreUrl};
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -334,12 +334,26 @@ struct Writer {
 impl Writer {
     async fn open(url: &StoreUrl) -> Arc<Store> {
         // Small thresholds, so checkpoints happen often (see `after_commit`).
-        Arc::new(Store::open(url, &StoreOptions::default()).await.unwrap())
+        let policy = CheckpointPolicy {
+            min_versions: 3,
+            state_ratio: 0.2,
+        };
+        Arc::new(
+            Store::open(url, &StoreOptions::default())
+                .await
+                .unwrap()
+                .with_checkpoint_policy(policy),
+        )
     }
 
     /// After each commit: checkpoint every source that is due, and sometimes one at random.
-    async fn after_commit(&mut self, _rng: &mut ChaCha8Rng, _specs: &[SourceSpec]) {
-        // Switched on once Store::maybe_checkpoint lands on main (design-year.md).
+    async fn after_commit(&mut self, rng: &mut ChaCha8Rng, specs: &[SourceSpec]) {
+        let mut reports = self.store.maybe_checkpoint().await.unwrap();
+        if rng.random_bool(0.05) {
+            let spec = specs.choose(rng).unwrap();
+            reports.extend(self.store.checkpoint(spec.name).await.unwrap());
+        }
+        self.checkpoints.extend(reports.iter().map(|report| report.at));
     }
 
     /// A writer restart: a new `Store` on the same URL, `recover`, and the index rebuilt from
