@@ -27,7 +27,7 @@
 //! staleness against now(), so "now" never makes a source stale; `drift_at(T)` judges at T, so
 //! stale rows are compared too.
 //!
-//! Seeds: `GT_PROPERTY_SEEDS=N` runs seeds 0..N (default 8, drift on every fourth, all with
+//! Seeds: `GT_PROPERTY_SEEDS=N` (or `A..B`) runs seeds 0..N (default 8, drift on every fourth, all with
 //! `GT_PROPERTY_DRIFT=all`); `GT_PROPERTY_SEED=S` runs only
 //! seed S (to reproduce a failure). A failure names the seed, the check and T, and shows the
 //! rows only one side has.
@@ -689,6 +689,8 @@ fn only_in<'a>(left: &'a [Vec<String>], right: &[Vec<String>], limit: usize) -> 
 /// Runs fast-path and naive queries in one engine session and records every mismatch.
 struct Checker {
     seed: u64,
+    /// Checkpoints the writer wrote.
+    checkpoints: usize,
     comparisons: usize,
     failures: Vec<(String, String)>,
 }
@@ -939,13 +941,9 @@ fn query_instants(
         instants.push((*at, "on a scrape".into()));
         instants.push((*at + micro, "1 µs after a scrape".into()));
     }
-    for _ in 0..1 {
-        let index = rng.random_range(1..scrapes.len());
-        let (before, after) = (scrapes[index - 1], scrapes[index]);
-        if after > before {
-            instants.push((before + (after - before) / 2, "between two scrapes".into()));
-        }
-    }
+    let index = rng.random_range(1..scrapes.len());
+    let (before, after) = (scrapes[index - 1], scrapes[index]);
+    instants.push((before + (after - before) / 2, "between two scrapes".into()));
     for at in checkpoints.choose_multiple(rng, 1) {
         instants.push((*at - micro, "1 µs before a checkpoint".into()));
         instants.push((*at, "on a checkpoint".into()));
@@ -974,6 +972,7 @@ async fn run_seed(seed: u64, with_drift: bool) -> Checker {
     };
     let mut checker = Checker {
         seed,
+        checkpoints: 0,
         comparisons: 0,
         failures: Vec::new(),
     };
@@ -1020,6 +1019,7 @@ async fn run_seed(seed: u64, with_drift: bool) -> Checker {
     let mut scrape_instants: Vec<DateTime<Utc>> = timelines.iter().flatten().copied().collect();
     scrape_instants.sort();
     scrape_instants.dedup();
+    checker.checkpoints = writer.checkpoints.len();
     let instants = query_instants(&mut rng, &scrape_instants, &writer.checkpoints);
     let pick_filters = |rng: &mut ChaCha8Rng| {
         let spec = specs.choose(rng).unwrap();
@@ -1082,23 +1082,29 @@ async fn run_seed(seed: u64, with_drift: bool) -> Checker {
 }
 
 /// The seeds to run, each with whether its drift views are compared: `GT_PROPERTY_SEED=S` runs
-/// seed S with everything; otherwise seeds 0..`GT_PROPERTY_SEEDS` (default 8), drift on every
+/// seed S with everything; otherwise seeds 0..`GT_PROPERTY_SEEDS` (default 8; or A..B), drift on every
 /// fourth seed unless `GT_PROPERTY_DRIFT=all`.
 fn seeds() -> Vec<(u64, bool)> {
     if let Ok(seed) = std::env::var("GT_PROPERTY_SEED") {
         return vec![(seed.parse().expect("GT_PROPERTY_SEED is a number"), true)];
     }
-    let count: u64 = std::env::var("GT_PROPERTY_SEEDS")
-        .map(|count| count.parse().expect("GT_PROPERTY_SEEDS is a number"))
-        .unwrap_or(8);
+    let range = std::env::var("GT_PROPERTY_SEEDS").unwrap_or_else(|_| "8".into());
+    let (first, end) = match range.split_once("..") {
+        Some((first, end)) => (first.parse(), end.parse()),
+        None => (Ok(0), range.parse()),
+    };
+    let (Ok(first), Ok(end)) = (first, end) else {
+        panic!("GT_PROPERTY_SEEDS is N or A..B, not {range}");
+    };
     let all = std::env::var("GT_PROPERTY_DRIFT").as_deref() == Ok("all");
-    (0..count).map(|seed| (seed, all || seed % 4 == 0)).collect()
+    (first..end).map(|seed: u64| (seed, all || seed % 4 == 0)).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fast_paths_equal_the_naive_definitions_on_random_histories() {
     let started = std::time::Instant::now();
     let mut comparisons = 0;
+    let mut checkpoints = 0;
     let mut failures: Vec<(String, String)> = Vec::new();
     let seeds = seeds();
     // Two seeds at a time: writing a history waits on the file system as much as on the CPU.
@@ -1112,6 +1118,7 @@ async fn fast_paths_equal_the_naive_definitions_on_random_histories() {
         let Some(done) = running.join_next().await else { break };
         let checker = done.expect("a seed panicked");
         comparisons += checker.comparisons;
+        checkpoints += checker.checkpoints;
         failures.extend(checker.failures);
     }
     failures.sort_by_key(|(_, text)| {
@@ -1119,11 +1126,12 @@ async fn fast_paths_equal_the_naive_definitions_on_random_histories() {
         seed
     });
     eprintln!(
-        "{} seeds, {comparisons} comparisons, {} mismatches, {:.1} s",
+        "{} seeds, {checkpoints} checkpoints, {comparisons} comparisons, {} mismatches, {:.1} s",
         seeds.len(),
         failures.len(),
         started.elapsed().as_secs_f64()
     );
+    assert!(checkpoints > 0, "no checkpoint was written: the as-of reads were not tested across checkpoints");
     if !failures.is_empty() {
         let mut per_check: BTreeMap<&str, usize> = BTreeMap::new();
         for (check, _) in &failures {
