@@ -43,7 +43,7 @@ use arrow::util::display::{ArrayFormatter, FormatOptions};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use groundtruth_engine::drift::{DriftSettings, LinkRule};
 use groundtruth_engine::model::{
-    Coverage, Layer, Observation, ObservedResource, ResourceKey, ScrapeRecord, ScrapeStatus, Scope,
+    Coverage, Layer, Observation, ObservedResource, ResourceKey, Scope, ScrapeRecord, ScrapeStatus,
 };
 use groundtruth_engine::session::Engine;
 use groundtruth_engine::state::{ScrapeStamp, SourceState};
@@ -353,7 +353,8 @@ impl Writer {
             let spec = specs.choose(rng).unwrap();
             reports.extend(self.store.checkpoint(spec.name).await.unwrap());
         }
-        self.checkpoints.extend(reports.iter().map(|report| report.at));
+        self.checkpoints
+            .extend(reports.iter().map(|report| report.at));
     }
 
     /// A writer restart: a new `Store` on the same URL, `recover`, and the index rebuilt from
@@ -443,7 +444,10 @@ impl Writer {
                 });
             }
             let failures = vec!["some scopes failed".to_string()];
-            (Coverage::Partial { covered, failures }, ScrapeStatus::Partial)
+            (
+                Coverage::Partial { covered, failures },
+                ScrapeStatus::Partial,
+            )
         } else {
             (Coverage::Complete, ScrapeStatus::Ok)
         };
@@ -541,7 +545,10 @@ fn naive_state(at: Option<&str>) -> String {
         _ => "max(CASE WHEN change = 'added' THEN valid_from END)",
     };
     let (version_filter, scrape_filter) = match at {
-        Some(at) => (format!("AND valid_from <= {at}"), format!("AND started_at <= {at}")),
+        Some(at) => (
+            format!("AND valid_from <= {at}"),
+            format!("AND started_at <= {at}"),
+        ),
         None => (String::new(), String::new()),
     };
     format!(
@@ -643,7 +650,9 @@ fn render(batches: &[RecordBatch]) -> Rendered {
                 // Text is text, whichever Arrow string type carries it.
                 .map(|field| {
                     let data_type = field.data_type().to_string();
-                    let data_type = data_type.replace("Utf8View", "Utf8").replace("LargeUtf8", "Utf8");
+                    let data_type = data_type
+                        .replace("Utf8View", "Utf8")
+                        .replace("LargeUtf8", "Utf8");
                     format!("{} {data_type}", field.name())
                 })
                 .collect()
@@ -670,7 +679,11 @@ fn render(batches: &[RecordBatch]) -> Rendered {
 }
 
 /// The rows of `left` that `right` does not have (as a multiset difference), at most `limit`.
-fn only_in<'a>(left: &'a [Vec<String>], right: &[Vec<String>], limit: usize) -> Vec<&'a Vec<String>> {
+fn only_in<'a>(
+    left: &'a [Vec<String>],
+    right: &[Vec<String>],
+    limit: usize,
+) -> Vec<&'a Vec<String>> {
     let mut counts: BTreeMap<&Vec<String>, usize> = BTreeMap::new();
     for row in right {
         *counts.entry(row).or_default() += 1;
@@ -705,7 +718,12 @@ impl Checker {
             Ok(frame) => frame.collect().await,
             Err(error) => Err(error),
         }
-        .unwrap_or_else(|error| panic!("seed {}: the naive {check} fails: {error}\n{naive}", self.seed));
+        .unwrap_or_else(|error| {
+            panic!(
+                "seed {}: the naive {check} fails: {error}\n{naive}",
+                self.seed
+            )
+        });
         let expected = render(&expected);
         let naive_time = clock.elapsed();
         if std::env::var("GT_PROPERTY_TRACE").is_ok() {
@@ -713,22 +731,35 @@ impl Checker {
             let frame = engine.sql(fast).await.unwrap().pop().unwrap();
             let planned = started.elapsed();
             let physical = frame.create_physical_plan().await.unwrap();
-            eprintln!("  fast planning {planned:?}, physical {:?}", started.elapsed() - planned);
+            eprintln!(
+                "  fast planning {planned:?}, physical {:?}",
+                started.elapsed() - planned
+            );
             let _ = physical;
         }
         let clock = std::time::Instant::now();
         let actual = match engine.query(fast).await {
             Ok(batches) => render(&batches),
             Err(error) => {
-                self.fail(check, format!("the fast path fails: {error}\n  query: {fast}"));
+                self.fail(
+                    check,
+                    format!("the fast path fails: {error}\n  query: {fast}"),
+                );
                 return;
             }
         };
         if std::env::var("GT_PROPERTY_TRACE").is_ok() {
-            eprintln!("{check}: naive {:?}, fast {:?}", naive_time, clock.elapsed());
+            eprintln!(
+                "{check}: naive {:?}, fast {:?}",
+                naive_time,
+                clock.elapsed()
+            );
         }
         // Column names and types; an empty result has no batches to say.
-        if !actual.rows.is_empty() && !expected.rows.is_empty() && actual.columns != expected.columns {
+        if !actual.rows.is_empty()
+            && !expected.rows.is_empty()
+            && actual.columns != expected.columns
+        {
             self.fail(
                 check,
                 format!(
@@ -777,8 +808,13 @@ impl Checker {
         with_drift: bool,
     ) {
         let naive_now = naive_state(None);
-        self.compare(engine, &format!("resources ({when})"), "SELECT * FROM resources", &naive_now)
-            .await;
+        self.compare(
+            engine,
+            &format!("resources ({when})"),
+            "SELECT * FROM resources",
+            &naive_now,
+        )
+        .await;
         self.compare(
             engine,
             &format!("count(*) FROM resources ({when})"),
@@ -834,8 +870,13 @@ impl Checker {
         let t = timestamp_literal(at);
         let naive = naive_state(Some(&instant_sql(at)));
         let check = |what: &str| format!("{what}(T = {} {label})", shown(at));
-        self.compare(engine, &check("resources_at"), &format!("SELECT * FROM resources_at({t})"), &naive)
-            .await;
+        self.compare(
+            engine,
+            &check("resources_at"),
+            &format!("SELECT * FROM resources_at({t})"),
+            &naive,
+        )
+        .await;
         self.compare(
             engine,
             &check("count(*) FROM resources_at"),
@@ -850,7 +891,10 @@ impl Checker {
                 format!("SELECT {PER_SOURCE} FROM ({naive}) GROUP BY source"),
             ),
             1 => {
-                let filter = format!("source = '{}' AND kind = '{}'", filters.source, filters.kind);
+                let filter = format!(
+                    "source = '{}' AND kind = '{}'",
+                    filters.source, filters.kind
+                );
                 let columns = "id, name, attrs, first_seen, last_changed";
                 (
                     "filtered resources_at",
@@ -868,7 +912,8 @@ impl Checker {
             }
             _ => {
                 let at = instant_sql(at);
-                let interval = format!("valid_from <= {at} AND (valid_to > {at} OR valid_to IS NULL)");
+                let interval =
+                    format!("valid_from <= {at} AND (valid_to > {at} OR valid_to IS NULL)");
                 let columns = "source, kind, id, attrs, valid_from, valid_to";
                 (
                     "resource_versions as an interval",
@@ -881,7 +926,13 @@ impl Checker {
     }
 
     /// `drift_at(T)` and `identity_links_at(T)`.
-    async fn drift_at(&mut self, engine: &Engine, settings: &DriftSettings, at: DateTime<Utc>, label: &str) {
+    async fn drift_at(
+        &mut self,
+        engine: &Engine,
+        settings: &DriftSettings,
+        at: DateTime<Utc>,
+        label: &str,
+    ) {
         let t = timestamp_literal(at);
         let inputs = naive_inputs_at(&instant_sql(at));
         let shown = shown(at);
@@ -905,7 +956,11 @@ impl Checker {
         self.compare(
             engine,
             &format!("changes(T1 = {}, T2 = {})", shown(from), shown(to)),
-            &format!("SELECT * FROM changes({}, {})", timestamp_literal(from), timestamp_literal(to)),
+            &format!(
+                "SELECT * FROM changes({}, {})",
+                timestamp_literal(from),
+                timestamp_literal(to)
+            ),
             &naive_changes(&instant_sql(from), &instant_sql(to)),
         )
         .await;
@@ -929,12 +984,18 @@ fn query_instants(
     let first = scrapes[0];
     let last = *scrapes.last().unwrap();
     let mut instants = vec![
-        (first - Duration::days(1), "before the first scrape".to_string()),
+        (
+            first - Duration::days(1),
+            "before the first scrape".to_string(),
+        ),
         (first - micro, "1 µs before the first scrape".into()),
         (first, "on the first scrape".into()),
         (last, "on the last scrape".into()),
         (last + micro, "1 µs after the last scrape".into()),
-        (last + Duration::days(365), "a year after the last scrape".into()),
+        (
+            last + Duration::days(365),
+            "a year after the last scrape".into(),
+        ),
     ];
     for at in scrapes.choose_multiple(rng, 2) {
         instants.push((*at - micro, "1 µs before a scrape".into()));
@@ -977,8 +1038,12 @@ async fn run_seed(seed: u64, with_drift: bool) -> Checker {
         failures: Vec::new(),
     };
 
-    let timelines: Vec<Vec<DateTime<Utc>>> = specs.iter().map(|_| scrape_instants(&mut rng)).collect();
-    let mut worlds: Vec<World> = specs.iter().map(|spec| initial_world(&mut rng, spec)).collect();
+    let timelines: Vec<Vec<DateTime<Utc>>> =
+        specs.iter().map(|_| scrape_instants(&mut rng)).collect();
+    let mut worlds: Vec<World> = specs
+        .iter()
+        .map(|spec| initial_world(&mut rng, spec))
+        .collect();
     let planned = commit_order(&mut rng, &timelines);
     let engine_opens_at = planned.len() / 2 + rng.random_range(0..planned.len() / 4);
     let restart_at = rng.random_range(1..planned.len());
@@ -994,9 +1059,13 @@ async fn run_seed(seed: u64, with_drift: bool) -> Checker {
             writer.store.compact().await.unwrap();
         }
         if index == engine_opens_at {
-            let opened = Engine::open_with(Arc::clone(&writer.store), &settings).await.unwrap();
+            let opened = Engine::open_with(Arc::clone(&writer.store), &settings)
+                .await
+                .unwrap();
             copy_raw_tables(&opened).await;
-            checker.now_views(&opened, &settings, "half-way", with_drift).await;
+            checker
+                .now_views(&opened, &settings, "half-way", with_drift)
+                .await;
             engine = Some(opened);
         }
         let spec = &specs[scrape.source];
@@ -1004,17 +1073,29 @@ async fn run_seed(seed: u64, with_drift: bool) -> Checker {
             evolve(&mut rng, spec, &mut worlds[scrape.source]);
         }
         writer
-            .scrape(&mut rng, spec, scrape.source, scrape, &worlds[scrape.source])
+            .scrape(
+                &mut rng,
+                spec,
+                scrape.source,
+                scrape,
+                &worlds[scrape.source],
+            )
             .await;
         writer.after_commit(&mut rng, &specs).await;
     }
     if std::env::var("GT_PROPERTY_TRACE").is_ok() {
-        eprintln!("seed {seed}: history of {} scrapes written in {:?}", planned.len(), written.elapsed());
+        eprintln!(
+            "seed {seed}: history of {} scrapes written in {:?}",
+            planned.len(),
+            written.elapsed()
+        );
     }
     let engine = engine.unwrap();
     engine.refresh().await.unwrap();
     copy_raw_tables(&engine).await;
-    checker.now_views(&engine, &settings, "after refresh", with_drift).await;
+    checker
+        .now_views(&engine, &settings, "after refresh", with_drift)
+        .await;
 
     let mut scrape_instants: Vec<DateTime<Utc>> = timelines.iter().flatten().copied().collect();
     scrape_instants.sort();
@@ -1043,7 +1124,10 @@ async fn run_seed(seed: u64, with_drift: bool) -> Checker {
         (*scrape_instants.last().unwrap(), scrape_instants[0]),
     ];
     for _ in 0..4 {
-        let mut pair = [instants.choose(&mut rng).unwrap().0, instants.choose(&mut rng).unwrap().0];
+        let mut pair = [
+            instants.choose(&mut rng).unwrap().0,
+            instants.choose(&mut rng).unwrap().0,
+        ];
         pair.sort();
         windows.push((pair[0], pair[1]));
     }
@@ -1070,12 +1154,24 @@ async fn run_seed(seed: u64, with_drift: bool) -> Checker {
     let reader = Arc::new(Store::open(&url, &StoreOptions::default()).await.unwrap());
     let fresh = Engine::open_with(reader, &settings).await.unwrap();
     copy_raw_tables(&fresh).await;
-    checker.now_views(&fresh, &settings, "fresh reader", with_drift).await;
+    checker
+        .now_views(&fresh, &settings, "fresh reader", with_drift)
+        .await;
     for (variant, (at, label)) in instants.choose_multiple(&mut rng, 2).enumerate() {
         let filters = pick_filters(&mut rng);
-        checker.as_of(&fresh, *at, &format!("{label}, fresh reader"), &filters, variant).await;
+        checker
+            .as_of(
+                &fresh,
+                *at,
+                &format!("{label}, fresh reader"),
+                &filters,
+                variant,
+            )
+            .await;
         if with_drift {
-            checker.drift_at(&fresh, &settings, *at, &format!("{label}, fresh reader")).await;
+            checker
+                .drift_at(&fresh, &settings, *at, &format!("{label}, fresh reader"))
+                .await;
         }
     }
     checker
@@ -1097,7 +1193,9 @@ fn seeds() -> Vec<(u64, bool)> {
         panic!("GT_PROPERTY_SEEDS is N or A..B, not {range}");
     };
     let all = std::env::var("GT_PROPERTY_DRIFT").as_deref() == Ok("all");
-    (first..end).map(|seed: u64| (seed, all || seed % 4 == 0)).collect()
+    (first..end)
+        .map(|seed: u64| (seed, all || seed % 4 == 0))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1112,17 +1210,26 @@ async fn fast_paths_equal_the_naive_definitions_on_random_histories() {
     let mut pending = seeds.iter().copied();
     loop {
         while running.len() < 2 {
-            let Some((seed, with_drift)) = pending.next() else { break };
+            let Some((seed, with_drift)) = pending.next() else {
+                break;
+            };
             running.spawn(run_seed(seed, with_drift));
         }
-        let Some(done) = running.join_next().await else { break };
+        let Some(done) = running.join_next().await else {
+            break;
+        };
         let checker = done.expect("a seed panicked");
         comparisons += checker.comparisons;
         checkpoints += checker.checkpoints;
         failures.extend(checker.failures);
     }
     failures.sort_by_key(|(_, text)| {
-        let seed: u64 = text["seed ".len()..].split(',').next().unwrap().parse().unwrap();
+        let seed: u64 = text["seed ".len()..]
+            .split(',')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
         seed
     });
     eprintln!(
@@ -1131,7 +1238,10 @@ async fn fast_paths_equal_the_naive_definitions_on_random_histories() {
         failures.len(),
         started.elapsed().as_secs_f64()
     );
-    assert!(checkpoints > 0, "no checkpoint was written: the as-of reads were not tested across checkpoints");
+    assert!(
+        checkpoints > 0,
+        "no checkpoint was written: the as-of reads were not tested across checkpoints"
+    );
     if !failures.is_empty() {
         let mut per_check: BTreeMap<&str, usize> = BTreeMap::new();
         for (check, _) in &failures {
@@ -1141,7 +1251,11 @@ async fn fast_paths_equal_the_naive_definitions_on_random_histories() {
             .iter()
             .map(|(check, count)| format!("{check}: {count}"))
             .collect();
-        let details: Vec<&str> = failures.iter().take(12).map(|(_, text)| text.as_str()).collect();
+        let details: Vec<&str> = failures
+            .iter()
+            .take(12)
+            .map(|(_, text)| text.as_str())
+            .collect();
         panic!(
             "{} of {comparisons} comparisons differ ({})\n\n{}\n\n(reproduce one seed with GT_PROPERTY_SEED=<seed>)",
             failures.len(),
