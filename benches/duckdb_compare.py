@@ -150,7 +150,8 @@ def as_of_checkpoint(at, source, checkpoint_at, files):
 
 def fetch(connection, sql):
     """Run and materialise the whole result as Arrow (the API name differs across versions)."""
-    result = connection.execute(sql)
+    # The relational API hands Arrow over without the DB-API result's extra copy of the rows.
+    result = connection.sql(sql)
     for method in ("to_arrow_table", "fetch_arrow_table", "arrow"):
         if hasattr(result, method):
             return getattr(result, method)()
@@ -213,7 +214,7 @@ def main():
     with open(os.path.join(args.dataset, "complete.json")) as handle:
         manifest = json.load(handle)
     connection = connect(args.dataset)
-    threads = connection.execute("SELECT current_setting('threads')").fetchone()[0]
+    threads = connection.execute("SELECT current_setting('threads')").fetchall()[0][0]
     listed, partitions = questions(args.dataset, manifest)
 
     variants = {}

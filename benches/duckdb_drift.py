@@ -75,7 +75,7 @@ def main():
     connection = duckdb.connect()
     connection.execute("SET TimeZone = 'UTC'")
     connection.execute(f"CREATE VIEW versions AS SELECT * FROM read_parquet({sql_list(versions)})")
-    threads = connection.execute("SELECT current_setting('threads')").fetchone()[0]
+    threads = connection.execute("SELECT current_setting('threads')").fetchall()[0][0]
 
     now_sql = drift_query("", "")
     at_sql = drift_query(f"WHERE valid_from <= {ts(mid)}", f"AND valid_from <= {ts(mid)}")

@@ -127,9 +127,9 @@ def export_csv(dataset, directory):
               FROM versions
               WINDOW w AS (PARTITION BY source, kind, id ORDER BY valid_from)
               ORDER BY valid_from)
-        TO '{versions}' (FORMAT csv)""")
+        TO '{versions}' (FORMAT csv, HEADER false)""")
     connection.execute(f"""
-        COPY (SELECT scrape_id, source, status, started_at FROM scrapes) TO '{scrapes}' (FORMAT csv)""")
+        COPY (SELECT scrape_id, source, status, started_at FROM scrapes) TO '{scrapes}' (FORMAT csv, HEADER false)""")
     for path in (versions, scrapes):
         shutil.chown(path, "postgres", "postgres")
     return versions, scrapes
