@@ -160,7 +160,10 @@ fn main() {
         let mut group = criterion.benchmark_group(&group_name);
         for (name, sql, _, _) in &queries {
             if slow.contains(name) && *name != "drift_history" {
-                log(&format!("{name} took over {} s once: not repeated under criterion", HISTORY_BENCH_LIMIT.as_secs()));
+                log(&format!(
+                    "{name} took over {} s once: not repeated under criterion",
+                    HISTORY_BENCH_LIMIT.as_secs()
+                ));
                 continue;
             }
             if *name == "drift_history" && !history_benched {

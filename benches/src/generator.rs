@@ -532,13 +532,14 @@ impl Generator {
             .flat_map(|(index, _, events)| events.iter().map(move |event| (*index, event)))
             .collect();
         let chunk = work.len().div_ceil(self.threads).max(1);
+        let this: &Generator = self;
         let rendered: Vec<Vec<VersionRow>> = std::thread::scope(|scope| {
             let handles: Vec<_> = work
                 .chunks(chunk)
                 .map(|part| {
                     scope.spawn(move || {
                         part.iter()
-                            .map(|(index, event)| self.render(*index, event))
+                            .map(|(index, event)| this.render(*index, event))
                             .collect::<Vec<_>>()
                     })
                 })
@@ -601,7 +602,10 @@ mod tests {
                 let mut resource = ObservedResource::new(&row.kind, &row.id, Layer::Live, value)
                     .with_name(row.name.clone().unwrap());
                 resource.labels = labels;
-                assert_eq!(row.attrs_hash.as_deref(), Some(resource.fingerprint().as_str()));
+                assert_eq!(
+                    row.attrs_hash.as_deref(),
+                    Some(resource.fingerprint().as_str())
+                );
                 checked += 1;
             }
         }

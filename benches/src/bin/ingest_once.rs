@@ -15,9 +15,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{ensure, Context, Result};
-use groundtruth_benches::{
-    maybe_checkpoint, open_store, rss_kib, Generator, Params, SOURCE,
-};
+use groundtruth_benches::{maybe_checkpoint, open_store, rss_kib, Generator, Params, SOURCE};
 use groundtruth_engine::model::{Observation, ScrapeRecord, ScrapeStatus};
 use groundtruth_engine::state::ScrapeStamp;
 use serde_json::json;
@@ -61,7 +59,9 @@ fn main() -> Result<()> {
             let mut states = store.load_state().await?;
             let load_ms = clock.elapsed().as_secs_f64() * 1e3;
             let peak_after_load = peak_mib();
-            let state = states.remove(SOURCE).context("no state for the bench source")?;
+            let state = states
+                .remove(SOURCE)
+                .context("no state for the bench source")?;
             // The population is constant, so the state must hold as many resources as the
             // generator's estate.
             ensure!(
