@@ -12,13 +12,14 @@ mod refreshable_table;
 mod relation_definitions;
 mod relation_references;
 mod selector_matches;
+mod state_at_table;
 mod temporal_function;
 
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
-use datafusion::catalog::{MemorySchemaProvider, SchemaProvider};
+use datafusion::catalog::{MemorySchemaProvider, SchemaProvider, TableProvider};
 use datafusion::datasource::MemTable;
 use datafusion::logical_expr::ScalarUDF;
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
@@ -28,12 +29,14 @@ pub use descriptions::{
 };
 pub use published_view::PublishedView;
 pub use refreshable_table::RefreshableTable;
+pub use state_at_table::{StateAtTable, StateSource, STATE_AT_PLACEHOLDER};
 pub use temporal_function::TemporalFunction;
 
 use crate::drift::DriftSettings;
 use crate::error::{EngineError, Result};
 use crate::sql::{self, NamedQueries, NamedQueryEntry};
 use crate::store::Store;
+use crate::timeline::{self, live::LiveState};
 
 /// Catalog name clients see (`current_database()`).
 pub const CATALOG: &str = "groundtruth";
@@ -41,6 +44,9 @@ pub const CATALOG: &str = "groundtruth";
 pub const PUBLIC_SCHEMA: &str = "public";
 /// Schema of the raw Delta tables.
 pub const STORAGE_SCHEMA: &str = "storage";
+/// Schema of what the engine derives to answer fast: the state checkpoints (a Delta table,
+/// but derived, never the only copy of anything) and the kinds each source has reported.
+pub const INTERNAL_SCHEMA: &str = "internals";
 
 /// What `query_catalog` holds.
 pub const QUERY_CATALOG_DESCRIPTION: &str = "The named query library: one row per query with \
@@ -67,7 +73,26 @@ pub struct Engine {
     store: Arc<Store>,
     versions: Arc<RefreshableTable>,
     scrapes: Arc<RefreshableTable>,
+    checkpoints: Arc<RefreshableTable>,
+    /// `resources`: the current state, rebuilt in memory at each refresh.
+    resources: Arc<RefreshableTable>,
+    /// `storage.kinds_seen`.
+    kinds: Arc<RefreshableTable>,
+    state: Arc<StateSource>,
+    live: Arc<tokio::sync::Mutex<LiveState>>,
     named_queries: Option<Arc<dyn NamedQueries>>,
+}
+
+/// An in-memory table of `batch`, split so that scans use every core.
+fn memory_table(batch: RecordBatch, partitions: usize) -> Result<Arc<dyn TableProvider>> {
+    let schema = batch.schema();
+    let parts = crate::timeline::merge::split(&batch, partitions)
+        .into_iter()
+        .map(|part| vec![part])
+        .collect();
+    let table = MemTable::try_new(schema, parts)
+        .map_err(|error| EngineError::query("building an in-memory table", error))?;
+    Ok(Arc::new(table))
 }
 
 impl std::fmt::Debug for Engine {
@@ -112,6 +137,20 @@ impl Engine {
         let snapshot = store.snapshot().await?;
         let versions = Arc::new(RefreshableTable::new(snapshot.versions));
         let scrapes = Arc::new(RefreshableTable::new(snapshot.scrapes));
+        let checkpoints = Arc::new(RefreshableTable::new(snapshot.checkpoints));
+        let state = Arc::new(StateSource::new(
+            Arc::clone(&versions) as Arc<dyn TableProvider>,
+            Arc::clone(&checkpoints) as Arc<dyn TableProvider>,
+        ));
+        let empty_resources = timeline::merge::merge(&[], &[], &timeline::merge::PAYLOAD_COLUMNS)?;
+        let resources = Arc::new(RefreshableTable::new(memory_table(
+            timeline::publish(&empty_resources, &timeline::TimeIndex::default(), None, None)?,
+            1,
+        )?));
+        let kinds = Arc::new(RefreshableTable::new(memory_table(
+            timeline::KindsSeen::default().batch()?,
+            1,
+        )?));
         let storage = Arc::new(MemorySchemaProvider::new());
         let register = |name: &str, table: Arc<RefreshableTable>| {
             storage
@@ -120,12 +159,29 @@ impl Engine {
         };
         register("versions", Arc::clone(&versions))?;
         register("scrapes", Arc::clone(&scrapes))?;
+        let internals = Arc::new(MemorySchemaProvider::new());
+        for (name, table) in [("checkpoints", &checkpoints), ("kinds_seen", &kinds)] {
+            internals
+                .register_table(name.to_string(), Arc::clone(table) as Arc<dyn TableProvider>)
+                .map_err(|error| EngineError::query("registering internal table", error))?;
+        }
         let catalog = context.catalog(CATALOG).ok_or_else(|| {
             EngineError::Corrupt(format!("catalog {CATALOG} missing from a new session"))
         })?;
         catalog
             .register_schema(STORAGE_SCHEMA, storage)
             .map_err(|error| EngineError::query("registering storage schema", error))?;
+        catalog
+            .register_schema(INTERNAL_SCHEMA, internals)
+            .map_err(|error| EngineError::query("registering internals schema", error))?;
+        context
+            .register_table("resources", Arc::clone(&resources) as Arc<dyn TableProvider>)
+            .map_err(|error| EngineError::query("registering resources", error))?;
+        // Templates over the state at T are planned against an unbound state table, which
+        // each call replaces; it is not left in the catalog.
+        context
+            .register_table(STATE_AT_PLACEHOLDER, Arc::new(state.at(None, false)))
+            .map_err(|error| EngineError::query("registering the state placeholder", error))?;
 
         for definition in definitions::tables() {
             let plan = plan(&context, &definition.sql, definition.name).await?;
@@ -177,7 +233,7 @@ impl Engine {
         .await?;
         context.register_udtf(
             "drift_at",
-            Arc::new(TemporalFunction::new("drift_at", &["as_of"], drift_at)),
+            Arc::new(TemporalFunction::over_state("drift_at", drift_at, Arc::clone(&state))),
         );
         let identity_links_at = plan(
             &context,
@@ -190,20 +246,18 @@ impl Engine {
         .await?;
         context.register_udtf(
             "identity_links_at",
-            Arc::new(TemporalFunction::new(
+            Arc::new(TemporalFunction::over_state(
                 "identity_links_at",
-                &["as_of"],
                 identity_links_at,
+                Arc::clone(&state),
             )),
         );
-        let resources_at = plan(&context, &definitions::resources_at(), "resources_at").await?;
+        context
+            .deregister_table(STATE_AT_PLACEHOLDER)
+            .map_err(|error| EngineError::query("removing the state placeholder", error))?;
         context.register_udtf(
             "resources_at",
-            Arc::new(TemporalFunction::new(
-                "resources_at",
-                &["as_of"],
-                resources_at,
-            )),
+            Arc::new(TemporalFunction::state("resources_at", Arc::clone(&state))),
         );
         for (name, sql, parameters) in [
             (
@@ -229,14 +283,41 @@ impl Engine {
             Arc::new(TemporalFunction::new("changes", &["from", "to"], changes)),
         );
 
-        register_descriptions(&context).await?;
-        Ok(Self {
+        let engine = Self {
             context,
             store,
             versions,
             scrapes,
+            checkpoints,
+            resources,
+            kinds,
+            state,
+            live: Arc::new(tokio::sync::Mutex::new(LiveState::default())),
             named_queries: None,
-        })
+        };
+        engine.load_state().await?;
+        register_descriptions(&engine.context).await?;
+        Ok(engine)
+    }
+
+    /// Advance the in-memory time index and current state to the installed snapshots, and
+    /// republish `resources` and `storage.kinds_seen`.
+    async fn load_state(&self) -> Result<()> {
+        let mut live = self.live.lock().await;
+        let index = Arc::new(self.store.time_index().await?);
+        live.advance(
+            &self.context.state(),
+            Arc::clone(&self.versions) as Arc<dyn TableProvider>,
+            Arc::clone(&self.checkpoints) as Arc<dyn TableProvider>,
+            &index,
+        )
+        .await?;
+        let partitions = self.context.state().config().target_partitions();
+        let rows = timeline::publish(&live.rows()?, &index, None, None)?;
+        self.resources.replace(memory_table(rows, partitions)?);
+        self.kinds.replace(memory_table(live.kinds().batch()?, 1)?);
+        self.state.set_index(index);
+        Ok(())
     }
 
     /// Install a query library: `named_query(...)` expands its queries and `query_catalog`
@@ -284,7 +365,8 @@ impl Engine {
         let snapshot = self.store.snapshot().await?;
         self.versions.replace(snapshot.versions);
         self.scrapes.replace(snapshot.scrapes);
-        Ok(())
+        self.checkpoints.replace(snapshot.checkpoints);
+        self.load_state().await
     }
 
     /// The DataFusion context (for the Postgres-wire server and the catalog emulation).

@@ -16,6 +16,7 @@ use datafusion::prelude::SessionContext;
 use deltalake::kernel::transaction::CommitProperties;
 use deltalake::operations::optimize::OptimizeType;
 use deltalake::protocol::SaveMode;
+use deltalake::parquet::file::properties::WriterProperties;
 use deltalake::DeltaTable;
 use tokio::sync::Mutex;
 
@@ -24,6 +25,7 @@ pub use location::{StoreOptions, StoreTable, StoreUrl};
 use crate::error::{EngineError, Result};
 use crate::model::{Layer, ResourceKey, ScrapeRecord, ScrapeStatus, VersionRow};
 use crate::state::{CurrentVersion, SourceState};
+use crate::timeline::{self, TimeIndex};
 
 /// Handle on a store. Cheap to share; commits are serialized internally.
 #[derive(Debug)]
@@ -31,6 +33,61 @@ pub struct Store {
     url: StoreUrl,
     versions: Mutex<DeltaTable>,
     scrapes: Mutex<DeltaTable>,
+    checkpoints: Mutex<DeltaTable>,
+    checkpoint_policy: CheckpointPolicy,
+    /// Held while deciding and writing checkpoints: two commits that finish together must not
+    /// both find a source due and write its checkpoint twice.
+    checkpointing: Mutex<()>,
+}
+
+/// When a source gets a new state checkpoint (see the crate docs, "State checkpoints").
+///
+/// After a commit, a source is due when the versions it wrote since its newest checkpoint
+/// number at least `max(min_versions, state_ratio × resources alive)`. So the state at any
+/// instant is read from one checkpoint plus at most about that many versions (about twice the
+/// state at the default ratio of 1), and checkpoints take about as much storage as the versions
+/// themselves, whatever the scrape interval.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CheckpointPolicy {
+    /// Never checkpoint a source that wrote fewer versions than this since its last checkpoint.
+    pub min_versions: u64,
+    /// Checkpoint once the versions since the last checkpoint reach this multiple of the state.
+    pub state_ratio: f64,
+}
+
+impl CheckpointPolicy {
+    /// Refuse ratios that are negative or not a number.
+    pub fn validate(&self) -> Result<()> {
+        if self.state_ratio.is_finite() && self.state_ratio >= 0.0 {
+            Ok(())
+        } else {
+            Err(EngineError::Config(format!(
+                "checkpoints.state_ratio must be a finite number >= 0, not {}",
+                self.state_ratio
+            )))
+        }
+    }
+}
+
+impl Default for CheckpointPolicy {
+    fn default() -> Self {
+        Self {
+            min_versions: 1_000,
+            state_ratio: 1.0,
+        }
+    }
+}
+
+/// A checkpoint written by [`Store::maybe_checkpoint`] or [`Store::checkpoint`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckpointReport {
+    /// The source.
+    pub source: String,
+    /// The instant whose state it holds: the start of the source's latest scrape then.
+    pub at: DateTime<Utc>,
+    /// Resources alive at that instant (rows written).
+    pub rows: u64,
 }
 
 /// What compaction did.
@@ -42,13 +99,15 @@ pub struct CompactionReport {
     pub files_added: u64,
 }
 
-/// Read-only providers for both tables at one instant, for query sessions.
+/// Read-only providers for the tables at one instant, for query sessions.
 #[derive(Debug, Clone)]
 pub struct StoreSnapshot {
     /// The `versions` table.
     pub versions: Arc<dyn TableProvider>,
     /// The `scrapes` table.
     pub scrapes: Arc<dyn TableProvider>,
+    /// The `checkpoints` table.
+    pub checkpoints: Arc<dyn TableProvider>,
 }
 
 fn delta_error(
@@ -74,14 +133,19 @@ async fn open_or_create(
     if delta.version().is_some() {
         return Ok(delta);
     }
-    let columns = match table {
-        StoreTable::Versions => rows::version_columns(),
-        StoreTable::Scrapes => rows::scrape_columns(),
+    let (columns, partitions) = match table {
+        StoreTable::Versions => (rows::version_columns(), Vec::new()),
+        StoreTable::Scrapes => (rows::scrape_columns(), Vec::new()),
+        StoreTable::Checkpoints => (
+            rows::checkpoint_columns(),
+            rows::CHECKPOINT_PARTITIONS.to_vec(),
+        ),
     };
     delta
         .create()
         .with_table_name(table.name())
         .with_columns(columns)
+        .with_partition_columns(partitions)
         // Concurrent first opens race to write version 0; the loser's Ignore keeps the winner's.
         .with_save_mode(SaveMode::Ignore)
         .await
@@ -96,16 +160,30 @@ async fn append(
     properties: CommitProperties,
 ) -> Result<()> {
     let mut table = table.lock().await;
-    let written = table
+    let mut write = table
         .clone()
         .write(vec![batch])
         .with_save_mode(SaveMode::Append)
-        .with_commit_properties(properties)
-        .await
-        .map_err(delta_error(which, "append"))?;
+        .with_commit_properties(properties);
+    if which == StoreTable::Checkpoints {
+        // Row groups small enough that one checkpoint is decoded by every core at once.
+        write = write
+            .with_partition_columns(rows::CHECKPOINT_PARTITIONS)
+            .with_writer_properties(
+                WriterProperties::builder()
+                    .set_max_row_group_row_count(Some(CHECKPOINT_ROW_GROUP))
+                    .build(),
+            );
+    }
+    let written = write.await.map_err(delta_error(which, "append"))?;
     *table = written;
     Ok(())
 }
+
+/// Rows per Parquet row group in checkpoints and compacted versions: small enough for
+/// statistics to prune within a file and for scans to split a file across cores.
+const CHECKPOINT_ROW_GROUP: usize = 16 * 1024;
+const VERSIONS_ROW_GROUP: usize = 64 * 1024;
 
 impl Store {
     /// Open the store at `url`, creating its tables if they do not exist yet.
@@ -114,7 +192,11 @@ impl Store {
     /// commit.
     pub async fn open(url: &StoreUrl, options: &StoreOptions) -> Result<Self> {
         if let Some(path) = url.local_path() {
-            for table in [StoreTable::Versions, StoreTable::Scrapes] {
+            for table in [
+                StoreTable::Versions,
+                StoreTable::Scrapes,
+                StoreTable::Checkpoints,
+            ] {
                 let directory = path.join(table.name());
                 std::fs::create_dir_all(&directory).map_err(|error| {
                     EngineError::InvalidStoreUrl {
@@ -127,11 +209,27 @@ impl Store {
         let storage_options = options.to_storage_options();
         let versions = open_or_create(url, StoreTable::Versions, &storage_options).await?;
         let scrapes = open_or_create(url, StoreTable::Scrapes, &storage_options).await?;
+        let checkpoints =
+            open_or_create(url, StoreTable::Checkpoints, &storage_options).await?;
         Ok(Store {
             url: url.clone(),
             versions: Mutex::new(versions),
             scrapes: Mutex::new(scrapes),
+            checkpoints: Mutex::new(checkpoints),
+            checkpoint_policy: CheckpointPolicy::default(),
+            checkpointing: Mutex::new(()),
         })
+    }
+
+    /// Use `policy` to decide when sources get checkpoints.
+    pub fn with_checkpoint_policy(mut self, policy: CheckpointPolicy) -> Self {
+        self.checkpoint_policy = policy;
+        self
+    }
+
+    /// The checkpoint policy in use.
+    pub fn checkpoint_policy(&self) -> CheckpointPolicy {
+        self.checkpoint_policy
     }
 
     /// Where the store lives.
@@ -186,6 +284,12 @@ impl Store {
             .update_state()
             .await
             .map_err(delta_error(StoreTable::Scrapes, "refresh"))?;
+        self.checkpoints
+            .lock()
+            .await
+            .update_state()
+            .await
+            .map_err(delta_error(StoreTable::Checkpoints, "refresh"))?;
         Ok(())
     }
 
@@ -193,14 +297,16 @@ impl Store {
     pub async fn snapshot(&self) -> Result<StoreSnapshot> {
         let versions = self.provider(StoreTable::Versions).await?;
         let scrapes = self.provider(StoreTable::Scrapes).await?;
-        Ok(StoreSnapshot { versions, scrapes })
+        let checkpoints = self.provider(StoreTable::Checkpoints).await?;
+        Ok(StoreSnapshot {
+            versions,
+            scrapes,
+            checkpoints,
+        })
     }
 
     async fn provider(&self, table: StoreTable) -> Result<Arc<dyn TableProvider>> {
-        let delta = match table {
-            StoreTable::Versions => self.versions.lock().await.clone(),
-            StoreTable::Scrapes => self.scrapes.lock().await.clone(),
-        };
+        let delta = self.table(table).lock().await.clone();
         delta
             .table_provider()
             .await
@@ -220,21 +326,41 @@ impl Store {
             .await
             .update_datafusion_session(&state)
             .map_err(delta_error(StoreTable::Scrapes, "register"))?;
+        self.checkpoints
+            .lock()
+            .await
+            .update_datafusion_session(&state)
+            .map_err(delta_error(StoreTable::Checkpoints, "register"))?;
         Ok(())
     }
 
-    /// Rewrite the `versions` table's many small files into few large ones, Z-ordered on
-    /// (id, valid_from) so file statistics prune both per-resource history and time windows.
-    /// Delta's optimize commits the removal of old files and the addition of new ones
-    /// atomically, so readers see every version exactly once before, during and after.
+    fn table(&self, table: StoreTable) -> &Mutex<DeltaTable> {
+        match table {
+            StoreTable::Versions => &self.versions,
+            StoreTable::Scrapes => &self.scrapes,
+            StoreTable::Checkpoints => &self.checkpoints,
+        }
+    }
+
+    /// Rewrite the `versions` table's many small files into few large ones. Files are binned
+    /// in commit order, so every compacted file still covers a narrow range of `valid_from`
+    /// and its statistics (file and row group) prune time windows: the reads of state, which
+    /// touch one checkpoint and the versions after it, and `changes`. Delta's optimize commits
+    /// the removal of old files and the addition of new ones atomically, so readers see every
+    /// version exactly once before, during and after.
     pub async fn compact(&self) -> Result<CompactionReport> {
         let mut table = self.versions.lock().await;
         let target = NonZeroU64::new(128 * 1024 * 1024).unwrap_or(NonZeroU64::MIN);
         let (compacted, metrics) = table
             .clone()
             .optimize()
-            .with_type(OptimizeType::ZOrder(vec!["id".into(), "valid_from".into()]))
+            .with_type(OptimizeType::Compact)
             .with_target_size(target)
+            .with_writer_properties(
+                WriterProperties::builder()
+                    .set_max_row_group_row_count(Some(VERSIONS_ROW_GROUP))
+                    .build(),
+            )
             .await
             .map_err(delta_error(StoreTable::Versions, "optimize"))?;
         *table = compacted;
@@ -323,67 +449,243 @@ impl Store {
     }
 
     /// Rebuild the writer's index: the latest live version of every resource and the last
-    /// successful scrape of every source.
+    /// successful scrape of every source, from each source's newest checkpoint and the
+    /// versions after it (never from all of history).
     pub async fn load_state(&self) -> Result<HashMap<String, SourceState>> {
+        let index = self.time_index().await?;
+        let context = self.session().await?;
+        let snapshot = self.snapshot().await?;
+        let state = timeline::state_of(
+            &context.state(),
+            snapshot.versions,
+            snapshot.checkpoints,
+            &index.windows(None),
+            &["layer", "name", "attrs", "attrs_hash", "labels"],
+        )
+        .await?;
         let mut sources: HashMap<String, SourceState> = HashMap::new();
-        let latest = self
-            .query(
-                "SELECT source, kind, id, layer, name, attrs, attrs_hash, labels FROM ( \
-                   SELECT *, row_number() OVER (PARTITION BY source, kind, id ORDER BY valid_from DESC) AS position \
-                   FROM versions) WHERE position = 1 AND change <> 'removed'",
-            )
-            .await?;
-        for batch in &latest {
-            let source = string_column(batch, "source")?;
-            let kind = string_column(batch, "kind")?;
-            let id = string_column(batch, "id")?;
-            let layer = string_column(batch, "layer")?;
-            let name = string_column(batch, "name")?;
-            let attrs = string_column(batch, "attrs")?;
-            let hash = string_column(batch, "attrs_hash")?;
-            let labels = string_column(batch, "labels")?;
-            for row in 0..batch.num_rows() {
-                let corrupt = |what: &str| {
-                    EngineError::Corrupt(format!("{what} of {}/{}", kind.value(row), id.value(row)))
-                };
-                let version = CurrentVersion {
-                    layer: Layer::parse(layer.value(row)).ok_or_else(|| corrupt("layer"))?,
-                    name: (!name.is_null(row)).then(|| name.value(row).to_string()),
-                    attrs: serde_json::from_str(attrs.value(row)).map_err(|_| corrupt("attrs"))?,
-                    labels: if labels.is_null(row) {
-                        Default::default()
-                    } else {
-                        serde_json::from_str(labels.value(row)).map_err(|_| corrupt("labels"))?
+        let source = string_column(&state, "source")?;
+        let kind = string_column(&state, "kind")?;
+        let id = string_column(&state, "id")?;
+        let layer = string_column(&state, "layer")?;
+        let name = string_column(&state, "name")?;
+        let attrs = string_column(&state, "attrs")?;
+        let hash = string_column(&state, "attrs_hash")?;
+        let labels = string_column(&state, "labels")?;
+        for row in 0..state.num_rows() {
+            let corrupt = |what: &str| {
+                EngineError::Corrupt(format!("{what} of {}/{}", kind.value(row), id.value(row)))
+            };
+            let version = CurrentVersion {
+                layer: Layer::parse(layer.value(row)).ok_or_else(|| corrupt("layer"))?,
+                name: (!name.is_null(row)).then(|| name.value(row).to_string()),
+                attrs: serde_json::from_str(attrs.value(row)).map_err(|_| corrupt("attrs"))?,
+                labels: if labels.is_null(row) {
+                    Default::default()
+                } else {
+                    serde_json::from_str(labels.value(row)).map_err(|_| corrupt("labels"))?
+                },
+                fingerprint: hash.value(row).to_string(),
+            };
+            sources
+                .entry(source.value(row).to_string())
+                .or_default()
+                .resources
+                .insert(
+                    ResourceKey {
+                        kind: kind.value(row).to_string(),
+                        id: id.value(row).to_string(),
                     },
-                    fingerprint: hash.value(row).to_string(),
-                };
-                sources
-                    .entry(source.value(row).to_string())
-                    .or_default()
-                    .resources
-                    .insert(
-                        ResourceKey {
-                            kind: kind.value(row).to_string(),
-                            id: id.value(row).to_string(),
-                        },
-                        version,
-                    );
-            }
+                    version,
+                );
         }
-        let successes = self
-            .query("SELECT source, max(started_at) AS last_success FROM scrapes WHERE status IN ('ok', 'partial') GROUP BY source")
-            .await?;
-        for batch in &successes {
-            let source = string_column(batch, "source")?;
-            let last = timestamp_column(batch, "last_success")?;
-            for row in 0..batch.num_rows() {
-                sources
-                    .entry(source.value(row).to_string())
-                    .or_default()
-                    .last_success = Some(micros_to_time(last.value(row))?);
+        for name in index.sources() {
+            if let Some(last) = index.last_success(name, None) {
+                sources.entry(name.to_string()).or_default().last_success =
+                    Some(micros_to_time(last)?);
             }
         }
         Ok(sources)
+    }
+
+    /// A query session over this store's tables, for the engine's own reads.
+    async fn session(&self) -> Result<SessionContext> {
+        let context = SessionContext::new();
+        self.prepare_session(&context).await?;
+        Ok(context)
+    }
+
+    /// Every scrape's start and outcome and every checkpoint's instant, per source. The
+    /// checkpoints are listed from the Delta log's partition values, without reading a file.
+    pub async fn time_index(&self) -> Result<TimeIndex> {
+        let batches = self
+            .query(
+                "SELECT source, started_at, status IN ('ok', 'partial') AS succeeded FROM scrapes",
+            )
+            .await?;
+        let mut scrapes = Vec::new();
+        for batch in &batches {
+            let source = string_column(batch, "source")?;
+            let started = timestamp_column(batch, "started_at")?;
+            let succeeded = column(batch, "succeeded")?
+                .as_any()
+                .downcast_ref::<arrow::array::BooleanArray>()
+                .cloned()
+                .ok_or_else(|| EngineError::Corrupt("scrape status flag".into()))?;
+            for row in 0..batch.num_rows() {
+                scrapes.push((
+                    source.value(row).to_string(),
+                    started.value(row),
+                    succeeded.value(row),
+                ));
+            }
+        }
+        Ok(TimeIndex::new(scrapes, self.checkpoint_instants().await?))
+    }
+
+    /// `(source, instant)` of every checkpoint, with the rows it holds.
+    async fn checkpoint_files(&self) -> Result<Vec<(String, i64, u64)>> {
+        let table = self.checkpoints.lock().await;
+        let snapshot = table
+            .snapshot()
+            .map_err(delta_error(StoreTable::Checkpoints, "list"))?;
+        let mut files = Vec::new();
+        for file in snapshot.log_data().iter() {
+            let values = file.partition_values_map();
+            let source = values.get("source").cloned().flatten();
+            let at = values
+                .get("checkpoint_at_us")
+                .cloned()
+                .flatten()
+                .and_then(|text| text.parse::<i64>().ok());
+            match (source, at) {
+                (Some(source), Some(at)) => {
+                    files.push((source, at, file.num_records().unwrap_or(0) as u64))
+                }
+                _ => {
+                    return Err(EngineError::Corrupt(format!(
+                        "checkpoint file {} lacks its partition values",
+                        file.path()
+                    )))
+                }
+            }
+        }
+        Ok(files)
+    }
+
+    async fn checkpoint_instants(&self) -> Result<Vec<(String, i64)>> {
+        Ok(self
+            .checkpoint_files()
+            .await?
+            .into_iter()
+            .map(|(source, at, _)| (source, at))
+            .collect())
+    }
+
+    /// Write a checkpoint for every source the policy says is due (call after commits). A
+    /// checkpoint is one Delta commit derived only from committed rows, so a crash before it
+    /// leaves no trace but unreferenced files, and the next call writes it again.
+    pub async fn maybe_checkpoint(&self) -> Result<Vec<CheckpointReport>> {
+        let _exclusive = self.checkpointing.lock().await;
+        let index = self.time_index().await?;
+        let files = self.checkpoint_files().await?;
+        let windows = index.windows(None);
+        if windows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let filter = windows
+            .iter()
+            .map(|window| {
+                format!(
+                    "(source = '{}' AND valid_from > to_timestamp_micros({}))",
+                    window.source.replace('\'', "''"),
+                    window.after.unwrap_or(i64::MIN)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        let counts = self
+            .query(&format!(
+                "SELECT source, sum(CASE WHEN change = 'added' THEN 1 WHEN change = 'removed' THEN -1 ELSE 0 END) AS growth, \
+                        count(*) AS versions FROM versions WHERE {filter} GROUP BY source"
+            ))
+            .await?;
+        let mut reports = Vec::new();
+        for batch in &counts {
+            let source = string_column(batch, "source")?;
+            let growth = int_column(batch, "growth")?;
+            let versions = int_column(batch, "versions")?;
+            for row in 0..batch.num_rows() {
+                let name = source.value(row);
+                let checkpoint = index.checkpoint(name, None);
+                let base: u64 = files
+                    .iter()
+                    .filter(|(file_source, at, _)| file_source == name && Some(*at) == checkpoint)
+                    .map(|(_, _, rows)| rows)
+                    .sum();
+                let resources = (base as i64 + growth.value(row)).max(0) as f64;
+                let written = versions.value(row).max(0) as u64;
+                let policy = self.checkpoint_policy;
+                let threshold = (policy.state_ratio * resources).ceil().max(0.0) as u64;
+                if written >= policy.min_versions.max(threshold).max(1) {
+                    if let Some(report) = self.checkpoint_with(&index, name).await? {
+                        reports.push(report);
+                    }
+                }
+            }
+        }
+        Ok(reports)
+    }
+
+    /// Write a checkpoint of `source` at the start of its latest recorded scrape, due or not.
+    /// `None` when the source has no scrape or already has a checkpoint there.
+    pub async fn checkpoint(&self, source: &str) -> Result<Option<CheckpointReport>> {
+        let _exclusive = self.checkpointing.lock().await;
+        let index = self.time_index().await?;
+        self.checkpoint_with(&index, source).await
+    }
+
+    async fn checkpoint_with(
+        &self,
+        index: &TimeIndex,
+        source: &str,
+    ) -> Result<Option<CheckpointReport>> {
+        let Some(at) = index.latest_scrape(source) else {
+            return Ok(None);
+        };
+        let Some(mut window) = index
+            .windows(Some(at))
+            .into_iter()
+            .find(|window| window.source == source)
+        else {
+            return Ok(None);
+        };
+        if window.checkpoint == Some(at) {
+            return Ok(None);
+        }
+        window.until = Some(at);
+        let context = self.session().await?;
+        let snapshot = self.snapshot().await?;
+        let state = timeline::state_of(
+            &context.state(),
+            snapshot.versions,
+            snapshot.checkpoints,
+            std::slice::from_ref(&window),
+            &timeline::merge::PAYLOAD_COLUMNS,
+        )
+        .await?;
+        let rows = state.num_rows() as u64;
+        let batch = rows::checkpoint_batch(&state, at)?;
+        let metadata = CommitProperties::default().with_metadata([(
+            "groundtruth.checkpoint".to_string(),
+            serde_json::json!({"source": source, "at_us": at}),
+        )]);
+        append(&self.checkpoints, StoreTable::Checkpoints, batch, metadata).await?;
+        Ok(Some(CheckpointReport {
+            source: source.to_string(),
+            at: micros_to_time(at)?,
+            rows,
+        }))
     }
 
     /// Start of the latest scrape of each source, whatever its status.
@@ -443,6 +745,19 @@ pub(crate) fn timestamp_column(
         .downcast_ref::<TimestampMicrosecondArray>()
         .cloned()
         .ok_or_else(|| EngineError::Corrupt(format!("column {name} is not a timestamp")))
+}
+
+fn int_column(batch: &RecordBatch, name: &str) -> Result<arrow::array::Int64Array> {
+    let cast = arrow::compute::cast(column(batch, name)?, &ArrowType::Int64).map_err(|source| {
+        EngineError::Arrow {
+            what: "integer column",
+            source,
+        }
+    })?;
+    cast.as_any()
+        .downcast_ref::<arrow::array::Int64Array>()
+        .cloned()
+        .ok_or_else(|| EngineError::Corrupt(format!("column {name} is not an integer")))
 }
 
 fn micros_to_time(micros: i64) -> Result<DateTime<Utc>> {

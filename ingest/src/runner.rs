@@ -162,6 +162,7 @@ impl Ingestor {
             .insert(source.name().to_string(), started_at);
         drop(state);
         self.commits.send_modify(|count| *count += 1);
+        self.checkpoint_due_sources().await;
         log_scrape(&record);
         // No receiver is not an error: nobody is observing.
         let _ = self.scrapes.send(record.clone());
@@ -245,7 +246,22 @@ impl Ingestor {
         state.sources.extend(working);
         drop(state);
         self.commits.send_modify(|count| *count += 1);
+        self.checkpoint_due_sources().await;
         Ok(records)
+    }
+
+    /// Step 5 of the commit protocol: checkpoint the sources that are due. A failure is
+    /// logged and retried after the next commit: the versions are committed, and a missing
+    /// checkpoint only makes reads of the state longer.
+    async fn checkpoint_due_sources(&self) {
+        match self.store.maybe_checkpoint().await {
+            Ok(reports) => {
+                for report in reports {
+                    tracing::info!(source = %report.source, at = %report.at, rows = report.rows, "state checkpoint written");
+                }
+            }
+            Err(error) => tracing::warn!(%error, "state checkpoint failed; retried after the next commit"),
+        }
     }
 
     /// Valid-from instants must strictly increase per source, even if the clock stalls or

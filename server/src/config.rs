@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use groundtruth_engine::drift::DriftSettings;
-use groundtruth_engine::store::StoreOptions;
+use groundtruth_engine::store::{CheckpointPolicy, StoreOptions};
 use groundtruth_ingest::config::{parse_duration, SourceConfig};
 use serde::{Deserialize, Deserializer};
 
@@ -35,6 +35,9 @@ pub struct Config {
     /// (`[[drift.ignore]]`); validated while parsing.
     #[serde(default)]
     pub drift: DriftSettings,
+    /// `[checkpoints]`: when a source's state is checkpointed (see the engine docs).
+    #[serde(default)]
+    pub checkpoints: CheckpointPolicy,
 }
 
 /// `[server]`
@@ -247,6 +250,7 @@ impl Default for Config {
             scheduler: SchedulerConfig::default(),
             sources: Vec::new(),
             drift: DriftSettings::default(),
+            checkpoints: CheckpointPolicy::default(),
         }
     }
 }
@@ -257,6 +261,10 @@ impl Config {
         let config: Self = toml::from_str(text)
             .map_err(|error| ServerError::Config(format!("{origin}: {error}")))?;
         config.server.validate()?;
+        config
+            .checkpoints
+            .validate()
+            .map_err(|error| ServerError::Config(format!("{origin}: {error}")))?;
         Ok(config)
     }
 

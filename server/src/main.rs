@@ -191,7 +191,8 @@ async fn open_store(config: &Config) -> anyhow::Result<Arc<Store>> {
     let url = StoreUrl::parse(&config.store)?;
     let store = Store::open(&url, &config.store_options)
         .await
-        .with_context(|| format!("opening store {url}"))?;
+        .with_context(|| format!("opening store {url}"))?
+        .with_checkpoint_policy(config.checkpoints);
     Ok(Arc::new(store))
 }
 

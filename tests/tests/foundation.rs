@@ -318,6 +318,109 @@ async fn kill_nine_during_ingest_loses_nothing_committed() {
     server.stop().unwrap();
 }
 
+/// Step 5 of the commit protocol under SIGKILL: with a checkpoint after every commit, the
+/// process is killed at spread-out moments (inside scrapes, commits and checkpoint writes);
+/// afterwards every checkpoint holds exactly the state history defines at its instant, none is
+/// written twice, and the current state and an as-of read equal their definitions.
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_nine_during_checkpoints_leaves_every_checkpoint_exact() {
+    let work = tempfile::tempdir().unwrap();
+    let store = work.path().join("store");
+    let sources = "[checkpoints]\nmin_versions = 1\nstate_ratio = 0.0\n\n\
+                   [[sources]]\ntype = \"simulated\"\nname = \"synthetic_cloud\"\nlayer = \"live\"\nseed = 11\ninterval = \"1s\"\n\n\
+                   [[sources]]\ntype = \"simulated\"\nname = \"synthetic_iac\"\nlayer = \"declared\"\nseed = 11\ninterval = \"1s\"\n";
+    let config = write_config(work.path(), &store, sources).unwrap();
+    let rounds: u64 = std::env::var("GT_KILL_ROUNDS")
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(6);
+    for round in 0..rounds {
+        let port = free_port();
+        let mut server = Server::serve(&config, port)
+            .await
+            .unwrap_or_else(|error| panic!("restart {round}: {error}"));
+        // Spread the kills over a scrape period and a half, in steps that are not a divisor of it.
+        tokio::time::sleep(Duration::from_millis(300 + (round * 373) % 1500)).await;
+        server.kill_hard();
+    }
+    // One more run that scrapes after the last kill (diffing against the state it loads), then
+    // a server without sources, so that nothing moves while the answers are compared.
+    let mut server = Server::serve(&config, free_port()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    server.kill_hard();
+    let checks = work.path().join("checks");
+    std::fs::create_dir_all(&checks).unwrap();
+    let quiet = write_config(&checks, &store, "").unwrap();
+    let port = free_port();
+    let mut server = Server::serve(&quiet, port).await.unwrap();
+    let client = connect(port).await.unwrap();
+    let misdiffed = rows(
+        &client,
+        "SELECT count(*) FROM (SELECT change, lag(change) OVER (PARTITION BY source, kind, id ORDER BY valid_from) AS previous
+                              FROM storage.versions)
+         WHERE (change = 'added' AND previous IS NOT NULL AND previous <> 'removed')
+            OR (change <> 'added' AND (previous IS NULL OR previous = 'removed'))",
+    )
+    .await
+    .unwrap();
+    assert_eq!(misdiffed[0][0], "0", "every scrape diffed against the state before it");
+    let doubled = rows(
+        &client,
+        "SELECT count(*) FROM (SELECT source, checkpoint_at_us, kind, id FROM internals.checkpoints \
+         GROUP BY source, checkpoint_at_us, kind, id HAVING count(*) > 1)",
+    )
+    .await
+    .unwrap();
+    assert_eq!(doubled[0][0], "0", "no checkpoint row is written twice");
+    let checkpoints = rows(
+        &client,
+        "SELECT DISTINCT source, checkpoint_at_us FROM internals.checkpoints ORDER BY 1, 2",
+    )
+    .await
+    .unwrap();
+    assert!(checkpoints.len() >= 2, "{checkpoints:?}");
+    for checkpoint in &checkpoints {
+        let (source, at) = (&checkpoint[0], &checkpoint[1]);
+        let naive = format!(
+            "SELECT kind, id, attrs_hash, last_changed FROM (
+               SELECT kind, id, attrs_hash, change, valid_from AS last_changed,
+                      row_number() OVER (PARTITION BY kind, id ORDER BY valid_from DESC) AS recency
+               FROM storage.versions WHERE source = '{source}' AND valid_from <= to_timestamp_micros({at}))
+             WHERE recency = 1 AND change <> 'removed'"
+        );
+        let stored = format!(
+            "SELECT kind, id, attrs_hash, last_changed FROM internals.checkpoints \
+             WHERE source = '{source}' AND checkpoint_at_us = {at}"
+        );
+        let differences = rows(
+            &client,
+            &format!(
+                "SELECT (SELECT count(*) FROM ({naive} EXCEPT {stored})) + (SELECT count(*) FROM ({stored} EXCEPT {naive}))"
+            ),
+        )
+        .await
+        .unwrap();
+        assert_eq!(differences[0][0], "0", "checkpoint {source} at {at}");
+    }
+    let orphans = rows(&client, "SELECT count(*) FROM storage.versions v LEFT ANTI JOIN storage.scrapes s ON v.scrape_id = s.scrape_id")
+        .await
+        .unwrap();
+    assert_eq!(orphans[0][0], "0", "every committed version has its scrape record");
+    let current_differences = rows(
+        &client,
+        "WITH naive AS (SELECT source, kind, id, attrs_hash FROM (
+                SELECT *, row_number() OVER (PARTITION BY source, kind, id ORDER BY valid_from DESC) AS recency
+                FROM storage.versions) WHERE recency = 1 AND change <> 'removed'),
+              fast AS (SELECT source, kind, id, attrs_hash FROM resources)
+         SELECT (SELECT count(*) FROM (SELECT * FROM naive EXCEPT SELECT * FROM fast))
+              + (SELECT count(*) FROM (SELECT * FROM fast EXCEPT SELECT * FROM naive))",
+    )
+    .await
+    .unwrap();
+    assert_eq!(current_differences[0][0], "0", "the current state is the latest of every version");
+    server.stop().unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn port_in_use_and_unwritable_store_fail_clearly() {
     let work = tempfile::tempdir().unwrap();

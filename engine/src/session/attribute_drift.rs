@@ -1,8 +1,15 @@
 //! `attribute_drift(kind, declared_attrs, live_attrs)`: the attributes the declared side states
 //! that the live side does not match, as JSON text `[{"path", "declared", "live"}]` (`[]` when
 //! in sync), following [`crate::drift::compare`]. NULL when either side is NULL.
+//!
+//! Comparing two documents means parsing both and walking every declared path (tens of µs a
+//! pair), and the pairs a drift query compares are nearly all the ones the previous query
+//! compared: a resource's attributes change far less often than dashboards refresh. So results
+//! are remembered per (kind, declared text, live text), keyed by a SHA-256 of the three, and
+//! the comparison runs only for pairs not seen before.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use arrow::array::{Array, StringBuilder};
 use arrow::datatypes::DataType;
@@ -19,6 +26,36 @@ use crate::drift::{self, IgnoreRule};
 pub struct AttributeDrift {
     signature: Signature,
     ignores: Vec<(String, String)>,
+    remembered: Remembered,
+}
+
+/// Results of earlier comparisons. Not part of the function's identity.
+#[derive(Debug, Default)]
+struct Remembered(Mutex<HashMap<[u8; 32], Arc<str>>>);
+
+/// Beyond this many remembered pairs the memory starts again empty (about 200 bytes a pair).
+const REMEMBERED_PAIRS: usize = 1_000_000;
+
+impl PartialEq for Remembered {
+    fn eq(&self, _other: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Remembered {}
+
+impl std::hash::Hash for Remembered {
+    fn hash<H: std::hash::Hasher>(&self, _state: &mut H) {}
+}
+
+fn pair_key(kind: &str, declared: &str, live: &str) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for part in [kind, declared, live] {
+        hasher.update((part.len() as u64).to_le_bytes());
+        hasher.update(part.as_bytes());
+    }
+    hasher.finalize().into()
 }
 
 impl AttributeDrift {
@@ -33,6 +70,7 @@ impl AttributeDrift {
                 .iter()
                 .map(|rule| (rule.kind.clone(), rule.path.clone()))
                 .collect(),
+            remembered: Remembered::default(),
         }
     }
 }
@@ -72,13 +110,35 @@ impl ScalarUDFImpl for AttributeDrift {
                 serde_json::from_str(text)
                     .unwrap_or_else(|_| serde_json::Value::String(text.into()))
             };
-            let drifts = drift::compare(
-                kinds.value(row),
-                &parse(declared.value(row)),
-                &parse(live.value(row)),
-                &ignores,
-            );
-            builder.append_value(serde_json::to_string(&drifts).unwrap_or_else(|_| "[]".into()));
+            let (kind, declared, live) = (kinds.value(row), declared.value(row), live.value(row));
+            let key = pair_key(kind, declared, live);
+            let known = self
+                .remembered
+                .0
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .get(&key)
+                .cloned();
+            let result = match known {
+                Some(result) => result,
+                None => {
+                    let drifts = drift::compare(kind, &parse(declared), &parse(live), &ignores);
+                    let result: Arc<str> = serde_json::to_string(&drifts)
+                        .unwrap_or_else(|_| "[]".into())
+                        .into();
+                    let mut remembered = self
+                        .remembered
+                        .0
+                        .lock()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner());
+                    if remembered.len() >= REMEMBERED_PAIRS {
+                        remembered.clear();
+                    }
+                    remembered.insert(key, Arc::clone(&result));
+                    result
+                }
+            };
+            builder.append_value(&*result);
         }
         Ok(ColumnarValue::Array(Arc::new(builder.finish())))
     }

@@ -1,12 +1,5 @@
 //! The SQL surface: each published table's definition and description.
 
-/// Where a resource's versions come from, with the previous row per identity.
-const LATEST_PER_RESOURCE: &str = "
-    SELECT source, kind, id, layer, name, attrs, attrs_hash, labels, change, valid_from, provenance,
-           row_number() OVER (PARTITION BY source, kind, id ORDER BY valid_from DESC) AS recency,
-           min(valid_from) OVER (PARTITION BY source, kind, id) AS first_seen
-    FROM storage.versions";
-
 /// A published table: name, description, SQL.
 pub struct Definition {
     /// Table name in the `public` schema.
@@ -15,19 +8,6 @@ pub struct Definition {
     pub description: &'static str,
     /// The query.
     pub sql: String,
-}
-
-fn state_query(version_filter: &str, scrape_filter: &str) -> String {
-    format!(
-        "SELECT v.source, v.kind, v.id, v.layer, v.name, v.attrs, v.attrs_hash, v.labels,
-                v.first_seen, v.valid_from AS last_changed, o.last_success_at AS observed_at,
-                v.provenance
-         FROM ({LATEST_PER_RESOURCE} {version_filter}) AS v
-         LEFT JOIN (SELECT source, max(started_at) AS last_success_at FROM storage.scrapes
-                    WHERE status IN ('ok', 'partial') {scrape_filter} GROUP BY source) AS o
-           ON o.source = v.source
-         WHERE v.recency = 1 AND v.change <> 'removed'"
-    )
 }
 
 /// The published tables, in dependency order.
@@ -66,11 +46,6 @@ pub fn tables() -> Vec<Definition> {
                 .into(),
         },
         Definition {
-            name: "resources",
-            description: "Current state: the latest version of every resource not deleted, with first_seen, last_changed, observed_at (the last successful scrape of its source) and provenance (for declared files in git: the commit, author and time of the last change).",
-            sql: state_query("", ""),
-        },
-        Definition {
             name: "resource_versions",
             description: "Every version of every resource. A version holds from valid_from until valid_to (NULL while current); the change happened after change_window_start (the previous successful scrape) and at or before valid_from.",
             sql: "SELECT source, kind, id, layer, name, attrs, attrs_hash, labels, change, diff, scrape_id,
@@ -83,11 +58,6 @@ pub fn tables() -> Vec<Definition> {
     ]
 }
 
-/// `resources_at($1)`: the same columns as `resources`, as of an instant.
-pub fn resources_at() -> String {
-    state_query("WHERE valid_from <= $1", "AND started_at <= $1")
-}
-
 /// `changes($1, $2)`: events with valid_from in ($1, $2].
 pub fn changes() -> String {
     "SELECT source, kind, id, layer, name, change, valid_from AS changed_at, change_window_start AS changed_after,
@@ -96,6 +66,9 @@ pub fn changes() -> String {
      WHERE valid_from > $1 AND valid_from <= $2"
         .into()
 }
+
+/// What `resources` holds.
+pub const RESOURCES_DESCRIPTION: &str = "Current state: the latest version of every resource not deleted, with first_seen (start of its current existence), last_changed, observed_at (the last successful scrape of its source) and provenance (for declared files in git: the commit, author and time of the last change).";
 
 /// Descriptions of the table functions.
 pub const RESOURCES_AT_DESCRIPTION: &str =

@@ -88,6 +88,9 @@ pub fn table_functions() -> Vec<FunctionDescription> {
 pub fn table_description(schema: &str, name: &str) -> Option<&'static str> {
     match (schema, name) {
         (STORAGE_SCHEMA, "versions") => Some("The stored versions, as committed: one row per added, modified or removed resource version, with the scrape that wrote it. resource_versions adds valid_to; most questions are easier there."),
+        (super::INTERNAL_SCHEMA, "checkpoints") => Some("The stored state checkpoints: per source, at chosen instants (checkpoint_at_us), one row per resource alive then, with first_seen and last_changed. resources_at(T) reads the newest checkpoint at or before T plus the versions after it."),
+        (super::INTERNAL_SCHEMA, "kinds_seen") => Some("Per source and layer, every kind it has ever reported and when first (derived from the versions and kept in memory): drift uses it to know which kinds a live source watches."),
+        (PUBLIC_SCHEMA, "resources") => Some(definitions::RESOURCES_DESCRIPTION),
         (STORAGE_SCHEMA, "scrapes") => Some("The stored scrape log, as committed: one row per run of a source, whatever its outcome. The public scrapes table shows the same rows."),
         (PUBLIC_SCHEMA, DESCRIPTIONS_TABLE) => Some(DESCRIPTIONS_DESCRIPTION),
         (PUBLIC_SCHEMA, "query_catalog") => Some(QUERY_CATALOG_DESCRIPTION),
@@ -121,6 +124,7 @@ pub fn column_description(table: &str, column: &str) -> Option<&'static str> {
         ("drift", "kind" | "id") | ("drift_history" | "attribute_drift_history", "kind" | "id") => {
             Some("The live identity the row is about (for a missing resource, the live kind and id it would have).")
         }
+        ("kinds_seen", "first_seen") => Some("When the source first wrote a version of that kind."),
         ("relations", "source") => Some("The source whose versions the relation was found in (the from side's source)."),
         ("relations", "layer") => Some("declared or live: relations are resolved within one layer."),
         ("relations", "valid_to") => Some("When the relation stopped holding; NULL while it holds."),
@@ -153,7 +157,8 @@ const GLOSSARY: &[(&str, &str)] = &[
     ("valid_to", "When this version stopped holding (the next version's valid_from); NULL while current."),
     ("change_window_start", "The previous successful scrape of the source: the change happened between this and valid_from."),
     ("provenance", "Where the version was read from: file path and commit, API endpoint, ..."),
-    ("first_seen", "When the resource was first recorded."),
+    ("first_seen", "When the resource was first recorded in its current existence (a resource deleted and re-created starts again)."),
+    ("checkpoint_at_us", "The instant whose state the checkpoint holds, in microseconds since 1970 (the start of the source's latest scrape then)."),
     ("last_changed", "When its current version started (its last change)."),
     ("observed_at", "The last successful scrape of its source: how fresh this row is."),
     ("started_at", "When the scrape started."),

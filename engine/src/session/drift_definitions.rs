@@ -23,7 +23,7 @@ impl DriftInputs {
         Self {
             resources: "SELECT * FROM resources".into(),
             health: "SELECT source, last_success_at, last_status, stale FROM sources".into(),
-            watched: "SELECT DISTINCT source, kind FROM storage.versions WHERE layer = 'live'"
+            watched: "SELECT DISTINCT source, kind FROM internals.kinds_seen WHERE layer = 'live'"
                 .into(),
         }
     }
@@ -31,7 +31,7 @@ impl DriftInputs {
     /// The state as of the instant in placeholder `$1`.
     pub fn as_of() -> Self {
         Self {
-            resources: super::definitions::resources_at(),
+            resources: format!("SELECT * FROM {}", super::state_at_table::STATE_AT_PLACEHOLDER),
             health: "SELECT r.source, s.last_success_at, r.status AS last_status,
                             s.last_success_at IS NULL
                               OR date_part('epoch', $1) - date_part('epoch', s.last_success_at)
@@ -44,8 +44,8 @@ impl DriftInputs {
                                 GROUP BY source) AS s ON s.source = r.source
                      WHERE r.recency = 1"
                 .into(),
-            watched: "SELECT DISTINCT source, kind FROM storage.versions
-                      WHERE layer = 'live' AND valid_from <= $1"
+            watched: "SELECT DISTINCT source, kind FROM internals.kinds_seen
+                      WHERE layer = 'live' AND first_seen <= $1"
                 .into(),
         }
     }

@@ -1,22 +1,39 @@
-//! Table functions over time (`resources_at(T)`, `changes(T1, T2)`): a query planned once with
-//! timestamp placeholders, bound to the call's arguments.
+//! Table functions over time (`resources_at(T)`, `changes(T1, T2)`, `drift_at(T)`...): a query
+//! planned once with timestamp placeholders, bound to the call's arguments; where the query
+//! reads the state at T, its placeholder table is bound to one shared state at T.
 
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, TimeUnit};
 use datafusion::catalog::{view::ViewTable, TableFunctionArgs, TableFunctionImpl, TableProvider};
+use datafusion::common::tree_node::Transformed;
 use datafusion::common::{plan_err, ScalarValue};
+use datafusion::datasource::provider_as_source;
 use datafusion::error::Result;
 use datafusion::logical_expr::simplify::SimplifyContext;
 use datafusion::logical_expr::{cast, Expr, LogicalPlan};
 use datafusion::optimizer::simplify_expressions::ExprSimplifier;
+
+use super::state_at_table::{StateSource, STATE_AT_PLACEHOLDER};
+
+/// What a call evaluates.
+#[derive(Debug)]
+enum Body {
+    /// A query with `$1`.. placeholders.
+    Template(LogicalPlan),
+    /// A query with `$1` and scans of the state placeholder, all bound to the state at `$1`,
+    /// computed once per call however often the query reads it.
+    StateTemplate(LogicalPlan, Arc<StateSource>),
+    /// The state at `$1` itself.
+    State(Arc<StateSource>),
+}
 
 /// A parameterised query exposed as a table function whose arguments are instants.
 #[derive(Debug)]
 pub struct TemporalFunction {
     name: &'static str,
     parameters: &'static [&'static str],
-    template: LogicalPlan,
+    body: Body,
 }
 
 impl TemporalFunction {
@@ -29,7 +46,25 @@ impl TemporalFunction {
         Self {
             name,
             parameters,
-            template,
+            body: Body::Template(template),
+        }
+    }
+
+    /// A one-argument (`as_of`) function whose `template` reads the state placeholder.
+    pub fn over_state(name: &'static str, template: LogicalPlan, state: Arc<StateSource>) -> Self {
+        Self {
+            name,
+            parameters: &["as_of"],
+            body: Body::StateTemplate(template, state),
+        }
+    }
+
+    /// `name(as_of)`: the state at `as_of`.
+    pub fn state(name: &'static str, state: Arc<StateSource>) -> Self {
+        Self {
+            name,
+            parameters: &["as_of"],
+            body: Body::State(state),
         }
     }
 
@@ -66,7 +101,33 @@ impl TableFunctionImpl for TemporalFunction {
             .enumerate()
             .map(|(position, argument)| self.instant(position, argument))
             .collect::<Result<Vec<_>>>()?;
-        let bound = self.template.clone().with_param_values(values)?;
-        Ok(Arc::new(ViewTable::new(bound, None)))
+        let micros = |value: &ScalarValue| match value {
+            ScalarValue::TimestampMicrosecond(Some(micros), _) => Ok(*micros),
+            other => plan_err!("{}(): instant {other} out of range", self.name),
+        };
+        match &self.body {
+            Body::Template(template) => {
+                let bound = template.clone().with_param_values(values)?;
+                Ok(Arc::new(ViewTable::new(bound, None)))
+            }
+            Body::State(state) => Ok(Arc::new(state.at(Some(micros(&values[0])?), false))),
+            Body::StateTemplate(template, state) => {
+                let table = provider_as_source(Arc::new(state.at(Some(micros(&values[0])?), true)));
+                let bound = template
+                    .clone()
+                    .with_param_values(values)?
+                    .transform_up_with_subqueries(|node| match node {
+                        LogicalPlan::TableScan(mut scan)
+                            if scan.table_name.table() == STATE_AT_PLACEHOLDER =>
+                        {
+                            scan.source = Arc::clone(&table);
+                            Ok(Transformed::yes(LogicalPlan::TableScan(scan)))
+                        }
+                        other => Ok(Transformed::no(other)),
+                    })?
+                    .data;
+                Ok(Arc::new(ViewTable::new(bound, None)))
+            }
+        }
     }
 }

@@ -96,6 +96,8 @@ pub enum StoreTable {
     Versions,
     /// One row per scrape.
     Scrapes,
+    /// The full state of one source at chosen instants (see the crate docs).
+    Checkpoints,
 }
 
 impl StoreTable {
@@ -104,6 +106,7 @@ impl StoreTable {
         match self {
             StoreTable::Versions => "versions",
             StoreTable::Scrapes => "scrapes",
+            StoreTable::Checkpoints => "checkpoints",
         }
     }
 
@@ -111,6 +114,7 @@ impl StoreTable {
         match self {
             StoreTable::Versions => "versions/",
             StoreTable::Scrapes => "scrapes/",
+            StoreTable::Checkpoints => "checkpoints/",
         }
     }
 }

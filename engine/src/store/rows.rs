@@ -28,6 +28,28 @@ const VERSION_COLUMNS: &[(&str, ColumnType, bool)] = &[
     ("provenance", ColumnType::Text, true),
 ];
 
+/// The column list of `checkpoints`: the state of one source at one instant, one row per
+/// resource alive then. `source` and `checkpoint_at_us` are the partition columns, so the Delta
+/// log alone lists every checkpoint and a read of one checkpoint opens only its files.
+const CHECKPOINT_COLUMNS: &[(&str, ColumnType, bool)] = &[
+    ("source", ColumnType::Text, false),
+    ("checkpoint_at_us", ColumnType::Integer, false),
+    ("kind", ColumnType::Text, false),
+    ("id", ColumnType::Text, false),
+    ("layer", ColumnType::Text, false),
+    ("name", ColumnType::Text, true),
+    ("attrs", ColumnType::Text, true),
+    ("attrs_hash", ColumnType::Text, true),
+    ("labels", ColumnType::Text, true),
+    ("provenance", ColumnType::Text, true),
+    ("scrape_id", ColumnType::Text, true),
+    ("first_seen", ColumnType::Timestamp, false),
+    ("last_changed", ColumnType::Timestamp, false),
+];
+
+/// Partition columns of `checkpoints`.
+pub const CHECKPOINT_PARTITIONS: [&str; 2] = ["source", "checkpoint_at_us"];
+
 const SCRAPE_COLUMNS: &[(&str, ColumnType, bool)] = &[
     ("scrape_id", ColumnType::Text, false),
     ("source", ColumnType::Text, false),
@@ -84,6 +106,16 @@ fn arrow_schema(columns: &[(&str, ColumnType, bool)]) -> SchemaRef {
 /// Delta schema of `versions`.
 pub fn version_columns() -> Vec<StructField> {
     delta_columns(VERSION_COLUMNS)
+}
+
+/// Delta schema of `checkpoints`.
+pub fn checkpoint_columns() -> Vec<StructField> {
+    delta_columns(CHECKPOINT_COLUMNS)
+}
+
+/// Arrow schema of `checkpoints` (partition columns included, as the writer takes them).
+pub fn checkpoint_schema() -> SchemaRef {
+    arrow_schema(CHECKPOINT_COLUMNS)
 }
 
 /// Delta schema of `scrapes`.
@@ -181,5 +213,26 @@ pub fn scrapes_batch(records: &[ScrapeRecord]) -> Result<RecordBatch> {
             what: "scrapes batch",
             source,
         }
+    })
+}
+
+/// A merged state (see `timeline::merge`, all payload columns) as checkpoint rows taken at
+/// `at_us`, in the `checkpoints` layout.
+pub fn checkpoint_batch(state: &RecordBatch, at_us: i64) -> Result<RecordBatch> {
+    let schema = checkpoint_schema();
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|field| match field.name().as_str() {
+            "checkpoint_at_us" => Ok(Arc::new(Int64Array::from_value(at_us, state.num_rows())) as ArrayRef),
+            name => state
+                .column_by_name(name)
+                .cloned()
+                .ok_or_else(|| EngineError::Corrupt(format!("checkpoint state lacks {name}"))),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    RecordBatch::try_new(schema, columns).map_err(|source| EngineError::Arrow {
+        what: "checkpoint batch",
+        source,
     })
 }
