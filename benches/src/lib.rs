@@ -33,8 +33,8 @@ pub const SOURCE: &str = "bench";
 pub const MARKER: &str = "complete.json";
 
 /// Whether dataset builds write state checkpoints ([`maybe_checkpoint`]): the `checkpoints`
-/// feature of this crate, to be made a default feature once `Store::maybe_checkpoint` (issue 12)
-/// is on main. A dataset built with a different setting is rebuilt rather than reused.
+/// feature of this crate (default). A dataset built with a different setting is rebuilt rather
+/// than reused.
 pub const CHECKPOINTS: bool = cfg!(feature = "checkpoints");
 
 /// What [`maybe_checkpoint`] wrote after one commit.
@@ -47,8 +47,7 @@ pub struct CheckpointsWritten {
 }
 
 /// Write the state checkpoints that are due after a commit (`Store::maybe_checkpoint`, issue
-/// 12). Kept behind this helper so the generator builds before the engine API lands on main;
-/// it is a no-op without the `checkpoints` feature.
+/// 12), or nothing without the `checkpoints` feature (to measure history without checkpoints).
 #[cfg(feature = "checkpoints")]
 pub async fn maybe_checkpoint(store: &Store) -> Result<CheckpointsWritten> {
     let reports = store.maybe_checkpoint().await?;
@@ -58,7 +57,7 @@ pub async fn maybe_checkpoint(store: &Store) -> Result<CheckpointsWritten> {
     })
 }
 
-/// Without the `checkpoints` feature: nothing is written (the engine API is not there yet).
+/// Without the `checkpoints` feature: nothing is written.
 #[cfg(not(feature = "checkpoints"))]
 pub async fn maybe_checkpoint(store: &Store) -> Result<CheckpointsWritten> {
     let _ = store;
