@@ -61,6 +61,7 @@ def main():
     parser.add_argument("dataset")
     parser.add_argument("--criterion")
     parser.add_argument("--out", required=True)
+    parser.add_argument("--note", help="what this run is (e.g. partial, which engine)")
     args = parser.parse_args()
 
     marker = load(args.dataset, "complete.json")
@@ -115,6 +116,7 @@ def main():
 
     result = {
         "dataset": name,
+        "note": args.note,
         "scrapes": marker["params"]["scrapes"],
         "scrape_interval_seconds": marker["params"].get("interval_seconds", 60),
         "resources": marker["params"]["resources"],
