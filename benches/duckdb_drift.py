@@ -28,6 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import duckdb  # noqa: E402
 
 from duckdb_compare import fetch, live_files, sql_list, ts  # noqa: E402
+import results  # noqa: E402
 
 
 def drift_query(version_filter, live_filter):
@@ -55,14 +56,7 @@ def drift_query(version_filter, live_filter):
 
 
 def criterion_median_ms(criterion_dir, name):
-    if not criterion_dir:
-        return None
-    path = os.path.join(criterion_dir, "drift", name, "new", "estimates.json")
-    try:
-        with open(path) as handle:
-            return json.load(handle)["median"]["point_estimate"] / 1e6
-    except (OSError, KeyError, ValueError):
-        return None
+    return results.criterion_median_ms(criterion_dir, "drift", name)
 
 
 def main():
@@ -81,7 +75,7 @@ def main():
     connection = duckdb.connect()
     connection.execute("SET TimeZone = 'UTC'")
     connection.execute(f"CREATE VIEW versions AS SELECT * FROM read_parquet({sql_list(versions)})")
-    threads = connection.execute("SELECT current_setting('threads')").fetchone()[0]
+    threads = connection.execute("SELECT current_setting('threads')").fetchall()[0][0]
 
     now_sql = drift_query("", "")
     at_sql = drift_query(f"WHERE valid_from <= {ts(mid)}", f"AND valid_from <= {ts(mid)}")

@@ -1,22 +1,34 @@
 #!/usr/bin/env bash
-# Build and run one benchmark suite, then the DuckDB comparison on the same data.
+# Build and run one benchmark suite, then the peers on the same data, then write
+# benches/results/<dataset>.json.
 #
-#   bash benches/run.sh                 # foundation: 100k resources x 2,000 scrapes x 0.5 % churn
+#   bash benches/run.sh                 # foundation: 100k resources x 2,000 one-minute scrapes x 0.5 % churn
+#   bash benches/run.sh year            # one year of hourly scrapes (8,760) of the same estate
 #   GT_BENCH_RESOURCES=10000 GT_BENCH_SCRAPES=200 bash benches/run.sh   # smaller
 #   bash benches/run.sh drift           # drift: 20k identities x 400 scrapes of 2 sources
 #
-# Environment: GT_BENCH_RESOURCES / GT_BENCH_SCRAPES / GT_BENCH_CHURN / GT_BENCH_SEED (foundation
-# dataset shape), GT_DRIFT_IDENTITIES / GT_DRIFT_SCRAPES / GT_DRIFT_EVENTS / GT_DRIFT_SEED (drift
-# dataset shape), GT_BENCH_DATA (dataset root, default target/bench-data), CARGO_TARGET_DIR
-# (build directory; criterion writes to $CARGO_TARGET_DIR/criterion), DUCKDB_VENV (default
-# /tmp/duckdb-venv; created with `pip install duckdb` if missing).
+# foundation and year run, in one go: the criterion bench (as-of count and listing, one
+# resource's history, changes over 1 h, in-process ingest, storage), one ingest of a
+# 100k-resource scrape in a fresh process (benches/src/bin/ingest_once.rs) on a hard-linked
+# copy of the store, `groundtruth serve` start-up to the first answer (benches/serve_startup.py),
+# DuckDB on the same Parquet files (benches/duckdb_compare.py) and PostgreSQL holding the same
+# rows (benches/postgres_compare.py, its own server), then benches/results.py.
+#
+# Environment: GT_BENCH_RESOURCES / GT_BENCH_SCRAPES / GT_BENCH_CHURN / GT_BENCH_INTERVAL /
+# GT_BENCH_SEED (dataset shape), GT_DRIFT_IDENTITIES / GT_DRIFT_SCRAPES / GT_DRIFT_EVENTS /
+# GT_DRIFT_SEED (drift dataset shape), GT_BENCH_DATA (dataset root, default target/bench-data),
+# CARGO_TARGET_DIR (build directory; criterion writes to $CARGO_TARGET_DIR/criterion),
+# DUCKDB_VENV (default /tmp/duckdb-venv; created with `pip install duckdb pyarrow psycopg` if
+# missing), GT_BENCH_SKIP (space-separated steps to skip: criterion ingest serve duckdb postgres).
 set -euo pipefail
 
 suite="${1:-foundation}"
 case "$suite" in
-    foundation | drift) ;;
+    foundation) export GT_BENCH_PRESET=foundation bench=foundation ;;
+    year) export GT_BENCH_PRESET=year bench=foundation ;;
+    drift) bench=drift ;;
     *)
-        echo "usage: bash benches/run.sh [foundation|drift]" >&2
+        echo "usage: bash benches/run.sh [foundation|year|drift]" >&2
         exit 2
         ;;
 esac
@@ -25,25 +37,33 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 target="${CARGO_TARGET_DIR:-$root/target}"
 venv="${DUCKDB_VENV:-/tmp/duckdb-venv}"
+skip=" ${GT_BENCH_SKIP:-} "
 log="$(mktemp /tmp/groundtruth-bench.XXXXXX.log)"
 
-echo "== criterion bench (log: $log)"
-cargo bench -p groundtruth-benches --bench "$suite" 2>&1 | tee "$log"
+if [[ ! -x "$venv/bin/python" ]]; then
+    python3 -m venv "$venv"
+fi
+if ! "$venv/bin/python" -c "import duckdb, pyarrow, psycopg" 2>/dev/null; then
+    "$venv/bin/pip" install --quiet duckdb pyarrow 'psycopg[binary]'
+fi
 
-dataset="$(sed -n "s/^\[$suite\] dataset \(.*\) ([A-Za-z]*Params.*/\1/p" "$log" | head -n1)"
+if [[ "$skip" == *" criterion "* ]]; then
+    # Only build (or reuse) the dataset.
+    cargo build --release -p groundtruth-benches --bin build_dataset
+    "$target/release/build_dataset" >"$log"
+    dataset="$(head -n1 "$log")"
+else
+    echo "== criterion bench (log: $log)"
+    cargo bench -p groundtruth-benches --bench "$bench" 2>&1 | tee "$log"
+    dataset="$(sed -n "s/^\[$bench\] dataset \(.*\) ([A-Za-z]*Params.*/\1/p" "$log" | head -n1)"
+fi
 if [[ -z "$dataset" || ! -f "$dataset/complete.json" ]]; then
     echo "could not find the dataset directory in the bench output" >&2
     exit 1
 fi
 
-echo "== DuckDB over the same Parquet files ($dataset)"
-if [[ ! -x "$venv/bin/python" ]]; then
-    python3 -m venv "$venv"
-fi
-if ! "$venv/bin/python" -c "import duckdb, pyarrow" 2>/dev/null; then
-    "$venv/bin/pip" install --quiet duckdb pyarrow
-fi
 if [[ "$suite" == drift ]]; then
+    echo "== DuckDB over the same Parquet files ($dataset)"
     "$venv/bin/python" "$root/benches/duckdb_drift.py" "$dataset" \
         --criterion "$target/criterion" --json "$dataset/duckdb.json"
     echo "== summary"
@@ -60,22 +80,36 @@ for name, run in report["first_runs"].items():
 EOF
     exit 0
 fi
-"$venv/bin/python" "$root/benches/duckdb_compare.py" "$dataset" \
-    --criterion "$target/criterion" --json "$dataset/duckdb.json"
+
+name="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["dataset"])' "$dataset/complete.json")"
+
+if [[ "$skip" != *" ingest "* ]]; then
+    echo "== ingest of one 100k-resource scrape in a fresh process"
+    cargo build --release -p groundtruth-benches --bin ingest_once
+    scratch="$(mktemp -d "$(dirname "$dataset")/ingest.XXXXXX")"
+    # Hard links: Delta never rewrites a file in place, so the dataset is left untouched.
+    cp -al "$dataset" "$scratch/store"
+    "$target/release/ingest_once" "$scratch/store" | tee "$dataset/ingest.json"
+    rm -rf "$scratch"
+fi
+
+if [[ "$skip" != *" serve "* ]]; then
+    echo "== groundtruth serve start-up to the first answer"
+    cargo build --release -p groundtruth-server
+    "$venv/bin/python" "$root/benches/serve_startup.py" "$dataset" \
+        --server "$target/release/groundtruth" --json "$dataset/serve.json"
+fi
+
+if [[ "$skip" != *" duckdb "* ]]; then
+    echo "== DuckDB over the same Parquet files ($dataset)"
+    "$venv/bin/python" "$root/benches/duckdb_compare.py" "$dataset" --json "$dataset/duckdb.json"
+fi
+
+if [[ "$skip" != *" postgres "* ]]; then
+    echo "== PostgreSQL holding the same rows"
+    "$venv/bin/python" "$root/benches/postgres_compare.py" "$dataset" --json "$dataset/postgres.json"
+fi
 
 echo "== summary"
-python3 - "$dataset/report.json" <<'EOF'
-import json, sys
-report = json.load(open(sys.argv[1]))
-ingest, storage = report["ingest"], report["storage"]
-print(f"dataset: {report['dataset']['rows']} version rows, "
-      f"built in {report['dataset']['generate_seconds'] + report['dataset']['commit_seconds'] + report['dataset']['compact_seconds']:.0f}s")
-print(f"ingest of one {ingest['resources_observed']}-resource scrape: plan {ingest['mean_plan_ms']:.0f} ms + "
-      f"commit {ingest['mean_commit_ms']:.0f} ms (target < 1000 ms), {ingest['rows_written_per_ingest']} rows written")
-print(f"peak RSS: {ingest['peak_rss_kib'] / 1024:.0f} MiB during ingest"
-      f"{'' if ingest['peak_rss_reset_before_ingest'] else ' (peak counter could not be reset: whole-process peak)'}, "
-      f"{report['process_peak_rss_kib'] / 1024:.0f} MiB whole process")
-print(f"storage: {storage['store_bytes'] / 1e6:.1f} MB store vs {storage['full_snapshots_bytes'] / 1e9:.1f} GB as "
-      f"{report['params']['scrapes']} full snapshots ({storage['snapshot_bytes'] / 1e6:.1f} MB each): "
-      f"{storage['ratio'] * 100:.2f} % (target < 2 %)")
-EOF
+"$venv/bin/python" "$root/benches/results.py" "$dataset" --criterion "$target/criterion" \
+    --out "$root/benches/results/$name.json"

@@ -1,11 +1,14 @@
 //! The foundation benchmarks: as-of state, one resource's history, a one-hour change window,
 //! one 100k-resource ingest, and bytes on disk against full snapshots.
 //!
-//! The dataset (default 100k resources × 2,000 scrapes × 0.5 % churn; see `GT_BENCH_*` in
+//! The dataset (`GT_BENCH_PRESET=foundation`, the default: 100k resources × 2,000 one-minute
+//! scrapes × 0.5 % churn; `GT_BENCH_PRESET=year`: 8,760 hourly scrapes; see `GT_BENCH_*` in
 //! `groundtruth_benches::Params::from_env`) is built once into
-//! `target/bench-data/foundation-<params>` and reused while its marker file exists.
-//! Besides criterion's own output, the non-timing figures (storage, RSS, dataset facts) are
-//! written to `<dataset>/report.json`.
+//! `target/bench-data/foundation-<params>` and reused while its marker file exists. Criterion
+//! groups are named after the dataset (`foundation`, `foundation-year`), so both coexist.
+//! Besides criterion's own output, the non-timing figures (storage, RSS, dataset facts, first
+//! runs) are written to `<dataset>/report.json`, and `EXPLAIN ANALYZE` of every query to
+//! `<dataset>/explain_<query>.txt`.
 //!
 //! This is bench harness code: failures panic with context instead of being propagated.
 
@@ -14,9 +17,10 @@ use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
 use criterion::Criterion;
+use groundtruth_benches::answers::plan_text;
 use groundtruth_benches::{
     delta_table_bytes, ensure_dataset, ingest_fixture, open_store, reset_peak_rss, rss_kib,
-    sql_timestamp, Params, SOURCE,
+    sql_timestamp, Params, TableBytes, SOURCE,
 };
 use groundtruth_engine::model::{ScrapeRecord, ScrapeStatus};
 use groundtruth_engine::session::Engine;
@@ -31,6 +35,11 @@ fn rows(batches: &[RecordBatch]) -> usize {
 fn log(line: &str) {
     eprintln!("[foundation] {line}");
 }
+
+/// A query whose first run takes longer than this is timed by hand (median of
+/// [`SLOW_RUNS`] runs) instead of by criterion, whose 10 samples would take too long.
+const SLOW_LIMIT: Duration = Duration::from_secs(20);
+const SLOW_RUNS: usize = 3;
 
 fn main() {
     let mut criterion = Criterion::default()
@@ -52,6 +61,7 @@ fn main() {
         clock.elapsed().as_secs_f64(),
         manifest.json
     ));
+    let group_name = params.dataset_name();
     let history_id = manifest.history_id().expect("manifest");
     let history_kind = history_id.split('-').next().unwrap_or("k3").to_string();
 
@@ -94,6 +104,7 @@ fn main() {
     // Check every answer once against what the generator wrote, and keep the first (cold-ish)
     // timing for the report.
     let mut first_runs = serde_json::Map::new();
+    let mut slow = Vec::new();
     for (name, sql) in &queries {
         let clock = Instant::now();
         let batches = runtime
@@ -128,11 +139,54 @@ fn main() {
             name.to_string(),
             json!({"rows": count, "first_run_ms": elapsed.as_secs_f64() * 1e3, "sql": sql}),
         );
+        if elapsed > SLOW_LIMIT {
+            slow.push(*name);
+        }
+        // Where the time goes, for the README (after the first run, so caches are warm).
+        match runtime.block_on(engine.query(&format!("EXPLAIN ANALYZE {sql}"))) {
+            Ok(batches) => {
+                let text = plan_text(&batches).expect("plan text");
+                std::fs::write(directory.join(format!("explain_{name}.txt")), text)
+                    .expect("writing the plan");
+            }
+            Err(error) => log(&format!("EXPLAIN ANALYZE of {name} refused: {error}")),
+        }
+    }
+
+    let mut manual_medians = serde_json::Map::new();
+    for name in &slow {
+        let sql = &queries
+            .iter()
+            .find(|(candidate, _)| candidate == name)
+            .expect("a listed query")
+            .1;
+        let mut times: Vec<f64> = (0..SLOW_RUNS)
+            .map(|_| {
+                let clock = Instant::now();
+                let batches = runtime
+                    .block_on(engine.query(sql))
+                    .unwrap_or_else(|error| panic!("{sql}: {error}"));
+                rows(&batches);
+                clock.elapsed().as_secs_f64() * 1e3
+            })
+            .collect();
+        times.sort_by(f64::total_cmp);
+        log(&format!(
+            "{name}: over {} s once, timed by hand: {times:?} ms",
+            SLOW_LIMIT.as_secs()
+        ));
+        manual_medians.insert(
+            name.to_string(),
+            json!({"median_ms": times[times.len() / 2], "runs_ms": times}),
+        );
     }
 
     {
-        let mut group = criterion.benchmark_group("foundation");
+        let mut group = criterion.benchmark_group(&group_name);
         for (name, sql) in &queries {
+            if slow.contains(name) {
+                continue;
+            }
             if *name == "as_of_full" || *name == "as_of_count" {
                 group.measurement_time(Duration::from_secs(15));
             } else {
@@ -151,6 +205,7 @@ fn main() {
     }
     drop(engine);
     drop(store);
+    let peak_after_queries = rss_kib().map_or(0, |(peak, _)| peak);
 
     // (d) Ingest: diff a 100k-resource scrape against a 100k-resource index, commit the rows.
     let fixture = ingest_fixture(&params).expect("ingest fixture");
@@ -179,7 +234,7 @@ fn main() {
     let mut ingests = 0u32;
     let mut written = 0usize;
     {
-        let mut group = criterion.benchmark_group("foundation");
+        let mut group = criterion.benchmark_group(&group_name);
         group.measurement_time(Duration::from_secs(10));
         group.bench_function("ingest_plan_commit", |bencher| {
             bencher.iter(|| {
@@ -209,7 +264,7 @@ fn main() {
                     versions_written: changes.rows.len() as i64,
                     error: None,
                     warnings: Vec::new(),
-                    interval_seconds: Some(60),
+                    interval_seconds: Some(params.interval_seconds),
                 };
                 let clock = Instant::now();
                 runtime
@@ -223,10 +278,16 @@ fn main() {
     }
     let (peak_during_ingest, _) = rss_kib().unwrap_or((0, 0));
 
-    // (e) Bytes on disk.
+    // (e) Bytes on disk, state checkpoints included.
     let versions = delta_table_bytes(&directory.join("versions")).expect("measuring versions");
     let scrapes = delta_table_bytes(&directory.join("scrapes")).expect("measuring scrapes");
-    let store_bytes = versions.total() + scrapes.total();
+    let checkpoints_dir = directory.join("checkpoints");
+    let checkpoints = if checkpoints_dir.join("_delta_log").exists() {
+        delta_table_bytes(&checkpoints_dir).expect("measuring checkpoints")
+    } else {
+        TableBytes::default()
+    };
+    let store_bytes = versions.total() + scrapes.total() + checkpoints.total();
     let snapshots_bytes = snapshot_bytes.live_bytes * params.scrapes as u64;
     let ratio = store_bytes as f64 / snapshots_bytes as f64;
     let (peak_overall, rss_now) = rss_kib().unwrap_or((0, 0));
@@ -235,6 +296,9 @@ fn main() {
         "params": manifest.json["params"],
         "dataset": manifest.json,
         "first_runs": first_runs,
+        "manual_medians": manual_medians,
+        "criterion_group": group_name,
+        "peak_rss_after_queries_kib": peak_after_queries,
         "ingest": {
             "resources_in_state": fixture.state.resources.len(),
             "resources_observed": fixture.observation.resources.len(),
@@ -253,6 +317,9 @@ fn main() {
             "versions_dead_bytes_not_vacuumed": versions.dead_bytes,
             "scrapes_live_bytes": scrapes.live_bytes,
             "scrapes_log_bytes": scrapes.log_bytes,
+            "checkpoints_live_bytes": checkpoints.live_bytes,
+            "checkpoints_live_files": checkpoints.live_files.len(),
+            "checkpoints_log_bytes": checkpoints.log_bytes,
             "store_bytes": store_bytes,
             "snapshot_rows": snapshot_rows,
             "snapshot_bytes": snapshot_bytes.live_bytes,

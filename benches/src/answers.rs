@@ -45,3 +45,26 @@ pub fn nonzero(counts: &StatusCounts) -> StatusCounts {
         .map(|(status, count)| (status.clone(), *count))
         .collect()
 }
+
+/// The text of an `EXPLAIN [ANALYZE]` answer: every column of every row, one per line.
+pub fn plan_text(batches: &[RecordBatch]) -> Result<String> {
+    let mut text = String::new();
+    for batch in batches {
+        let columns = batch
+            .columns()
+            .iter()
+            .map(|column| arrow::compute::cast(column, &DataType::Utf8))
+            .collect::<Result<Vec<_>, _>>()?;
+        for row in 0..batch.num_rows() {
+            for column in &columns {
+                let column = column
+                    .as_any()
+                    .downcast_ref::<StringArray>()
+                    .context("plan text")?;
+                text.push_str(column.value(row));
+                text.push('\n');
+            }
+        }
+    }
+    Ok(text)
+}

@@ -64,6 +64,8 @@ pub struct DriftParams {
     pub events_per_scrape: usize,
     /// Scrapes (of both sources) bulk-loaded per `Store::commit`.
     pub scrapes_per_commit: usize,
+    /// Seconds between two scrapes (of each source).
+    pub interval_seconds: i64,
     /// RNG seed.
     pub seed: u64,
 }
@@ -77,7 +79,33 @@ impl DriftParams {
             scrapes: 400,
             events_per_scrape: 80,
             scrapes_per_commit: 50,
+            interval_seconds: 60,
             seed: 11,
+        }
+    }
+
+    /// Issue 12's drift shape: 100k identities, a year of hourly scrapes of both sources
+    /// (8,760 each), 400 events per scrape (the benchmark's rate per identity), one day per
+    /// commit.
+    pub fn year() -> Self {
+        Self {
+            identities: 100_000,
+            scrapes: 8_760,
+            events_per_scrape: 400,
+            scrapes_per_commit: 24,
+            interval_seconds: 3_600,
+            seed: 11,
+        }
+    }
+
+    /// Name of the dataset in criterion groups and `benches/results/<name>.json`.
+    pub fn dataset_name(&self) -> String {
+        if *self == Self::benchmark() {
+            "drift".into()
+        } else if *self == Self::year() {
+            "drift-year".into()
+        } else {
+            format!("drift-{}", self.slug())
         }
     }
 
@@ -88,14 +116,20 @@ impl DriftParams {
             scrapes: 40,
             events_per_scrape: 12,
             scrapes_per_commit: 10,
+            interval_seconds: 60,
             seed: 5,
         }
     }
 
-    /// [`DriftParams::benchmark`] overridden by `GT_DRIFT_IDENTITIES`, `GT_DRIFT_SCRAPES`,
-    /// `GT_DRIFT_EVENTS` and `GT_DRIFT_SEED` when set.
+    /// [`DriftParams::benchmark`] (or [`DriftParams::year`] with `GT_DRIFT_PRESET=year`)
+    /// overridden by `GT_DRIFT_IDENTITIES`, `GT_DRIFT_SCRAPES`, `GT_DRIFT_EVENTS` and
+    /// `GT_DRIFT_SEED` when set.
     pub fn from_env() -> Result<Self> {
-        let mut params = Self::benchmark();
+        let mut params = match std::env::var("GT_DRIFT_PRESET").as_deref() {
+            Ok("year") => Self::year(),
+            Ok("benchmark") | Err(_) => Self::benchmark(),
+            Ok(other) => bail!("unknown GT_DRIFT_PRESET {other:?} (benchmark, year)"),
+        };
         let read = |name: &str, value: &mut usize| -> Result<()> {
             if let Ok(text) = std::env::var(name) {
                 *value = text.parse().with_context(|| name.to_string())?;
@@ -114,7 +148,11 @@ impl DriftParams {
 
     /// Reject shapes the generator cannot produce.
     pub fn validate(&self) -> Result<()> {
-        if self.identities < 10 || self.scrapes < 2 || self.scrapes_per_commit == 0 {
+        if self.identities < 10
+            || self.scrapes < 2
+            || self.scrapes_per_commit == 0
+            || self.interval_seconds <= 0
+        {
             bail!("need at least 10 identities, 2 scrapes and 1 scrape per commit: {self:?}");
         }
         Ok(())
@@ -122,15 +160,22 @@ impl DriftParams {
 
     /// Directory-name fragment identifying this configuration.
     pub fn slug(&self) -> String {
+        // The one-minute shape keeps its historical name.
+        let interval = if self.interval_seconds == 60 {
+            String::new()
+        } else {
+            format!("-t{}", self.interval_seconds)
+        };
         format!(
-            "i{}-s{}-e{}-seed{}",
+            "i{}-s{}-e{}{interval}-seed{}",
             self.identities, self.scrapes, self.events_per_scrape, self.seed
         )
     }
 
-    /// Start of scrape `index` (both sources): one per minute from [`drift_epoch`].
+    /// Start of scrape `index` (both sources): one every `interval_seconds` from
+    /// [`drift_epoch`].
     pub fn scrape_time(&self, index: usize) -> DateTime<Utc> {
-        drift_epoch() + Duration::minutes(index as i64)
+        drift_epoch() + Duration::seconds(self.interval_seconds * index as i64)
     }
 
     /// The index of the scrape [`DriftParams::mid_time`] follows.
@@ -921,7 +966,7 @@ impl DriftGenerator {
                     versions_written: written as i64,
                     error: None,
                     warnings: Vec::new(),
-                    interval_seconds: Some(60),
+                    interval_seconds: Some(self.params.interval_seconds),
                 }
             };
         let records = vec![
@@ -1008,7 +1053,13 @@ pub async fn ensure_drift_dataset(
     log: &mut dyn FnMut(&str),
 ) -> Result<DriftManifest> {
     if let Some(json) = crate::reusable_marker(directory, log)? {
-        return Ok(DriftManifest { json });
+        if json["checkpoints"].as_bool().unwrap_or(false) == crate::CHECKPOINTS {
+            return Ok(DriftManifest { json });
+        }
+        // Built with the other checkpoint setting: not the layout being measured.
+        log("the dataset's checkpoint setting differs from this build's: rebuilding");
+        std::fs::remove_dir_all(directory)
+            .with_context(|| format!("removing {}", directory.display()))?;
     }
     build_drift_dataset(params, directory, log).await
 }
@@ -1027,6 +1078,9 @@ pub async fn build_drift_dataset(
     let mut counts_mid = None;
     let mut layers_mid = None;
     let (mut generate, mut commit) = (std::time::Duration::ZERO, std::time::Duration::ZERO);
+    let mut checkpoint = std::time::Duration::ZERO;
+    let mut checkpoints = crate::CheckpointsWritten::default();
+    let mut commits = 0u64;
     let started = Instant::now();
     let (mut records, mut rows) = (Vec::new(), Vec::new());
     let mut scrapes_pending = 0;
@@ -1049,11 +1103,18 @@ pub async fn build_drift_dataset(
             let clock = Instant::now();
             store.commit(&records, &rows).await?;
             commit += clock.elapsed();
+            commits += 1;
+            let clock = Instant::now();
+            let written = crate::maybe_checkpoint(&store).await?;
+            checkpoint += clock.elapsed();
+            checkpoints.checkpoints += written.checkpoints;
+            checkpoints.rows += written.rows;
             log(&format!(
-                "committed through {} ({rows_total} rows so far, {:.1}s)",
+                "committed through {} ({rows_total} rows, {} checkpoints so far, {:.1}s)",
                 records
                     .last()
                     .map_or("", |record| record.scrape_id.as_str()),
+                checkpoints.checkpoints,
                 started.elapsed().as_secs_f64()
             ));
             records.clear();
@@ -1081,9 +1142,16 @@ pub async fn build_drift_dataset(
             "scrapes": params.scrapes,
             "events_per_scrape": params.events_per_scrape,
             "scrapes_per_commit": params.scrapes_per_commit,
+            "interval_seconds": params.interval_seconds,
             "seed": params.seed,
         },
+        "dataset": params.dataset_name(),
         "rows": rows_total,
+        "commits": commits,
+        "checkpoints": crate::CHECKPOINTS,
+        "checkpoints_written": checkpoints.checkpoints,
+        "checkpoint_rows": checkpoints.rows,
+        "checkpoint_seconds": checkpoint.as_secs_f64(),
         "declared_now": declared_now,
         "live_now": live_now,
         "declared_mid": declared_mid,

@@ -1,12 +1,12 @@
 //! Groundtruth performance benchmarks: a seeded generator of a large change-only history and the
 //! helpers the `foundation` criterion bench uses to build, reuse and measure it.
 //!
-//! The generator simulates one source (`bench`) scraped once a minute. Scrape 0 sees the whole
-//! estate (every resource is `added`); every later scrape touches `churn × resources` resources
-//! (80 % modified, 10 % removed, 10 % newly added, so the population stays constant). Because
-//! the store is change-only, only those rows are written: the history is bulk-loaded as
-//! [`VersionRow`]s and [`ScrapeRecord`]s through [`Store::commit`], several scrapes per commit,
-//! then compacted once with [`Store::compact`] (the documented read layout).
+//! Two configurations of the same generator ([`generator`]): the foundation dataset
+//! ([`Params::foundation`], 2,000 one-minute scrapes) and the year dataset ([`Params::year`],
+//! 8,760 hourly scrapes), both 100k resources over 8 kinds with 0.5 % churn per scrape. The
+//! history is bulk-loaded as `VersionRow`s and `ScrapeRecord`s through [`Store::commit`],
+//! several scrapes per commit (commit order is time order, so files are time-clustered), with
+//! [`maybe_checkpoint`] after each commit, then compacted once with [`Store::compact`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -15,25 +15,54 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Duration, Utc};
 use groundtruth_engine::canonical;
-use groundtruth_engine::model::{
-    ChangeKind, Layer, Observation, ObservedResource, ResourceKey, ScrapeRecord, ScrapeStatus,
-    VersionRow,
-};
+use groundtruth_engine::model::{Observation, ObservedResource, ResourceKey};
 use groundtruth_engine::state::{CurrentVersion, SourceState};
 use groundtruth_engine::store::{Store, StoreOptions, StoreUrl};
-use rand::seq::index::sample;
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
 
 pub mod answers;
 pub mod drift;
+pub mod generator;
+
+pub use generator::{Generator, ScrapeBatch};
 
 /// The source name every generated row carries.
 pub const SOURCE: &str = "bench";
 
 /// Name of the marker file written once a dataset directory is complete.
 pub const MARKER: &str = "complete.json";
+
+/// Whether dataset builds write state checkpoints ([`maybe_checkpoint`]): the `checkpoints`
+/// feature of this crate (default). A dataset built with a different setting is rebuilt rather
+/// than reused.
+pub const CHECKPOINTS: bool = cfg!(feature = "checkpoints");
+
+/// What [`maybe_checkpoint`] wrote after one commit.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CheckpointsWritten {
+    /// Checkpoints written (one per source that was due).
+    pub checkpoints: u64,
+    /// Rows in them.
+    pub rows: u64,
+}
+
+/// Write the state checkpoints that are due after a commit (`Store::maybe_checkpoint`, issue
+/// 12), or nothing without the `checkpoints` feature (to measure history without checkpoints).
+#[cfg(feature = "checkpoints")]
+pub async fn maybe_checkpoint(store: &Store) -> Result<CheckpointsWritten> {
+    let reports = store.maybe_checkpoint().await?;
+    Ok(CheckpointsWritten {
+        checkpoints: reports.len() as u64,
+        rows: reports.iter().map(|report| report.rows).sum(),
+    })
+}
+
+/// Without the `checkpoints` feature: nothing is written.
+#[cfg(not(feature = "checkpoints"))]
+pub async fn maybe_checkpoint(store: &Store) -> Result<CheckpointsWritten> {
+    let _ = store;
+    Ok(CheckpointsWritten::default())
+}
 
 /// Shape of a generated history.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,6 +75,8 @@ pub struct Params {
     pub churn: f64,
     /// Number of resource kinds (`k0`, `k1`, ...).
     pub kinds: usize,
+    /// Seconds between two scrapes.
+    pub interval_seconds: i64,
     /// Scrapes bulk-loaded per `Store::commit`.
     pub scrapes_per_commit: usize,
     /// RNG seed.
@@ -61,8 +92,40 @@ impl Params {
             scrapes: 2_000,
             churn: 0.005,
             kinds: 8,
+            interval_seconds: 60,
             scrapes_per_commit: 50,
             seed: 42,
+        }
+    }
+
+    /// One year of hourly scrapes (8,760) of the same estate, one day (24 scrapes) per commit.
+    /// A year of 5-minute scrapes was measured and rejected (see benches/README.md).
+    pub fn year() -> Self {
+        Self {
+            scrapes: 8_760,
+            interval_seconds: 3_600,
+            scrapes_per_commit: 24,
+            ..Self::foundation()
+        }
+    }
+
+    /// The preset named `name`: `foundation` or `year`.
+    pub fn preset(name: &str) -> Result<Self> {
+        match name {
+            "foundation" => Ok(Self::foundation()),
+            "year" => Ok(Self::year()),
+            other => bail!("unknown dataset preset {other:?} (foundation, year)"),
+        }
+    }
+
+    /// Name of the dataset in criterion groups and `benches/results/<name>.json`.
+    pub fn dataset_name(&self) -> String {
+        if *self == Self::foundation() {
+            "foundation".into()
+        } else if *self == Self::year() {
+            "foundation-year".into()
+        } else {
+            format!("foundation-{}", self.slug())
         }
     }
 
@@ -73,15 +136,24 @@ impl Params {
             scrapes: 40,
             churn: 0.02,
             kinds: 8,
+            interval_seconds: 60,
             scrapes_per_commit: 10,
             seed: 7,
         }
     }
 
-    /// [`Params::foundation`] overridden by `GT_BENCH_RESOURCES`, `GT_BENCH_SCRAPES`,
-    /// `GT_BENCH_CHURN` and `GT_BENCH_SEED` when set.
+    /// The preset `GT_BENCH_PRESET` (`foundation` unless set) overridden by
+    /// `GT_BENCH_RESOURCES`, `GT_BENCH_SCRAPES`, `GT_BENCH_CHURN`, `GT_BENCH_INTERVAL`
+    /// (seconds), `GT_BENCH_SCRAPES_PER_COMMIT` and `GT_BENCH_SEED` when set.
     pub fn from_env() -> Result<Self> {
-        let mut params = Self::foundation();
+        let preset = std::env::var("GT_BENCH_PRESET").unwrap_or_else(|_| "foundation".into());
+        let mut params = Self::preset(&preset)?;
+        if let Ok(text) = std::env::var("GT_BENCH_INTERVAL") {
+            params.interval_seconds = text.parse().context("GT_BENCH_INTERVAL")?;
+        }
+        if let Ok(text) = std::env::var("GT_BENCH_SCRAPES_PER_COMMIT") {
+            params.scrapes_per_commit = text.parse().context("GT_BENCH_SCRAPES_PER_COMMIT")?;
+        }
         if let Ok(text) = std::env::var("GT_BENCH_RESOURCES") {
             params.resources = text.parse().context("GT_BENCH_RESOURCES")?;
         }
@@ -106,8 +178,8 @@ impl Params {
         if !(0.0..=0.5).contains(&self.churn) {
             bail!("churn must be within [0, 0.5]: {}", self.churn);
         }
-        if self.scrapes_per_commit == 0 {
-            bail!("scrapes_per_commit must be positive");
+        if self.scrapes_per_commit == 0 || self.interval_seconds <= 0 {
+            bail!("scrapes_per_commit and interval_seconds must be positive");
         }
         Ok(())
     }
@@ -115,11 +187,13 @@ impl Params {
     /// Directory-name fragment identifying this configuration.
     pub fn slug(&self) -> String {
         format!(
-            "r{}-s{}-c{}-k{}-seed{}",
+            "r{}-s{}-i{}-c{}-k{}-p{}-seed{}",
             self.resources,
             self.scrapes,
+            self.interval_seconds,
             (self.churn * 1_000_000.0).round() as u64,
             self.kinds,
+            self.scrapes_per_commit,
             self.seed
         )
     }
@@ -129,9 +203,9 @@ impl Params {
         (self.resources as f64 * self.churn).round() as usize
     }
 
-    /// Start of scrape `index`: one per minute from [`epoch`].
+    /// Start of scrape `index`: one every `interval_seconds` from [`epoch`].
     pub fn scrape_time(&self, index: usize) -> DateTime<Utc> {
-        epoch() + Duration::minutes(index as i64)
+        generator::scrape_time(self, index)
     }
 
     /// An instant in the middle of the history, 30 s after a scrape (so it falls between two).
@@ -148,296 +222,6 @@ pub fn epoch() -> DateTime<Utc> {
 /// SQL literal for an instant, e.g. `TIMESTAMP '2026-01-01 16:40:30'` (UTC).
 pub fn sql_timestamp(at: DateTime<Utc>) -> String {
     format!("TIMESTAMP '{}'", at.format("%Y-%m-%d %H:%M:%S"))
-}
-
-const REGIONS: &[&str] = &[
-    "eu-west-1",
-    "eu-central-1",
-    "us-east-1",
-    "us-west-2",
-    "ap-southeast-1",
-];
-const TEAMS: &[&str] = &[
-    "payments", "search", "identity", "platform", "data", "growth", "infra",
-];
-const ENVS: &[&str] = &["prod", "staging", "dev"];
-const LOG_LEVELS: &[&str] = &["debug", "info", "warn", "error"];
-const TIERS: &[&str] = &["gold", "silver", "bronze"];
-
-/// One scrape's worth of rows, ready for [`Store::commit`].
-#[derive(Debug, Clone)]
-pub struct ScrapeBatch {
-    /// The scrape record.
-    pub record: ScrapeRecord,
-    /// Versions and deletion markers it wrote.
-    pub rows: Vec<VersionRow>,
-}
-
-/// Seeded generator of the scrape history. Deterministic for a given [`Params`].
-#[derive(Debug)]
-pub struct Generator {
-    params: Params,
-    rng: ChaCha8Rng,
-    live: Vec<ObservedResource>,
-    next_serial: u64,
-    next_scrape: usize,
-    versions_per_id: HashMap<String, u32>,
-}
-
-impl Generator {
-    /// A generator that has not produced any scrape yet.
-    pub fn new(params: Params) -> Self {
-        Self {
-            rng: ChaCha8Rng::seed_from_u64(params.seed),
-            params,
-            live: Vec::new(),
-            next_serial: 0,
-            next_scrape: 0,
-            versions_per_id: HashMap::new(),
-        }
-    }
-
-    /// The resources alive after the last produced scrape.
-    pub fn live(&self) -> &[ObservedResource] {
-        &self.live
-    }
-
-    /// Number of versions written so far for resource `id` (any kind).
-    pub fn versions_of(&self, id: &str) -> u32 {
-        self.versions_per_id.get(id).copied().unwrap_or(0)
-    }
-
-    /// The id of kind `kind` with the most versions so far (ties: smallest id).
-    pub fn busiest(&self, kind: &str) -> Option<(String, u32)> {
-        let prefix = format!("{kind}-");
-        self.versions_per_id
-            .iter()
-            .filter(|(id, _)| id.starts_with(&prefix))
-            .max_by(|left, right| left.1.cmp(right.1).then_with(|| right.0.cmp(left.0)))
-            .map(|(id, count)| (id.clone(), *count))
-    }
-
-    fn new_resource(&mut self) -> ObservedResource {
-        let serial = self.next_serial;
-        self.next_serial += 1;
-        let kind = format!("k{}", serial % self.params.kinds as u64);
-        let id = format!("{kind}-{serial:07}");
-        let rng = &mut self.rng;
-        let region = REGIONS[rng.random_range(0..REGIONS.len())];
-        let team = TEAMS[rng.random_range(0..TEAMS.len())];
-        let env = ENVS[rng.random_range(0..ENVS.len())];
-        let service = format!("svc-{:03}", rng.random_range(0..400));
-        let account = format!("{:012}", 100_000_000_000u64 + rng.random_range(0..20u64));
-        let subnets: Vec<String> = (0..rng.random_range(1..=2))
-            .map(|_| format!("subnet-{:012x}", rng.random::<u64>() >> 16))
-            .collect();
-        let cpu = [250, 500, 1000, 2000][rng.random_range(0..4)];
-        let memory = [256, 512, 1024, 2048][rng.random_range(0..4)];
-        let timeout = [15, 30, 60, 120][rng.random_range(0..4)];
-        let retention = [7, 14, 30, 90][rng.random_range(0..4)];
-        let attrs = json!({
-            "arn": format!("arn:bench:{kind}:{region}:{account}:{id}"),
-            "region": region,
-            "created_at": (epoch() - Duration::days(rng.random_range(1..900))).format("%Y-%m-%d").to_string(),
-            "enabled": rng.random_bool(0.9),
-            "tier": TIERS[rng.random_range(0..TIERS.len())],
-            "spec": {
-                "replicas": rng.random_range(1..=6),
-                "cpu_millicores": cpu,
-                "memory_mebibytes": memory,
-                "image": format!("registry.example/{team}/{service}:1.{}.{}", rng.random_range(0..30), rng.random_range(0..50)),
-            },
-            "network": {
-                "vpc_id": format!("vpc-{:012x}", rng.random::<u64>() >> 16),
-                "subnet_ids": subnets,
-                "security_groups": [format!("sg-{:012x}", rng.random::<u64>() >> 16)],
-            },
-            "config": {
-                "timeout_seconds": timeout,
-                "retention_days": retention,
-                "log_level": LOG_LEVELS[rng.random_range(0..LOG_LEVELS.len())],
-                "max_connections": rng.random_range(10..1000),
-            },
-            "encryption": {
-                "enabled": true,
-                "kms_key_id": format!("key/{:016x}", rng.random::<u64>()),
-            },
-            "tags": {
-                "team": team,
-                "env": env,
-                "service": service,
-            },
-        });
-        ObservedResource::new(kind, id.clone(), Layer::Live, attrs)
-            .with_name(format!("{service}-{id}"))
-            .with_label("team", team)
-            .with_label("env", env)
-    }
-
-    /// Change one or two attributes of `resource`, the way deploys and edits do.
-    fn mutate(rng: &mut ChaCha8Rng, resource: &mut ObservedResource) {
-        let edits = rng.random_range(1..=2);
-        for _ in 0..edits {
-            let attrs = &mut resource.attrs;
-            match rng.random_range(0..6) {
-                0 => {
-                    attrs["spec"]["replicas"] = json!(rng.random_range(1..=12));
-                }
-                1 => {
-                    let image = attrs["spec"]["image"].as_str().unwrap_or("image:1.0.0");
-                    let base = image.rsplit_once(':').map_or(image, |(base, _)| base);
-                    attrs["spec"]["image"] = json!(format!(
-                        "{base}:1.{}.{}",
-                        rng.random_range(0..30),
-                        rng.random_range(0..50)
-                    ));
-                }
-                2 => {
-                    attrs["config"]["timeout_seconds"] =
-                        json!([15, 30, 60, 120, 300][rng.random_range(0..5)]);
-                }
-                3 => {
-                    attrs["config"]["log_level"] =
-                        json!(LOG_LEVELS[rng.random_range(0..LOG_LEVELS.len())]);
-                }
-                4 => {
-                    attrs["config"]["max_connections"] = json!(rng.random_range(10..1000));
-                }
-                _ => {
-                    attrs["enabled"] = json!(!attrs["enabled"].as_bool().unwrap_or(true));
-                }
-            }
-        }
-    }
-
-    fn version_row(
-        &mut self,
-        resource: &ObservedResource,
-        change: ChangeKind,
-        diff: Option<String>,
-        scrape_id: &str,
-        started_at: DateTime<Utc>,
-        window_start: Option<DateTime<Utc>>,
-    ) -> Result<VersionRow> {
-        *self.versions_per_id.entry(resource.id.clone()).or_default() += 1;
-        let removed = change == ChangeKind::Removed;
-        Ok(VersionRow {
-            source: SOURCE.to_string(),
-            kind: resource.kind.clone(),
-            id: resource.id.clone(),
-            layer: resource.layer,
-            name: resource.name.clone(),
-            attrs: (!removed).then(|| canonical::to_canonical_string(&resource.attrs)),
-            attrs_hash: (!removed).then(|| resource.fingerprint()),
-            labels: if removed {
-                None
-            } else {
-                Some(serde_json::to_string(&resource.labels)?)
-            },
-            change,
-            diff,
-            scrape_id: scrape_id.to_string(),
-            valid_from: started_at,
-            change_window_start: window_start,
-            provenance: None,
-        })
-    }
-
-    /// Produce the next scrape's rows, or `None` once `params.scrapes` scrapes were produced.
-    pub fn next_scrape(&mut self) -> Result<Option<ScrapeBatch>> {
-        let index = self.next_scrape;
-        if index >= self.params.scrapes {
-            return Ok(None);
-        }
-        self.next_scrape += 1;
-        let started_at = self.params.scrape_time(index);
-        let window_start = index
-            .checked_sub(1)
-            .map(|previous| self.params.scrape_time(previous));
-        let scrape_id = format!("bench-{index:06}");
-        let mut rows = Vec::new();
-        if index == 0 {
-            for _ in 0..self.params.resources {
-                let resource = self.new_resource();
-                rows.push(self.version_row(
-                    &resource,
-                    ChangeKind::Added,
-                    None,
-                    &scrape_id,
-                    started_at,
-                    None,
-                )?);
-                self.live.push(resource);
-            }
-        } else {
-            let touched = self.params.churn_per_scrape().min(self.live.len());
-            let removed = touched / 10;
-            let added = touched / 10;
-            let modified = touched - removed - added;
-            let mut picks = sample(&mut self.rng, self.live.len(), modified + removed).into_vec();
-            let mut removals = picks.split_off(modified);
-            for position in picks {
-                let mut resource = self.live[position].clone();
-                let before = canonical::canonicalize(&resource.attrs);
-                Self::mutate(&mut self.rng, &mut resource);
-                let after = canonical::canonicalize(&resource.attrs);
-                let diff = canonical::diff(&before, &after);
-                if diff.is_empty() {
-                    // The edit happened to restore the same value: nothing changed, nothing is written.
-                    continue;
-                }
-                let diff = serde_json::to_string(&diff)?;
-                rows.push(self.version_row(
-                    &resource,
-                    ChangeKind::Modified,
-                    Some(diff),
-                    &scrape_id,
-                    started_at,
-                    window_start,
-                )?);
-                self.live[position] = resource;
-            }
-            // Descending order keeps every pending position valid across swap_remove.
-            removals.sort_unstable_by(|left, right| right.cmp(left));
-            for position in removals {
-                let resource = self.live.swap_remove(position);
-                rows.push(self.version_row(
-                    &resource,
-                    ChangeKind::Removed,
-                    None,
-                    &scrape_id,
-                    started_at,
-                    window_start,
-                )?);
-            }
-            for _ in 0..added {
-                let resource = self.new_resource();
-                rows.push(self.version_row(
-                    &resource,
-                    ChangeKind::Added,
-                    None,
-                    &scrape_id,
-                    started_at,
-                    window_start,
-                )?);
-                self.live.push(resource);
-            }
-        }
-        let record = ScrapeRecord {
-            scrape_id,
-            source: SOURCE.to_string(),
-            source_type: "synthetic".to_string(),
-            started_at,
-            finished_at: started_at + Duration::seconds(5),
-            status: ScrapeStatus::Ok,
-            resources_seen: self.live.len() as i64,
-            versions_written: rows.len() as i64,
-            error: None,
-            warnings: Vec::new(),
-            interval_seconds: Some(60),
-        };
-        Ok(Some(ScrapeBatch { record, rows }))
-    }
 }
 
 /// The writer's index for a set of live resources, as `Store::load_state` would rebuild it.
@@ -485,16 +269,14 @@ pub fn ingest_fixture(params: &Params) -> Result<IngestFixture> {
     let snapshot = generator
         .next_scrape()?
         .context("the generator produces at least one scrape")?;
-    let state = state_of(generator.live(), params.scrape_time(0));
-    let mut following = params.clone();
-    following.scrapes = following.scrapes.max(2);
-    generator.params = following;
+    let state = state_of(&generator.live()?, params.scrape_time(0));
+    generator.extend_to(2);
     let next = generator
         .next_scrape()?
         .context("the generator produces a second scrape")?;
     Ok(IngestFixture {
         state,
-        observation: Observation::complete(generator.live().to_vec()),
+        observation: Observation::complete(generator.live()?),
         started_at: params.scrape_time(1),
         expected_rows: next.rows.len(),
         snapshot,
@@ -588,7 +370,13 @@ pub async fn ensure_dataset(
     log: &mut dyn FnMut(&str),
 ) -> Result<Manifest> {
     if let Some(json) = reusable_marker(directory, log)? {
-        return Ok(Manifest { json });
+        if json["checkpoints"].as_bool() == Some(CHECKPOINTS) {
+            return Ok(Manifest { json });
+        }
+        // Built with the other checkpoint setting: not the layout being measured.
+        log("the dataset's checkpoint setting differs from this build's: rebuilding");
+        std::fs::remove_dir_all(directory)
+            .with_context(|| format!("removing {}", directory.display()))?;
     }
     build_dataset(params, directory, log).await
 }
@@ -627,15 +415,20 @@ pub async fn build_dataset(
     let (mut rows_total, mut live_at_mid, mut changes_in_hour) = (0u64, 0u64, 0u64);
     let mut generate = std::time::Duration::ZERO;
     let mut commit = std::time::Duration::ZERO;
+    let mut checkpoint = std::time::Duration::ZERO;
+    let mut checkpoints = CheckpointsWritten::default();
+    let mut commits = 0u64;
     let started = Instant::now();
-    let mut records = Vec::new();
-    let mut rows = Vec::new();
     loop {
         let clock = Instant::now();
-        let batch = generator.next_scrape()?;
+        let batches = generator.next_scrapes(params.scrapes_per_commit)?;
         generate += clock.elapsed();
-        let done = batch.is_none();
-        if let Some(batch) = batch {
+        if batches.is_empty() {
+            break;
+        }
+        let mut records = Vec::with_capacity(batches.len());
+        let mut rows = Vec::new();
+        for batch in batches {
             let at = batch.record.started_at;
             if at <= mid {
                 live_at_mid = batch.record.resources_seen as u64;
@@ -647,23 +440,26 @@ pub async fn build_dataset(
             records.push(batch.record);
             rows.extend(batch.rows);
         }
-        if !records.is_empty() && (done || records.len() >= params.scrapes_per_commit) {
-            let clock = Instant::now();
-            store.commit(&records, &rows).await?;
-            commit += clock.elapsed();
+        let clock = Instant::now();
+        store.commit(&records, &rows).await?;
+        commit += clock.elapsed();
+        commits += 1;
+        let clock = Instant::now();
+        let written = maybe_checkpoint(&store).await?;
+        checkpoint += clock.elapsed();
+        checkpoints.checkpoints += written.checkpoints;
+        checkpoints.rows += written.rows;
+        if commits % 20 == 1 || generator.scrapes_done() == params.scrapes {
             log(&format!(
-                "committed through {} ({} rows so far, {:.1}s)",
-                records
-                    .last()
-                    .map_or("", |record| record.scrape_id.as_str()),
+                "committed through {} ({} rows, {} checkpoints so far, {:.1}s: generate {:.1}s, commit {:.1}s, checkpoint {:.1}s)",
+                records.last().map_or("", |record| record.scrape_id.as_str()),
                 rows_total,
-                started.elapsed().as_secs_f64()
+                checkpoints.checkpoints,
+                started.elapsed().as_secs_f64(),
+                generate.as_secs_f64(),
+                commit.as_secs_f64(),
+                checkpoint.as_secs_f64(),
             ));
-            records.clear();
-            rows.clear();
-        }
-        if done {
-            break;
         }
     }
     let clock = Instant::now();
@@ -680,30 +476,43 @@ pub async fn build_dataset(
         .or_else(|| generator.busiest("k0"))
         .context("no resource to read the history of")?;
     let json = json!({
-        "params": {
-            "resources": params.resources,
-            "scrapes": params.scrapes,
-            "churn": params.churn,
-            "kinds": params.kinds,
-            "scrapes_per_commit": params.scrapes_per_commit,
-            "seed": params.seed,
-        },
+        "params": params_json(params),
+        "dataset": params.dataset_name(),
         "rows": rows_total,
         "live_at_mid": live_at_mid,
         "changes_in_hour": changes_in_hour,
         "mid": mid.to_rfc3339(),
         "history_id": history_id,
         "history_versions": history_versions,
+        "commits": commits,
+        "checkpoints": CHECKPOINTS,
+        "checkpoints_written": checkpoints.checkpoints,
+        "checkpoint_rows": checkpoints.rows,
         "generate_seconds": generate.as_secs_f64(),
         "commit_seconds": commit.as_secs_f64(),
+        "checkpoint_seconds": checkpoint.as_secs_f64(),
         "compact_seconds": compact.as_secs_f64(),
         "files_removed_by_compaction": compaction.files_removed,
         "files_added_by_compaction": compaction.files_added,
+        "generator_threads": std::thread::available_parallelism().map_or(1, usize::from),
         "built_at": Utc::now().to_rfc3339(),
     });
     std::fs::write(directory.join(MARKER), serde_json::to_string_pretty(&json)?)
         .context("writing dataset marker")?;
     Ok(Manifest { json })
+}
+
+/// `params` as JSON, for markers and reports.
+pub fn params_json(params: &Params) -> Value {
+    json!({
+        "resources": params.resources,
+        "scrapes": params.scrapes,
+        "churn": params.churn,
+        "kinds": params.kinds,
+        "interval_seconds": params.interval_seconds,
+        "scrapes_per_commit": params.scrapes_per_commit,
+        "seed": params.seed,
+    })
 }
 
 /// Bytes of one Delta table on disk.
@@ -728,8 +537,9 @@ impl TableBytes {
 
 /// Measure a local Delta table: replay the JSON commits of `_delta_log` (adds minus removes).
 ///
-/// Fails if the log has a checkpoint, because older commits may then be gone and a checkpoint
-/// is Parquet, which this does not read.
+/// Delta log checkpoints (written every 100 commits) are counted in the log's bytes but not
+/// read: replaying every JSON commit from version 0 gives the same live set. Fails if the
+/// first commit is gone (log cleanup), because the replay would then be incomplete.
 pub fn delta_table_bytes(table: &Path) -> Result<TableBytes> {
     let log = table.join("_delta_log");
     let mut commits: Vec<PathBuf> = Vec::new();
@@ -739,17 +549,21 @@ pub fn delta_table_bytes(table: &Path) -> Result<TableBytes> {
         let path = entry.path();
         log_bytes += entry.metadata()?.len();
         let name = entry.file_name().to_string_lossy().to_string();
-        if name.contains("checkpoint") {
-            bail!(
-                "{} has a checkpoint; JSON replay is not enough",
-                log.display()
-            );
-        }
-        if name.ends_with(".json") {
+        if name.ends_with(".json") && !name.starts_with('_') {
             commits.push(path);
         }
     }
     commits.sort();
+    if commits
+        .first()
+        .and_then(|path| path.file_name())
+        .is_none_or(|name| name != "00000000000000000000.json")
+    {
+        bail!(
+            "{} lacks its first commit; JSON replay is not enough",
+            log.display()
+        );
+    }
     let mut live: BTreeMap<String, u64> = BTreeMap::new();
     for commit in &commits {
         let text = std::fs::read_to_string(commit)?;
@@ -776,16 +590,27 @@ pub fn delta_table_bytes(table: &Path) -> Result<TableBytes> {
         result.live_bytes += size;
         result.live_files.push(file);
     }
-    for entry in std::fs::read_dir(table)? {
-        let path = entry?.path();
-        if path
-            .extension()
-            .is_some_and(|extension| extension == "parquet")
-            && !result.live_files.contains(&path)
-        {
-            result.dead_bytes += std::fs::metadata(&path)?.len();
+    // Partitioned tables (checkpoints) keep their files in subdirectories.
+    let live: std::collections::HashSet<&PathBuf> = result.live_files.iter().collect();
+    let mut dead = 0;
+    let mut pending = vec![table.to_path_buf()];
+    while let Some(directory) = pending.pop() {
+        for entry in std::fs::read_dir(&directory)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                if path.file_name().is_some_and(|name| name != "_delta_log") {
+                    pending.push(path);
+                }
+            } else if path
+                .extension()
+                .is_some_and(|extension| extension == "parquet")
+                && !live.contains(&path)
+            {
+                dead += std::fs::metadata(&path)?.len();
+            }
         }
     }
+    result.dead_bytes = dead;
     Ok(result)
 }
 
@@ -825,7 +650,7 @@ mod tests {
             }
             total += batch.rows.len();
         }
-        assert_eq!(first.live().len(), params.resources);
+        assert_eq!(first.live_count(), params.resources);
         assert!(total > params.resources);
     }
 
