@@ -144,7 +144,12 @@ impl Engine {
         ));
         let empty_resources = timeline::merge::merge(&[], &[], &timeline::merge::PAYLOAD_COLUMNS)?;
         let resources = Arc::new(RefreshableTable::new(memory_table(
-            timeline::publish(&empty_resources, &timeline::TimeIndex::default(), None, None)?,
+            timeline::publish(
+                &empty_resources,
+                &timeline::TimeIndex::default(),
+                None,
+                None,
+            )?,
             1,
         )?));
         let kinds = Arc::new(RefreshableTable::new(memory_table(
@@ -162,7 +167,10 @@ impl Engine {
         let internals = Arc::new(MemorySchemaProvider::new());
         for (name, table) in [("checkpoints", &checkpoints), ("kinds_seen", &kinds)] {
             internals
-                .register_table(name.to_string(), Arc::clone(table) as Arc<dyn TableProvider>)
+                .register_table(
+                    name.to_string(),
+                    Arc::clone(table) as Arc<dyn TableProvider>,
+                )
                 .map_err(|error| EngineError::query("registering internal table", error))?;
         }
         let catalog = context.catalog(CATALOG).ok_or_else(|| {
@@ -175,7 +183,10 @@ impl Engine {
             .register_schema(INTERNAL_SCHEMA, internals)
             .map_err(|error| EngineError::query("registering internals schema", error))?;
         context
-            .register_table("resources", Arc::clone(&resources) as Arc<dyn TableProvider>)
+            .register_table(
+                "resources",
+                Arc::clone(&resources) as Arc<dyn TableProvider>,
+            )
             .map_err(|error| EngineError::query("registering resources", error))?;
         // Templates over the state at T are planned against an unbound state table, which
         // each call replaces; it is not left in the catalog.
@@ -233,7 +244,11 @@ impl Engine {
         .await?;
         context.register_udtf(
             "drift_at",
-            Arc::new(TemporalFunction::over_state("drift_at", drift_at, Arc::clone(&state))),
+            Arc::new(TemporalFunction::over_state(
+                "drift_at",
+                drift_at,
+                Arc::clone(&state),
+            )),
         );
         let identity_links_at = plan(
             &context,

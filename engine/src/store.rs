@@ -15,8 +15,8 @@ use datafusion::catalog::TableProvider;
 use datafusion::prelude::SessionContext;
 use deltalake::kernel::transaction::CommitProperties;
 use deltalake::operations::optimize::OptimizeType;
-use deltalake::protocol::SaveMode;
 use deltalake::parquet::file::properties::WriterProperties;
+use deltalake::protocol::SaveMode;
 use deltalake::DeltaTable;
 use tokio::sync::Mutex;
 
@@ -209,8 +209,7 @@ impl Store {
         let storage_options = options.to_storage_options();
         let versions = open_or_create(url, StoreTable::Versions, &storage_options).await?;
         let scrapes = open_or_create(url, StoreTable::Scrapes, &storage_options).await?;
-        let checkpoints =
-            open_or_create(url, StoreTable::Checkpoints, &storage_options).await?;
+        let checkpoints = open_or_create(url, StoreTable::Checkpoints, &storage_options).await?;
         Ok(Store {
             url: url.clone(),
             versions: Mutex::new(versions),

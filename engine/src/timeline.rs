@@ -47,7 +47,10 @@ impl TimeIndex {
         for (source, at) in checkpoints {
             index.checkpoints.entry(source).or_default().push(at);
         }
-        index.scrapes.values_mut().for_each(|starts| starts.sort_unstable());
+        index
+            .scrapes
+            .values_mut()
+            .for_each(|starts| starts.sort_unstable());
         index.checkpoints.values_mut().for_each(|instants| {
             instants.sort_unstable();
             instants.dedup();
@@ -152,7 +155,12 @@ impl KindsSeen {
             let kind = text_column(batch, "kind")?;
             let at = instant_column(batch, "valid_from")?;
             for row in 0..batch.num_rows() {
-                self.observe(source.value(row), layer.value(row), kind.value(row), at.value(row));
+                self.observe(
+                    source.value(row),
+                    layer.value(row),
+                    kind.value(row),
+                    at.value(row),
+                );
             }
         }
         Ok(())
@@ -226,7 +234,10 @@ pub fn resources_schema() -> SchemaRef {
 /// `None`): the payload part, since keys and instants are always there.
 pub fn payload_for(projection: Option<&Vec<usize>>) -> Vec<&'static str> {
     let wanted: BTreeSet<&str> = match projection {
-        Some(indices) => indices.iter().map(|index| RESOURCE_COLUMNS[*index]).collect(),
+        Some(indices) => indices
+            .iter()
+            .map(|index| RESOURCE_COLUMNS[*index])
+            .collect(),
         None => RESOURCE_COLUMNS.iter().copied().collect(),
     };
     merge::PAYLOAD_COLUMNS
@@ -247,10 +258,14 @@ pub fn publish(
     let full: Vec<usize> = (0..RESOURCE_COLUMNS.len()).collect();
     let indices = projection.unwrap_or(&full);
     let schema = resources_schema();
-    let projected = Arc::new(schema.project(indices).map_err(|source| EngineError::Arrow {
-        what: "resources projection",
-        source,
-    })?);
+    let projected = Arc::new(
+        schema
+            .project(indices)
+            .map_err(|source| EngineError::Arrow {
+                what: "resources projection",
+                source,
+            })?,
+    );
     let mut columns = Vec::with_capacity(indices.len());
     for index_position in indices {
         let name = RESOURCE_COLUMNS[*index_position];
@@ -270,9 +285,11 @@ pub fn publish(
             });
             Arc::new(TimestampMicrosecondArray::from_iter(values).with_timezone("UTC")) as ArrayRef
         } else {
-            Arc::clone(state.column_by_name(name).ok_or_else(|| {
-                EngineError::Corrupt(format!("merged state lacks column {name}"))
-            })?)
+            Arc::clone(
+                state.column_by_name(name).ok_or_else(|| {
+                    EngineError::Corrupt(format!("merged state lacks column {name}"))
+                })?,
+            )
         };
         columns.push(column);
     }

@@ -28,7 +28,11 @@ fn observation(scrape: usize, count: usize) -> Observation {
     let resources = (0..count)
         .filter(|index| (index + scrape) % 7 != 0 || scrape % 3 != 0)
         .map(|index| {
-            let version = if index % 5 == scrape % 5 { scrape } else { index / 5 };
+            let version = if index % 5 == scrape % 5 {
+                scrape
+            } else {
+                index / 5
+            };
             ObservedResource::new(
                 if index % 2 == 0 { "queue" } else { "function" },
                 format!("r{index}"),
@@ -124,8 +128,8 @@ async fn checkpoints_follow_the_policy_and_the_state_through_them_is_the_defined
         .query("SELECT count(DISTINCT checkpoint_at_us) AS n FROM internals.checkpoints")
         .await
         .unwrap();
-    let count = arrow::compute::cast(checkpoints[0].column(0), &arrow::datatypes::DataType::Int64)
-        .unwrap();
+    let count =
+        arrow::compute::cast(checkpoints[0].column(0), &arrow::datatypes::DataType::Int64).unwrap();
     let count = count
         .as_any()
         .downcast_ref::<arrow::array::Int64Array>()
@@ -159,7 +163,10 @@ async fn checkpoints_follow_the_policy_and_the_state_through_them_is_the_defined
         "SELECT source, kind, id, name, attrs, first_seen, last_changed FROM resources ORDER BY source, kind, id",
     )
     .await;
-    assert_eq!(now, text(&engine, &naive_at(*instants.last().unwrap())).await);
+    assert_eq!(
+        now,
+        text(&engine, &naive_at(*instants.last().unwrap())).await
+    );
 }
 
 #[tokio::test]
@@ -192,15 +199,28 @@ async fn a_refresh_advances_the_current_state_and_a_store_without_checkpoints_re
         .query("SELECT count(*) FROM internals.checkpoints")
         .await
         .unwrap();
-    assert_eq!(pretty_format_batches(&none).unwrap().to_string().matches(" 0 ").count(), 1);
+    assert_eq!(
+        pretty_format_batches(&none)
+            .unwrap()
+            .to_string()
+            .matches(" 0 ")
+            .count(),
+        1
+    );
 
     // Forcing a checkpoint changes no answer.
     let before = text(&engine, &fast_at(instants[7] + Duration::minutes(1))).await;
     let report = store.checkpoint("cloud").await.unwrap().unwrap();
     assert_eq!(report.at, *instants.last().unwrap());
-    assert!(store.checkpoint("cloud").await.unwrap().is_none(), "one checkpoint per instant");
+    assert!(
+        store.checkpoint("cloud").await.unwrap().is_none(),
+        "one checkpoint per instant"
+    );
     engine.refresh().await.unwrap();
-    assert_eq!(text(&engine, &fast_at(instants[7] + Duration::minutes(1))).await, before);
+    assert_eq!(
+        text(&engine, &fast_at(instants[7] + Duration::minutes(1))).await,
+        before
+    );
     assert_eq!(
         text(&engine, &fast_at(*instants.last().unwrap())).await,
         text(&engine, &naive_at(*instants.last().unwrap())).await
@@ -233,7 +253,10 @@ async fn as_of_reads_only_one_checkpoint_and_the_versions_after_it() {
     let probe = instants[20] + Duration::minutes(1);
     let plan = text(
         &engine,
-        &format!("EXPLAIN ANALYZE SELECT count(*) FROM resources_at({})", literal(probe)),
+        &format!(
+            "EXPLAIN ANALYZE SELECT count(*) FROM resources_at({})",
+            literal(probe)
+        ),
     )
     .await;
     assert!(plan.contains("StateMergeExec"), "{plan}");
@@ -255,5 +278,8 @@ async fn as_of_reads_only_one_checkpoint_and_the_versions_after_it() {
         .map(|line| line.matches(".parquet").count())
         .sum();
     assert!(version_files >= 30, "{version_files}");
-    assert!(scanned > 0 && scanned < version_files / 2, "scanned {scanned} of {version_files} version files:\n{plan}");
+    assert!(
+        scanned > 0 && scanned < version_files / 2,
+        "scanned {scanned} of {version_files} version files:\n{plan}"
+    );
 }

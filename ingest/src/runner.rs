@@ -260,7 +260,9 @@ impl Ingestor {
                     tracing::info!(source = %report.source, at = %report.at, rows = report.rows, "state checkpoint written");
                 }
             }
-            Err(error) => tracing::warn!(%error, "state checkpoint failed; retried after the next commit"),
+            Err(error) => {
+                tracing::warn!(%error, "state checkpoint failed; retried after the next commit")
+            }
         }
     }
 

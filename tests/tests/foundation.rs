@@ -363,7 +363,10 @@ async fn kill_nine_during_checkpoints_leaves_every_checkpoint_exact() {
     )
     .await
     .unwrap();
-    assert_eq!(misdiffed[0][0], "0", "every scrape diffed against the state before it");
+    assert_eq!(
+        misdiffed[0][0], "0",
+        "every scrape diffed against the state before it"
+    );
     let doubled = rows(
         &client,
         "SELECT count(*) FROM (SELECT source, checkpoint_at_us, kind, id FROM internals.checkpoints \
@@ -405,7 +408,10 @@ async fn kill_nine_during_checkpoints_leaves_every_checkpoint_exact() {
     let orphans = rows(&client, "SELECT count(*) FROM storage.versions v LEFT ANTI JOIN storage.scrapes s ON v.scrape_id = s.scrape_id")
         .await
         .unwrap();
-    assert_eq!(orphans[0][0], "0", "every committed version has its scrape record");
+    assert_eq!(
+        orphans[0][0], "0",
+        "every committed version has its scrape record"
+    );
     let current_differences = rows(
         &client,
         "WITH naive AS (SELECT source, kind, id, attrs_hash FROM (
@@ -417,7 +423,10 @@ async fn kill_nine_during_checkpoints_leaves_every_checkpoint_exact() {
     )
     .await
     .unwrap();
-    assert_eq!(current_differences[0][0], "0", "the current state is the latest of every version");
+    assert_eq!(
+        current_differences[0][0], "0",
+        "the current state is the latest of every version"
+    );
     server.stop().unwrap();
 }
 

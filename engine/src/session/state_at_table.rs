@@ -9,12 +9,12 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
 use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{internal_err, plan_err};
 use datafusion::datasource::TableType;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::Expr;
-use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
@@ -112,7 +112,9 @@ impl TableProvider for StateAtTable {
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let Some(at) = self.at else {
-            return plan_err!("{STATE_AT_PLACEHOLDER} is a placeholder and was not bound to an instant");
+            return plan_err!(
+                "{STATE_AT_PLACEHOLDER} is a placeholder and was not bound to an instant"
+            );
         };
         let windows = self.index.windows(Some(at));
         // A shared state serves every projection, so it carries every column.
@@ -121,13 +123,20 @@ impl TableProvider for StateAtTable {
         } else {
             timeline::payload_for(projection)
         };
-        let engine_error = |error: crate::error::EngineError| DataFusionError::External(Box::new(error));
-        let base = read::plan_checkpoints(state, Arc::clone(&self.source.checkpoints), &windows, &payload)
-            .await
-            .map_err(engine_error)?;
-        let tail = read::plan_versions(state, Arc::clone(&self.source.versions), &windows, &payload)
-            .await
-            .map_err(engine_error)?;
+        let engine_error =
+            |error: crate::error::EngineError| DataFusionError::External(Box::new(error));
+        let base = read::plan_checkpoints(
+            state,
+            Arc::clone(&self.source.checkpoints),
+            &windows,
+            &payload,
+        )
+        .await
+        .map_err(engine_error)?;
+        let tail =
+            read::plan_versions(state, Arc::clone(&self.source.versions), &windows, &payload)
+                .await
+                .map_err(engine_error)?;
         let schema = match projection {
             Some(indices) => Arc::new(timeline::resources_schema().project(indices)?),
             None => timeline::resources_schema(),
@@ -160,7 +169,10 @@ struct StateMergeExec {
 }
 
 impl StateMergeExec {
-    #[expect(clippy::too_many_arguments, reason = "one constructor for scan and with_new_children")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one constructor for scan and with_new_children"
+    )]
     fn new(
         base: Option<Arc<dyn ExecutionPlan>>,
         tail: Option<Arc<dyn ExecutionPlan>>,
@@ -192,14 +204,22 @@ impl StateMergeExec {
 }
 
 impl DisplayAs for StateMergeExec {
-    fn fmt_as(&self, _format: DisplayFormatType, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+    fn fmt_as(
+        &self,
+        _format: DisplayFormatType,
+        formatter: &mut fmt::Formatter<'_>,
+    ) -> fmt::Result {
         write!(
             formatter,
             "StateMergeExec: at={}, sources={}, payload=[{}]{}",
             self.at,
             self.index.sources().count(),
             self.payload.join(", "),
-            if self.shared.is_some() { ", shared" } else { "" }
+            if self.shared.is_some() {
+                ", shared"
+            } else {
+                ""
+            }
         )
     }
 }
@@ -246,7 +266,10 @@ impl ExecutionPlan for StateMergeExec {
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let expected = self.base.is_some() as usize + self.tail.is_some() as usize;
         if children.len() != expected {
-            return internal_err!("StateMergeExec takes {expected} children, got {}", children.len());
+            return internal_err!(
+                "StateMergeExec takes {expected} children, got {}",
+                children.len()
+            );
         }
         let mut children = children.into_iter();
         let base = self.base.as_ref().and_then(|_| children.next());
@@ -263,7 +286,11 @@ impl ExecutionPlan for StateMergeExec {
         )))
     }
 
-    fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
         if partition != 0 {
             return internal_err!("StateMergeExec has one partition, asked for {partition}");
         }
@@ -285,6 +312,9 @@ impl ExecutionPlan for StateMergeExec {
             timeline::publish(&state, &index, Some(at), projection.as_ref())
                 .map_err(|error| DataFusionError::External(Box::new(error)))
         });
-        Ok(Box::pin(RecordBatchStreamAdapter::new(Arc::clone(&self.schema), output)))
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            Arc::clone(&self.schema),
+            output,
+        )))
     }
 }

@@ -224,7 +224,9 @@ pub fn checkpoint_batch(state: &RecordBatch, at_us: i64) -> Result<RecordBatch> 
         .fields()
         .iter()
         .map(|field| match field.name().as_str() {
-            "checkpoint_at_us" => Ok(Arc::new(Int64Array::from_value(at_us, state.num_rows())) as ArrayRef),
+            "checkpoint_at_us" => {
+                Ok(Arc::new(Int64Array::from_value(at_us, state.num_rows())) as ArrayRef)
+            }
             name => state
                 .column_by_name(name)
                 .cloned()

@@ -73,7 +73,10 @@ impl LiveState {
             read::run(base_plan, Arc::clone(&context)),
             read::run(tail_plan, context)
         )?;
-        let tail: Vec<RecordBatch> = tail.into_iter().filter(|batch| batch.num_rows() > 0).collect();
+        let tail: Vec<RecordBatch> = tail
+            .into_iter()
+            .filter(|batch| batch.num_rows() > 0)
+            .collect();
         if tail.is_empty() && fresh.is_empty() {
             return Ok(false);
         }
@@ -87,7 +90,9 @@ impl LiveState {
             let sources = text_column(batch, "source")?;
             let valid_from = instant_column(batch, "valid_from")?;
             for row in 0..batch.num_rows() {
-                let entry = newest.entry(sources.value(row).to_string()).or_insert(i64::MIN);
+                let entry = newest
+                    .entry(sources.value(row).to_string())
+                    .or_insert(i64::MIN);
                 *entry = (*entry).max(valid_from.value(row));
             }
         }

@@ -89,7 +89,12 @@ struct Normalized {
     payload: Vec<ArrayRef>,
 }
 
-fn normalize(batch: &RecordBatch, instant: &str, marker: (&str, DataType), payload: &[&str]) -> Result<Normalized> {
+fn normalize(
+    batch: &RecordBatch,
+    instant: &str,
+    marker: (&str, DataType),
+    payload: &[&str],
+) -> Result<Normalized> {
     let text = DataType::Utf8;
     Ok(Normalized {
         keys: [
@@ -122,11 +127,22 @@ struct Winner {
 /// wanted). A `removed` version deletes the resource; an `added` one starts a new incarnation
 /// (`first_seen` = its `valid_from`); any other change keeps `first_seen`. `last_changed` is
 /// the `valid_from` of the version that wins. Rows come out ordered by (source, kind, id).
-pub fn merge(base: &[RecordBatch], versions: &[RecordBatch], payload: &[&str]) -> Result<RecordBatch> {
+pub fn merge(
+    base: &[RecordBatch],
+    versions: &[RecordBatch],
+    payload: &[&str],
+) -> Result<RecordBatch> {
     let base: Vec<Normalized> = base
         .iter()
         .filter(|batch| batch.num_rows() > 0)
-        .map(|batch| normalize(batch, "last_changed", ("first_seen", instant_type()), payload))
+        .map(|batch| {
+            normalize(
+                batch,
+                "last_changed",
+                ("first_seen", instant_type()),
+                payload,
+            )
+        })
         .collect::<Result<_>>()?;
     let versions: Vec<Normalized> = versions
         .iter()
@@ -137,7 +153,11 @@ pub fn merge(base: &[RecordBatch], versions: &[RecordBatch], payload: &[&str]) -
 
     let mut state: HashMap<(&str, &str, &str), Winner> = HashMap::new();
     for (input, batch) in base.iter().enumerate() {
-        let [source, kind, id] = [strings(&batch.keys[0])?, strings(&batch.keys[1])?, strings(&batch.keys[2])?];
+        let [source, kind, id] = [
+            strings(&batch.keys[0])?,
+            strings(&batch.keys[1])?,
+            strings(&batch.keys[2])?,
+        ];
         let last_changed = instants(&batch.instant)?;
         let first_seen = instants(&batch.marker)?;
         for row in 0..source.len() {
@@ -157,7 +177,9 @@ pub fn merge(base: &[RecordBatch], versions: &[RecordBatch], payload: &[&str]) -
     let mut order: Vec<(i64, usize, usize)> = Vec::new();
     for (offset, batch) in versions.iter().enumerate() {
         let valid_from = instants(&batch.instant)?;
-        order.extend((0..valid_from.len()).map(|row| (valid_from.value(row), base.len() + offset, row)));
+        order.extend(
+            (0..valid_from.len()).map(|row| (valid_from.value(row), base.len() + offset, row)),
+        );
     }
     order.sort_unstable();
     for (valid_from, input, row) in order {
@@ -191,7 +213,10 @@ pub fn merge(base: &[RecordBatch], versions: &[RecordBatch], payload: &[&str]) -
 
     let mut winners: Vec<((&str, &str, &str), Winner)> = state.into_iter().collect();
     winners.sort_unstable_by(|left, right| left.0.cmp(&right.0));
-    let indices: Vec<(usize, usize)> = winners.iter().map(|(_, winner)| (winner.input, winner.row)).collect();
+    let indices: Vec<(usize, usize)> = winners
+        .iter()
+        .map(|(_, winner)| (winner.input, winner.row))
+        .collect();
     let gather = |pick: &dyn Fn(&Normalized) -> &ArrayRef| -> Result<ArrayRef> {
         if inputs.is_empty() {
             return Ok(arrow::array::new_empty_array(&DataType::Utf8));
@@ -207,12 +232,16 @@ pub fn merge(base: &[RecordBatch], versions: &[RecordBatch], payload: &[&str]) -
         columns.push(gather(&|input: &Normalized| &input.keys[position])?);
     }
     columns.push(Arc::new(
-        TimestampMicrosecondArray::from_iter_values(winners.iter().map(|(_, winner)| winner.first_seen))
-            .with_timezone("UTC"),
+        TimestampMicrosecondArray::from_iter_values(
+            winners.iter().map(|(_, winner)| winner.first_seen),
+        )
+        .with_timezone("UTC"),
     ));
     columns.push(Arc::new(
-        TimestampMicrosecondArray::from_iter_values(winners.iter().map(|(_, winner)| winner.last_changed))
-            .with_timezone("UTC"),
+        TimestampMicrosecondArray::from_iter_values(
+            winners.iter().map(|(_, winner)| winner.last_changed),
+        )
+        .with_timezone("UTC"),
     ));
     for position in 0..payload.len() {
         columns.push(gather(&|input: &Normalized| &input.payload[position])?);

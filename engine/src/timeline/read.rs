@@ -75,10 +75,7 @@ fn checkpoints_filter(windows: &[SourceWindow]) -> Option<Expr> {
 }
 
 fn payload_columns(payload: &[&str]) -> Result<()> {
-    match payload
-        .iter()
-        .find(|name| !PAYLOAD_COLUMNS.contains(name))
-    {
+    match payload.iter().find(|name| !PAYLOAD_COLUMNS.contains(name)) {
         Some(unknown) => Err(EngineError::Corrupt(format!(
             "{unknown} is not a state column"
         ))),
