@@ -80,6 +80,18 @@ async fn write_history(store: &Store, scrapes: usize, count: usize) -> Vec<DateT
     instants
 }
 
+async fn open_with_policy(url: &StoreUrl, min_versions: u64, state_ratio: f64) -> Arc<Store> {
+    Arc::new(
+        Store::open(url, &StoreOptions::default())
+            .await
+            .unwrap()
+            .with_checkpoint_policy(CheckpointPolicy {
+                min_versions,
+                state_ratio,
+            }),
+    )
+}
+
 async fn text(engine: &Engine, sql: &str) -> String {
     pretty_format_batches(&engine.query(sql).await.unwrap())
         .unwrap()
@@ -112,15 +124,7 @@ fn fast_at(instant: DateTime<Utc>) -> String {
 async fn checkpoints_follow_the_policy_and_the_state_through_them_is_the_defined_state() {
     let directory = tempfile::tempdir().unwrap();
     let url = StoreUrl::parse(directory.path().to_str().unwrap()).unwrap();
-    let store = Arc::new(
-        Store::open(&url, &StoreOptions::default())
-            .await
-            .unwrap()
-            .with_checkpoint_policy(CheckpointPolicy {
-                min_versions: 10,
-                state_ratio: 0.5,
-            }),
-    );
+    let store = open_with_policy(&url, 10, 0.5).await;
     let instants = write_history(&store, 30, 40).await;
     let engine = Engine::open(Arc::clone(&store)).await.unwrap();
 
@@ -174,15 +178,7 @@ async fn a_refresh_advances_the_current_state_and_a_store_without_checkpoints_re
     let directory = tempfile::tempdir().unwrap();
     let url = StoreUrl::parse(directory.path().to_str().unwrap()).unwrap();
     // A policy that never checkpoints: the state comes from versions alone.
-    let store = Arc::new(
-        Store::open(&url, &StoreOptions::default())
-            .await
-            .unwrap()
-            .with_checkpoint_policy(CheckpointPolicy {
-                min_versions: u64::MAX,
-                state_ratio: 0.0,
-            }),
-    );
+    let store = open_with_policy(&url, u64::MAX, 0.0).await;
     let engine = Engine::open(Arc::clone(&store)).await.unwrap();
     assert_eq!(
         text(&engine, "SELECT count(*) AS n FROM resources").await,
@@ -239,15 +235,7 @@ async fn a_refresh_advances_the_current_state_and_a_store_without_checkpoints_re
 async fn as_of_reads_only_one_checkpoint_and_the_versions_after_it() {
     let directory = tempfile::tempdir().unwrap();
     let url = StoreUrl::parse(directory.path().to_str().unwrap()).unwrap();
-    let store = Arc::new(
-        Store::open(&url, &StoreOptions::default())
-            .await
-            .unwrap()
-            .with_checkpoint_policy(CheckpointPolicy {
-                min_versions: 20,
-                state_ratio: 0.0,
-            }),
-    );
+    let store = open_with_policy(&url, 20, 0.0).await;
     let instants = write_history(&store, 30, 40).await;
     let engine = Engine::open(Arc::clone(&store)).await.unwrap();
     let probe = instants[20] + Duration::minutes(1);

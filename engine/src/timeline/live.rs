@@ -46,19 +46,17 @@ impl LiveState {
         if self.kinds.is_none() {
             self.kinds = Some(load_kinds(session, Arc::clone(&versions)).await?);
         }
+        // Known sources continue from what they applied; new ones start from their checkpoint.
         let windows: Vec<SourceWindow> = index
-            .sources()
-            .filter_map(|source| match self.sources.get(source) {
-                Some(known) => Some(SourceWindow {
-                    source: source.to_string(),
+            .windows(None)
+            .into_iter()
+            .map(|window| match self.sources.get(&window.source) {
+                Some(known) => SourceWindow {
                     checkpoint: None,
                     after: Some(known.applied),
-                    until: None,
-                }),
-                None => index
-                    .windows(None)
-                    .into_iter()
-                    .find(|window| window.source == source),
+                    ..window
+                },
+                None => window,
             })
             .collect();
         let fresh: Vec<&SourceWindow> = windows
