@@ -14,7 +14,6 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Duration, Utc};
-use groundtruth_engine::canonical;
 use groundtruth_engine::model::{Observation, ObservedResource, ResourceKey};
 use groundtruth_engine::state::{CurrentVersion, SourceState};
 use groundtruth_engine::store::{Store, StoreOptions, StoreUrl};
@@ -228,18 +227,7 @@ pub fn sql_timestamp(at: DateTime<Utc>) -> String {
 pub fn state_of(resources: &[ObservedResource], last_success: DateTime<Utc>) -> SourceState {
     let resources = resources
         .iter()
-        .map(|resource| {
-            (
-                resource.key(),
-                CurrentVersion {
-                    layer: resource.layer,
-                    name: resource.name.clone(),
-                    attrs: canonical::canonicalize(&resource.attrs),
-                    labels: resource.labels.clone(),
-                    fingerprint: resource.fingerprint(),
-                },
-            )
-        })
+        .map(|resource| (resource.key(), CurrentVersion::from(resource)))
         .collect::<HashMap<ResourceKey, CurrentVersion>>();
     SourceState {
         resources,

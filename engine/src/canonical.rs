@@ -81,6 +81,15 @@ pub fn hash_text(text: &str) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
 }
 
+/// SHA-256 (hex) of the concatenation of `parts`, without building it.
+pub fn hash_parts(parts: &[&str]) -> String {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update(part.as_bytes());
+    }
+    hex::encode(hasher.finalize())
+}
+
 /// The stand-in stored instead of a secret: `{"redacted": true, "sha256": "..."}`.
 ///
 /// The hash is domain-separated so it cannot be matched against plain SHA-256 tables of common

@@ -112,14 +112,26 @@ impl ObservedResource {
     /// whole object, for a fraction of the work (ingest diffs every observed resource).
     pub fn canonical_form(&self) -> (String, String) {
         let attrs = canonical::to_canonical_string(&self.attrs);
+        let fingerprint = self.fingerprint_with(&attrs);
+        (attrs, fingerprint)
+    }
+
+    /// The fingerprint, given the canonical text of this resource's attrs.
+    pub fn fingerprint_with(&self, attrs: &str) -> String {
         // Serializing a map of strings, a string and an optional string cannot fail.
         let labels = serde_json::to_string(&self.labels).unwrap_or_default();
         let name = serde_json::to_string(&self.name).unwrap_or_default();
-        let text = format!(
-            r#"{{"attrs":{attrs},"labels":{labels},"layer":"{}","name":{name}}}"#,
-            self.layer.as_str()
-        );
-        (attrs, canonical::hash_text(&text))
+        canonical::hash_parts(&[
+            r#"{"attrs":"#,
+            attrs,
+            r#","labels":"#,
+            &labels,
+            r#","layer":""#,
+            self.layer.as_str(),
+            r#"","name":"#,
+            &name,
+            "}",
+        ])
     }
 }
 

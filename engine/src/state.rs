@@ -6,6 +6,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use rayon::prelude::*;
+
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
@@ -19,12 +21,43 @@ pub struct CurrentVersion {
     pub layer: Layer,
     /// Display name.
     pub name: Option<String>,
-    /// Attributes (canonical).
-    pub attrs: Value,
+    /// Attributes, as canonical JSON text (the text stored): a tree per resource would cost
+    /// the writer several kilobytes each, and only a changed resource's diff needs one.
+    pub attrs: String,
     /// Labels.
     pub labels: BTreeMap<String, String>,
     /// Change-detection fingerprint.
     pub fingerprint: String,
+}
+
+impl CurrentVersion {
+    /// The version an observed resource becomes once committed, from its canonical form.
+    pub fn observed(resource: &ObservedResource, attrs: String, fingerprint: String) -> Self {
+        Self {
+            layer: resource.layer,
+            name: resource.name.clone(),
+            attrs,
+            labels: resource.labels.clone(),
+            fingerprint,
+        }
+    }
+}
+
+impl CurrentVersion {
+    /// Whether `resource`, whose canonical attrs text is `attrs`, is this version unchanged.
+    fn is_same(&self, resource: &ObservedResource, attrs: &str) -> bool {
+        self.attrs == attrs
+            && self.layer == resource.layer
+            && self.name == resource.name
+            && self.labels == resource.labels
+    }
+}
+
+impl From<&ObservedResource> for CurrentVersion {
+    fn from(resource: &ObservedResource) -> Self {
+        let (attrs, fingerprint) = resource.canonical_form();
+        Self::observed(resource, attrs, fingerprint)
+    }
 }
 
 /// What the store knows about one source.
@@ -62,15 +95,24 @@ pub struct ScrapeStamp<'a> {
 
 impl SourceState {
     /// Diff an observation against the current state.
+    ///
+    /// Most of a diff's cost is the canonical text and SHA-256 of every observed resource
+    /// (100k per scrape at scale), so that part runs on all cores; the few changed resources
+    /// are then ordered by identity, so the rows written do not depend on the schedule.
     pub fn plan(
         &self,
         stamp: &ScrapeStamp<'_>,
         observation: &Observation,
     ) -> Result<ChangeSet, serde_json::Error> {
         let mut changes = ChangeSet::default();
-        let mut seen: BTreeMap<ResourceKey, &ObservedResource> = BTreeMap::new();
-        for resource in &observation.resources {
-            if seen.insert(resource.key(), resource).is_some() {
+        // The last report of an identity is the one kept.
+        let mut latest: HashMap<(&str, &str), usize, foldhash::fast::RandomState> =
+            HashMap::with_capacity_and_hasher(observation.resources.len(), Default::default());
+        for (index, resource) in observation.resources.iter().enumerate() {
+            if latest
+                .insert((resource.kind.as_str(), resource.id.as_str()), index)
+                .is_some()
+            {
                 changes.warnings.push(format!(
                     "resource {}/{} reported more than once; the last report was kept",
                     resource.kind, resource.id
@@ -78,36 +120,53 @@ impl SourceState {
             }
         }
 
-        for (key, resource) in &seen {
-            let (attrs_text, fingerprint) = resource.canonical_form();
-            let previous = self.resources.get(key);
-            if previous.is_some_and(|previous| previous.fingerprint == fingerprint) {
-                continue;
-            }
-            let attrs = canonical::canonicalize(&resource.attrs);
+        let mut changed: Vec<Changed<'_>> = observation
+            .resources
+            .par_iter()
+            .enumerate()
+            .filter(|(index, resource)| {
+                latest.get(&(resource.kind.as_str(), resource.id.as_str())) == Some(index)
+            })
+            .filter_map(|(_, resource)| {
+                let key = resource.key();
+                let previous = self.resources.get(&key);
+                let attrs_text = canonical::to_canonical_string(&resource.attrs);
+                // Same attrs text, name, labels and layer give the same fingerprint, so most
+                // resources (unchanged) are settled without hashing.
+                if previous.is_some_and(|previous| previous.is_same(resource, &attrs_text)) {
+                    return None;
+                }
+                let fingerprint = resource.fingerprint_with(&attrs_text);
+                if previous.is_some_and(|previous| previous.fingerprint == fingerprint) {
+                    return None;
+                }
+                Some(Changed {
+                    key,
+                    resource,
+                    previous,
+                    attrs_text,
+                    fingerprint,
+                })
+            })
+            .collect();
+        changed.sort_unstable_by(|left, right| left.key.cmp(&right.key));
+
+        for Changed {
+            key,
+            resource,
+            previous,
+            attrs_text,
+            fingerprint,
+        } in changed
+        {
             let (change, diff) = match previous {
                 None => (ChangeKind::Added, None),
-                Some(previous) => {
-                    let mut attribute_changes = canonical::diff(&previous.attrs, &attrs);
-                    if previous.name != resource.name {
-                        attribute_changes.push(canonical::AttributeChange {
-                            path: "$name".into(),
-                            old: previous.name.clone().map_or(Value::Null, Value::String),
-                            new: resource.name.clone().map_or(Value::Null, Value::String),
-                        });
-                    }
-                    if previous.labels != resource.labels {
-                        attribute_changes.push(canonical::AttributeChange {
-                            path: "$labels".into(),
-                            old: serde_json::to_value(&previous.labels)?,
-                            new: serde_json::to_value(&resource.labels)?,
-                        });
-                    }
-                    (
-                        ChangeKind::Modified,
-                        Some(serde_json::to_string(&attribute_changes)?),
-                    )
-                }
+                Some(previous) => (
+                    ChangeKind::Modified,
+                    Some(serde_json::to_string(&attribute_changes(
+                        previous, resource,
+                    )?)?),
+                ),
             };
             changes.rows.push(VersionRow {
                 source: stamp.source.to_string(),
@@ -115,7 +174,7 @@ impl SourceState {
                 id: key.id.clone(),
                 layer: resource.layer,
                 name: resource.name.clone(),
-                attrs: Some(attrs_text),
+                attrs: Some(attrs_text.clone()),
                 attrs_hash: Some(fingerprint.clone()),
                 labels: Some(serde_json::to_string(&resource.labels)?),
                 change,
@@ -126,21 +185,18 @@ impl SourceState {
                 provenance: stamp.provenance.map(str::to_string),
             });
             changes.upserts.push((
-                key.clone(),
-                CurrentVersion {
-                    layer: resource.layer,
-                    name: resource.name.clone(),
-                    attrs,
-                    labels: resource.labels.clone(),
-                    fingerprint,
-                },
+                key,
+                CurrentVersion::observed(resource, attrs_text, fingerprint),
             ));
         }
 
         let mut absent: Vec<(&ResourceKey, &CurrentVersion)> = self
             .resources
             .iter()
-            .filter(|(key, _)| !seen.contains_key(*key) && observation.coverage.proves_absence(key))
+            .filter(|(key, _)| {
+                !latest.contains_key(&(key.kind.as_str(), key.id.as_str()))
+                    && observation.coverage.proves_absence(key)
+            })
             .collect();
         absent.sort_by(|left, right| left.0.cmp(right.0));
         for (key, previous) in absent {
@@ -178,6 +234,41 @@ impl SourceState {
                 .map_or(started_at, |previous| previous.max(started_at)),
         );
     }
+}
+
+/// An observed resource whose fingerprint differs from the stored one (or that is new).
+struct Changed<'a> {
+    key: ResourceKey,
+    resource: &'a ObservedResource,
+    previous: Option<&'a CurrentVersion>,
+    attrs_text: String,
+    fingerprint: String,
+}
+
+/// What changed between the stored version and the observed one: attribute paths, then the
+/// name and the labels as `$name` and `$labels`. Only changed resources get here, so parsing
+/// the stored text is cheap next to keeping every resource's attributes as a JSON tree.
+fn attribute_changes(
+    previous: &CurrentVersion,
+    resource: &ObservedResource,
+) -> Result<Vec<canonical::AttributeChange>, serde_json::Error> {
+    let old: Value = serde_json::from_str(&previous.attrs)?;
+    let mut changes = canonical::diff(&old, &canonical::canonicalize(&resource.attrs));
+    if previous.name != resource.name {
+        changes.push(canonical::AttributeChange {
+            path: "$name".into(),
+            old: previous.name.clone().map_or(Value::Null, Value::String),
+            new: resource.name.clone().map_or(Value::Null, Value::String),
+        });
+    }
+    if previous.labels != resource.labels {
+        changes.push(canonical::AttributeChange {
+            path: "$labels".into(),
+            old: serde_json::to_value(&previous.labels)?,
+            new: serde_json::to_value(&resource.labels)?,
+        });
+    }
+    Ok(changes)
 }
 
 #[cfg(test)]
@@ -277,6 +368,32 @@ mod tests {
             kind: "function".into(),
             id: "f1".into()
         }));
+    }
+
+    #[test]
+    fn a_stored_text_in_another_spelling_is_judged_by_its_fingerprint() {
+        let resource = queue("a", 30);
+        let mut version = CurrentVersion::from(&resource);
+        // The same attributes, not in canonical spelling (as an older writer might store).
+        version.attrs = r#"{ "visibility_timeout": 30 }"#.into();
+        let mut state = SourceState::default();
+        state.resources.insert(resource.key(), version.clone());
+        let same = state
+            .plan(
+                &stamp("2026-01-01T00:00:00Z"),
+                &Observation::complete(vec![resource]),
+            )
+            .unwrap();
+        assert!(same.rows.is_empty(), "{:?}", same.rows);
+
+        let changed = state
+            .plan(
+                &stamp("2026-01-01T00:00:00Z"),
+                &Observation::complete(vec![queue("a", 31)]),
+            )
+            .unwrap();
+        assert_eq!(changed.rows.len(), 1);
+        assert_eq!(changed.rows[0].change, ChangeKind::Modified);
     }
 
     #[test]

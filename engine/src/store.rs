@@ -478,7 +478,7 @@ impl Store {
             let version = CurrentVersion {
                 layer: Layer::parse(layer.value(row)).ok_or_else(|| corrupt("layer"))?,
                 name: (!name.is_null(row)).then(|| name.value(row).to_string()),
-                attrs: serde_json::from_str(attrs.value(row)).map_err(|_| corrupt("attrs"))?,
+                attrs: attrs.value(row).to_string(),
                 labels: if labels.is_null(row) {
                     Default::default()
                 } else {

@@ -123,8 +123,6 @@ impl TableProvider for StateAtTable {
         } else {
             timeline::payload_for(projection)
         };
-        let engine_error =
-            |error: crate::error::EngineError| DataFusionError::External(Box::new(error));
         let base = read::plan_checkpoints(
             state,
             Arc::clone(&self.source.checkpoints),
@@ -224,20 +222,48 @@ impl DisplayAs for StateMergeExec {
     }
 }
 
-async fn run_merge(
+async fn read_inputs(
     base: Option<Arc<dyn ExecutionPlan>>,
     tail: Option<Arc<dyn ExecutionPlan>>,
-    payload: Vec<&'static str>,
     context: Arc<TaskContext>,
-) -> Result<RecordBatch> {
+) -> Result<(Vec<RecordBatch>, Vec<RecordBatch>)> {
     let read = |plan: Option<Arc<dyn ExecutionPlan>>, context: Arc<TaskContext>| async move {
         match plan {
             Some(plan) => collect(plan, context).await,
             None => Ok(Vec::new()),
         }
     };
-    let (base, tail) = futures::try_join!(read(base, Arc::clone(&context)), read(tail, context))?;
-    merge::merge(&base, &tail, &payload).map_err(|error| DataFusionError::External(Box::new(error)))
+    futures::try_join!(read(base, Arc::clone(&context)), read(tail, context))
+}
+
+fn engine_error(error: crate::error::EngineError) -> DataFusionError {
+    DataFusionError::External(Box::new(error))
+}
+
+async fn run_merge(
+    base: Option<Arc<dyn ExecutionPlan>>,
+    tail: Option<Arc<dyn ExecutionPlan>>,
+    payload: Vec<&'static str>,
+    context: Arc<TaskContext>,
+) -> Result<RecordBatch> {
+    let (base, tail) = read_inputs(base, tail, context).await?;
+    merge::merge(&base, &tail, &payload).map_err(engine_error)
+}
+
+/// Rows without columns, as many as the state holds: what `count(*)` asks for.
+async fn run_count(
+    base: Option<Arc<dyn ExecutionPlan>>,
+    tail: Option<Arc<dyn ExecutionPlan>>,
+    schema: SchemaRef,
+    context: Arc<TaskContext>,
+) -> Result<RecordBatch> {
+    let (base, tail) = read_inputs(base, tail, context).await?;
+    let rows = merge::count(&base, &tail).map_err(engine_error)?;
+    Ok(RecordBatch::try_new_with_options(
+        schema,
+        Vec::new(),
+        &arrow::array::RecordBatchOptions::new().with_row_count(Some(rows)),
+    )?)
 }
 
 impl ExecutionPlan for StateMergeExec {
@@ -301,7 +327,12 @@ impl ExecutionPlan for StateMergeExec {
             self.at,
             self.projection.clone(),
         );
+        let counting = shared.is_none() && projection.as_ref().is_some_and(Vec::is_empty);
+        let schema = Arc::clone(&self.schema);
         let output = futures::stream::once(async move {
+            if counting {
+                return run_count(base, tail, schema, context).await;
+            }
             let state = match shared {
                 Some(cell) => cell
                     .get_or_try_init(|| run_merge(base, tail, payload, context))
@@ -309,8 +340,7 @@ impl ExecutionPlan for StateMergeExec {
                     .clone(),
                 None => run_merge(base, tail, payload, context).await?,
             };
-            timeline::publish(&state, &index, Some(at), projection.as_ref())
-                .map_err(|error| DataFusionError::External(Box::new(error)))
+            timeline::publish(&state, &index, Some(at), projection.as_ref()).map_err(engine_error)
         });
         Ok(Box::pin(RecordBatchStreamAdapter::new(
             Arc::clone(&self.schema),
