@@ -592,28 +592,19 @@ impl Store {
         if windows.is_empty() {
             return Ok(Vec::new());
         }
-        let filter = windows
-            .iter()
-            .map(|window| {
-                format!(
-                    "(source = '{}' AND valid_from > to_timestamp_micros({}))",
-                    window.source.replace('\'', "''"),
-                    window.after.unwrap_or(i64::MIN)
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(" OR ");
-        let counts = self
-            .query(&format!(
-                "SELECT source, sum(CASE WHEN change = 'added' THEN 1 WHEN change = 'removed' THEN -1 ELSE 0 END) AS growth, \
-                        count(*) AS versions FROM versions WHERE {filter} GROUP BY source"
-            ))
-            .await?;
+        let context = self.session().await?;
+        let snapshot = self.snapshot().await?;
+        let counts = timeline::read::run(
+            timeline::read::plan_version_counts(&context.state(), snapshot.versions, &windows)
+                .await?,
+            context.task_ctx(),
+        )
+        .await?;
         let mut reports = Vec::new();
         for batch in &counts {
             let source = string_column(batch, "source")?;
-            let growth = int_column(batch, "growth")?;
-            let versions = int_column(batch, "versions")?;
+            let growth = int_column(batch, timeline::read::GROWTH)?;
+            let versions = int_column(batch, timeline::read::VERSIONS_WRITTEN)?;
             for row in 0..batch.num_rows() {
                 let name = source.value(row);
                 let checkpoint = index.checkpoint(name, None);

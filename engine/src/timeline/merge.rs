@@ -28,8 +28,8 @@ pub const PAYLOAD_COLUMNS: [&str; 7] = [
 ];
 
 /// Which stored change a version row records (`versions.change`).
-const REMOVED: &str = "removed";
-const ADDED: &str = "added";
+pub(crate) const REMOVED: &str = "removed";
+pub(crate) const ADDED: &str = "added";
 
 /// The Arrow type of every instant the engine stores.
 pub fn instant_type() -> DataType {

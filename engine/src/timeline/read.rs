@@ -121,6 +121,51 @@ pub async fn plan_versions(
         .map(Some)
 }
 
+/// Name of the per-source count of versions in [`plan_version_counts`].
+pub const VERSIONS_WRITTEN: &str = "versions";
+/// Name of the per-source net count of identities added (`added` minus `removed`).
+pub const GROWTH: &str = "growth";
+
+/// The plan counting, per source, the version rows in `windows` and their growth (one row per
+/// source: `source`, [`VERSIONS_WRITTEN`], [`GROWTH`]), or `None` when there is nothing to
+/// read. The checkpoint policy asks this after every commit, so only `source`, `change` and
+/// `valid_from` are read.
+pub async fn plan_version_counts(
+    session: &dyn Session,
+    versions: Arc<dyn TableProvider>,
+    windows: &[SourceWindow],
+) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+    use datafusion::functions_aggregate::expr_fn::{count, sum};
+    use datafusion::logical_expr::when;
+    let Some(filter) = versions_filter(windows) else {
+        return Ok(None);
+    };
+    let planning = |error| EngineError::query("planning a count of versions", error);
+    let change = || col("change");
+    let growth = when(change().eq(lit(super::merge::ADDED)), lit(1i64))
+        .when(change().eq(lit(super::merge::REMOVED)), lit(-1i64))
+        .otherwise(lit(0i64))
+        .map_err(planning)?;
+    let logical = LogicalPlanBuilder::scan("versions", provider_as_source(versions), None)
+        .and_then(|builder| builder.filter(filter))
+        .and_then(|builder| {
+            builder.aggregate(
+                vec![col("source")],
+                vec![
+                    count(lit(1i64)).alias(VERSIONS_WRITTEN),
+                    sum(growth).alias(GROWTH),
+                ],
+            )
+        })
+        .and_then(LogicalPlanBuilder::build)
+        .map_err(planning)?;
+    session
+        .create_physical_plan(&logical)
+        .await
+        .map(Some)
+        .map_err(planning)
+}
+
 /// The plan reading the checkpoint rows the windows start from (`source, kind, id, first_seen,
 /// last_changed` and `payload`), or `None` when no window starts from a checkpoint.
 pub async fn plan_checkpoints(
