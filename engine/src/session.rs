@@ -78,6 +78,12 @@ pub struct Engine {
     resources: Arc<RefreshableTable>,
     /// `storage.kinds_seen`.
     kinds: Arc<RefreshableTable>,
+    /// The state a refresh is about to publish, which the current links are computed from.
+    next_resources: Arc<RefreshableTable>,
+    /// The identity links of the current state, computed once per refresh: `drift` reads
+    /// them three times per query.
+    current_links: Arc<RefreshableTable>,
+    current_links_plan: datafusion::logical_expr::LogicalPlan,
     state: Arc<StateSource>,
     live: Arc<tokio::sync::Mutex<LiveState>>,
     named_queries: Option<Arc<dyn NamedQueries>>,
@@ -156,6 +162,7 @@ impl Engine {
             timeline::KindsSeen::default().batch()?,
             1,
         )?));
+        let next_resources = Arc::new(RefreshableTable::new(resources.current()));
         let storage = Arc::new(MemorySchemaProvider::new());
         let register = |name: &str, table: Arc<RefreshableTable>| {
             storage
@@ -165,7 +172,11 @@ impl Engine {
         register("versions", Arc::clone(&versions))?;
         register("scrapes", Arc::clone(&scrapes))?;
         let internals = Arc::new(MemorySchemaProvider::new());
-        for (name, table) in [("checkpoints", &checkpoints), ("kinds_seen", &kinds)] {
+        for (name, table) in [
+            ("checkpoints", &checkpoints),
+            ("kinds_seen", &kinds),
+            ("next_resources", &next_resources),
+        ] {
             internals
                 .register_table(
                     name.to_string(),
@@ -180,7 +191,7 @@ impl Engine {
             .register_schema(STORAGE_SCHEMA, storage)
             .map_err(|error| EngineError::query("registering storage schema", error))?;
         catalog
-            .register_schema(INTERNAL_SCHEMA, internals)
+            .register_schema(INTERNAL_SCHEMA, Arc::clone(&internals) as _)
             .map_err(|error| EngineError::query("registering internals schema", error))?;
         context
             .register_table(
@@ -203,13 +214,49 @@ impl Engine {
                     EngineError::query(format!("registering {}", definition.name), error)
                 })?;
         }
-        let now = drift_definitions::DriftInputs::now();
-        for (name, sql, description) in [
-            (
-                "identity_links",
-                drift_definitions::identity_links(&now, &drift.links),
-                drift_definitions::IDENTITY_LINKS_DESCRIPTION,
+        let current_links_plan = plan(
+            &context,
+            &drift_definitions::identity_links(
+                &drift_definitions::DriftInputs::next(),
+                &drift.links,
             ),
+            "identity_links",
+        )
+        .await?;
+        let current_links = Arc::new(RefreshableTable::new(Arc::new(
+            MemTable::try_new(current_links_plan.schema().inner().clone(), vec![vec![]])
+                .map_err(|error| EngineError::query("building the identity links table", error))?,
+        )));
+        internals
+            .register_table(
+                "current_links".to_string(),
+                Arc::clone(&current_links) as Arc<dyn TableProvider>,
+            )
+            .map_err(|error| EngineError::query("registering internal table", error))?;
+        let now = drift_definitions::DriftInputs::now();
+        // Shown as the definition of `identity_links`: what the table computed at each
+        // refresh holds.
+        let links_definition = drift_definitions::identity_links(
+            &drift_definitions::DriftInputs {
+                links: None,
+                ..drift_definitions::DriftInputs::now()
+            },
+            &drift.links,
+        );
+        let links_view = PublishedView::new(
+            plan(
+                &context,
+                "SELECT * FROM internals.current_links",
+                "identity_links",
+            )
+            .await?,
+            &links_definition,
+            drift_definitions::IDENTITY_LINKS_DESCRIPTION,
+        );
+        context
+            .register_table("identity_links", Arc::new(links_view))
+            .map_err(|error| EngineError::query("registering identity_links", error))?;
+        for (name, sql, description) in [
             (
                 "drift",
                 drift_definitions::drift(&now, &drift.links),
@@ -306,6 +353,9 @@ impl Engine {
             checkpoints,
             resources,
             kinds,
+            next_resources,
+            current_links,
+            current_links_plan,
             state,
             live: Arc::new(tokio::sync::Mutex::new(LiveState::default())),
             named_queries: None,
@@ -329,7 +379,24 @@ impl Engine {
         .await?;
         let partitions = self.context.state().config().target_partitions();
         let rows = timeline::publish(&live.rows()?, &index, None, None)?;
-        self.resources.replace(memory_table(rows, partitions)?);
+        let table = memory_table(rows, partitions)?;
+        self.next_resources.replace(Arc::clone(&table));
+        let links = self
+            .context
+            .execute_logical_plan(self.current_links_plan.clone())
+            .await
+            .map_err(|error| EngineError::query("planning the identity links", error))?
+            .collect()
+            .await
+            .map_err(|error| EngineError::query("computing the identity links", error))?;
+        let links =
+            arrow::compute::concat_batches(self.current_links_plan.schema().inner(), &links)
+                .map_err(|source| EngineError::Arrow {
+                    what: "identity links",
+                    source,
+                })?;
+        self.resources.replace(table);
+        self.current_links.replace(memory_table(links, partitions)?);
         self.kinds.replace(memory_table(live.kinds().batch()?, 1)?);
         self.state.set_index(index);
         Ok(())

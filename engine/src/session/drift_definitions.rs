@@ -7,6 +7,11 @@
 use crate::drift::settings::sql_literal;
 use crate::drift::LinkRule;
 
+/// The state a refresh is about to publish as `resources` (schema `internals`).
+pub const INTERNAL_NEXT_RESOURCES: &str = "internals.next_resources";
+/// The identity links of the current state, computed once per refresh (schema `internals`).
+pub const INTERNAL_CURRENT_LINKS: &str = "internals.current_links";
+
 /// The inputs of the drift queries, as SQL relations.
 pub struct DriftInputs {
     /// Rows with the columns of `resources`.
@@ -15,6 +20,9 @@ pub struct DriftInputs {
     pub health: String,
     /// `(source, kind)`: live kinds each live source has reported.
     pub watched: String,
+    /// The identity links of `resources`, already computed (the current ones are computed
+    /// once per refresh); `None`: derived inline from `resources`.
+    pub links: Option<String>,
 }
 
 impl DriftInputs {
@@ -25,6 +33,17 @@ impl DriftInputs {
             health: "SELECT source, last_success_at, last_status, stale FROM sources".into(),
             watched: "SELECT DISTINCT source, kind FROM internals.kinds_seen WHERE layer = 'live'"
                 .into(),
+            links: Some(format!("SELECT * FROM {INTERNAL_CURRENT_LINKS}")),
+        }
+    }
+
+    /// The inputs the current identity links are computed from at a refresh: the state about
+    /// to be published, so `resources` and the links it serves change together.
+    pub fn next() -> Self {
+        Self {
+            resources: format!("SELECT * FROM {INTERNAL_NEXT_RESOURCES}"),
+            links: None,
+            ..Self::now()
         }
     }
 
@@ -47,6 +66,7 @@ impl DriftInputs {
             watched: "SELECT DISTINCT source, kind FROM internals.kinds_seen
                       WHERE layer = 'live' AND first_seen <= $1"
                 .into(),
+            links: None,
         }
     }
 }
@@ -193,11 +213,17 @@ pub fn identity_links(inputs: &DriftInputs, links: &[LinkRule]) -> String {
 pub fn drift(inputs: &DriftInputs, link_rules: &[LinkRule]) -> String {
     let child = created_by_parent("l");
     let declared = declared(&inputs.resources, link_rules);
-    let links = identity_links(inputs, link_rules);
+    // Referenced three times below: read from a table when one holds it, since a CTE is
+    // evaluated at every reference.
+    let links = match &inputs.links {
+        Some(links) => links.clone(),
+        None => identity_links(inputs, link_rules),
+    };
     let DriftInputs {
         resources,
         health,
         watched,
+        ..
     } = inputs;
     format!(
         "WITH declared AS ({declared}),

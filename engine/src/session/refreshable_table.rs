@@ -35,7 +35,8 @@ impl RefreshableTable {
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = provider;
     }
 
-    fn current(&self) -> Arc<dyn TableProvider> {
+    /// The table installed now.
+    pub fn current(&self) -> Arc<dyn TableProvider> {
         Arc::clone(
             &self
                 .current
