@@ -66,6 +66,8 @@ if [[ "$suite" == drift ]]; then
     echo "== DuckDB over the same Parquet files ($dataset)"
     "$venv/bin/python" "$root/benches/duckdb_drift.py" "$dataset" \
         --criterion "$target/criterion" --json "$dataset/duckdb.json"
+    name="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["dataset"])' "$dataset/complete.json")"
+    (cd "$root/benches" && python3 drift_results.py "$dataset" --out "$root/benches/results/$name.json")
     echo "== summary"
     python3 - "$dataset/report.json" <<'EOF'
 import json, sys
