@@ -78,8 +78,13 @@
 //! The **current state** is kept in memory by each engine ([`timeline::live::LiveState`]):
 //! loaded once per source from its newest checkpoint and the versions after it, and advanced
 //! at every refresh (after every commit of the writer, or when a reader refreshes) with only
-//! the versions committed since. `resources`, `drift` and `identity_links` read it; a
-//! drift-at-T query computes the state at T once and every reference in the query reads that.
+//! the versions committed since. `resources`, `drift` and `identity_links` read it. The
+//! identity links of the current state are derived at the same refresh, from the state about
+//! to be published, and held beside it (`internals.current_links`), so `drift` joins them
+//! instead of re-deriving them at each reference; the new state and its links are installed
+//! together after both are computed (a failed derivation leaves the previous pair in place).
+//! A drift-at-T query computes the state at T once and every reference in the query reads
+//! that.
 //! The time index (per source: every scrape's start and outcome, every checkpoint's instant)
 //! and the kinds each source has reported are small and kept in memory too.
 //!
