@@ -365,15 +365,18 @@ impl Engine {
         Ok(engine)
     }
 
-    /// Advance the in-memory time index and current state to the installed snapshots, and
-    /// republish `resources` and `storage.kinds_seen`.
+    /// Advance the in-memory time index and current state to the store's newest snapshot, then
+    /// install the snapshot, `resources`, the current identity links and `kinds_seen`
+    /// together: a reader that sees a scrape in `scrapes` also sees the state it produced.
     async fn load_state(&self) -> Result<()> {
         let mut live = self.live.lock().await;
+        // The index first: the snapshot read after it holds at least the scrapes it lists.
         let index = Arc::new(self.store.time_index().await?);
+        let snapshot = self.store.snapshot().await?;
         live.advance(
             &self.context.state(),
-            Arc::clone(&self.versions) as Arc<dyn TableProvider>,
-            Arc::clone(&self.checkpoints) as Arc<dyn TableProvider>,
+            Arc::clone(&snapshot.versions),
+            Arc::clone(&snapshot.checkpoints),
             &index,
         )
         .await?;
@@ -395,10 +398,17 @@ impl Engine {
                     what: "identity links",
                     source,
                 })?;
+        let links = memory_table(links, partitions)?;
+        let kinds = memory_table(live.kinds().batch()?, 1)?;
+        // No await from here on: the tables change together, `scrapes` last, so a reader
+        // that sees a scrape already sees its state.
+        self.versions.replace(snapshot.versions);
+        self.checkpoints.replace(snapshot.checkpoints);
         self.resources.replace(table);
-        self.current_links.replace(memory_table(links, partitions)?);
-        self.kinds.replace(memory_table(live.kinds().batch()?, 1)?);
+        self.current_links.replace(links);
+        self.kinds.replace(kinds);
         self.state.set_index(index);
+        self.scrapes.replace(snapshot.scrapes);
         Ok(())
     }
 
@@ -444,10 +454,6 @@ impl Engine {
     /// Read the newest committed table versions (after a commit, or to see another writer's).
     pub async fn refresh(&self) -> Result<()> {
         self.store.refresh().await?;
-        let snapshot = self.store.snapshot().await?;
-        self.versions.replace(snapshot.versions);
-        self.scrapes.replace(snapshot.scrapes);
-        self.checkpoints.replace(snapshot.checkpoints);
         self.load_state().await
     }
 
