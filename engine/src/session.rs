@@ -246,7 +246,10 @@ impl Engine {
         let links_view = PublishedView::new(
             plan(
                 &context,
-                "SELECT * FROM internals.current_links",
+                &format!(
+                    "SELECT * FROM {}",
+                    drift_definitions::INTERNAL_CURRENT_LINKS
+                ),
                 "identity_links",
             )
             .await?,
