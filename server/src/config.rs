@@ -160,7 +160,8 @@ pub struct ServerConfig {
     #[serde(default, deserialize_with = "optional_bytes")]
     pub query_memory_limit: Option<usize>,
     /// A connection that has not finished its startup (TLS, authentication) within this is
-    /// closed (default `"30s"`), so stalled clients cannot hold connection slots.
+    /// closed (default `"30s"`), so stalled clients cannot hold connection slots. pgwire
+    /// itself gives up after 60 s, so a longer value acts as 60 s.
     #[serde(
         default = "default_startup_timeout",
         deserialize_with = "optional_duration"
