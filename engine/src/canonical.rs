@@ -90,10 +90,12 @@ pub fn hash_parts(parts: &[&str]) -> String {
     hex::encode(hasher.finalize())
 }
 
-/// The stand-in stored instead of a secret: `{"redacted": true, "sha256": "..."}`.
+/// The in-memory stand-in a source puts in place of a secret: `{"redacted": true, "sha256": "..."}`.
 ///
-/// The hash is domain-separated so it cannot be matched against plain SHA-256 tables of common
-/// values, and still changes when the secret changes, so rotation is recorded as a change.
+/// It is never stored as is: the ingest runner seals it into a keyed marker
+/// (`{"redacted": true, "key": ID, "hmac": ...}`, see `groundtruth_ingest::secrets`), since an
+/// unkeyed hash of a weak secret can be brute-forced. The hash is domain-separated and still
+/// changes when the secret changes, so a rotation is recorded as a change.
 pub fn redacted(secret: &Value) -> Value {
     let text = match secret {
         Value::String(text) => text.clone(),

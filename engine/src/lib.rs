@@ -28,8 +28,10 @@
 //!   of one identity are totally ordered.
 //! * Current-state answers carry `observed_at`, the last successful scrape of the source, and
 //!   `sources.stale` says whether that is older than twice the schedule interval.
-//! * Secrets never reach the store: sources replace them with [`canonical::redacted`], a
-//!   marker holding a domain-separated SHA-256, so rotation still shows as a change.
+//! * Secrets never reach the store: sources replace them with [`canonical::redacted`], and
+//!   the writer (the ingest runner) seals each into a marker keyed with an HMAC whose key lives
+//!   outside the store, so rotation still shows as a change and weak secrets cannot be
+//!   brute-forced from the files.
 //!
 //! # Storage layout
 //!

@@ -3,6 +3,7 @@
 
 mod location;
 mod rows;
+mod vacuum;
 
 use std::collections::HashMap;
 use std::num::NonZeroU64;
@@ -21,6 +22,7 @@ use deltalake::DeltaTable;
 use tokio::sync::Mutex;
 
 pub use location::{StoreOptions, StoreTable, StoreUrl};
+pub use vacuum::VacuumReport;
 
 use crate::error::{EngineError, Result};
 use crate::model::{Layer, ResourceKey, ScrapeRecord, ScrapeStatus, VersionRow};

@@ -28,6 +28,7 @@ pub mod identity;
 pub mod input;
 pub mod runner;
 pub mod scheduler;
+pub mod secrets;
 pub mod source;
 pub mod terraform;
 pub mod yaml;

@@ -13,6 +13,7 @@ use tokio::sync::{broadcast, watch, Mutex};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{IngestError, Result};
+use crate::secrets::Redactor;
 use crate::source::{ScrapeContext, Source};
 
 /// How one source is run.
@@ -59,6 +60,7 @@ pub struct Ingestor {
     state: Mutex<WriterState>,
     commits: watch::Sender<u64>,
     scrapes: broadcast::Sender<ScrapeRecord>,
+    redactor: Redactor,
 }
 
 /// Scrape records buffered per [`Ingestor::subscribe_scrapes`] receiver; a receiver further
@@ -81,7 +83,15 @@ impl Ingestor {
             }),
             commits: watch::channel(0).0,
             scrapes: broadcast::channel(SCRAPE_BUFFER).0,
+            redactor: Redactor::ephemeral(),
         })
+    }
+
+    /// Seal secrets with `redactor` (a kept key) instead of the process-lifetime key
+    /// [`Ingestor::open`] starts with. Servers always set one; see [`crate::secrets`].
+    pub fn with_redactor(mut self, redactor: Redactor) -> Self {
+        self.redactor = redactor;
+        self
     }
 
     /// A receiver that changes after every commit (readers refresh on it).
@@ -139,6 +149,7 @@ impl Ingestor {
         // changed once the commit succeeded.
         let current = state.sources.entry(source.name().to_string()).or_default();
         let (record, changes) = plan_scrape(
+            &self.redactor,
             current,
             source,
             started_at,
@@ -222,6 +233,7 @@ impl Ingestor {
             };
             let outcome = source.scrape(&context).await;
             let (record, changes) = plan_scrape(
+                &self.redactor,
                 entry,
                 source.as_ref(),
                 *instant,
@@ -279,8 +291,11 @@ impl Ingestor {
 }
 
 /// Turn a scrape outcome into its record and, unless it failed, the change set to commit
-/// (callers apply it to the index once the commit succeeded).
+/// (callers apply it to the index once the commit succeeded). Everything recorded passes
+/// through `redactor` first: nothing a source returns reaches the store unsealed.
+#[allow(clippy::too_many_arguments)]
 fn plan_scrape(
+    redactor: &Redactor,
     state: &SourceState,
     source: &dyn Source,
     started_at: DateTime<Utc>,
@@ -307,14 +322,16 @@ fn plan_scrape(
         warnings: Vec::new(),
         interval_seconds: interval.map(|interval| interval.as_secs() as i64),
     };
-    let observation = match outcome {
+    let mut observation = match outcome {
         Ok(observation) => observation,
         Err(error) => {
-            // A failed scrape writes no versions: the previous state stands.
-            record.error = Some(error.to_string());
+            // A failed scrape writes no versions: the previous state stands. Its error may
+            // quote the input (a command's stderr, a parse error's line).
+            record.error = Some(redactor.seal_text(&error.to_string()));
             return Ok((record, None));
         }
     };
+    redactor.seal_observation(&mut observation);
     let stamp = ScrapeStamp {
         source: source.name(),
         scrape_id: &scrape_id,
@@ -330,7 +347,12 @@ fn plan_scrape(
     record.resources_seen = observation.resources.len() as i64;
     record.versions_written = changes.rows.len() as i64;
     record.warnings = observation.warnings.clone();
-    record.warnings.extend(changes.warnings.iter().cloned());
+    record.warnings.extend(
+        changes
+            .warnings
+            .iter()
+            .map(|warning| redactor.seal_text(warning)),
+    );
     match &observation.coverage {
         Coverage::Complete => record.status = ScrapeStatus::Ok,
         Coverage::Partial { failures, .. } => {

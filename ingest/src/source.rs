@@ -41,7 +41,9 @@ pub struct ScrapeContext {
 ///
 /// Sources must be deterministic (the same input gives the same resources), must name the
 /// file (and line, when known) in parse errors, and must replace secrets with
-/// [`groundtruth_engine::canonical::redacted`] before returning them.
+/// [`groundtruth_engine::canonical::redacted`] before returning them (the runner then seals
+/// those stand-ins with the configured key and hides secrets no field name announced; see
+/// [`crate::secrets`]).
 #[async_trait::async_trait]
 pub trait Source: Send + Sync + std::fmt::Debug {
     /// The configured name, unique per store.

@@ -38,6 +38,87 @@ pub struct Config {
     /// `[checkpoints]`: when a source's state is checkpointed (see the engine docs).
     #[serde(default)]
     pub checkpoints: CheckpointPolicy,
+    /// `[secrets]`: where the key secret markers are sealed with is kept.
+    #[serde(default)]
+    pub secrets: SecretsConfig,
+    /// `[retention]`: when files compaction removed are deleted from disk.
+    #[serde(default)]
+    pub retention: RetentionConfig,
+}
+
+/// `[retention]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// A file compaction removed from a table is deleted once the removal is older than this
+    /// (default `"168h"`). A query whose snapshot is younger than this keeps reading; history
+    /// itself is kept forever.
+    #[serde(default = "default_vacuum_after", deserialize_with = "duration")]
+    pub vacuum_after: Duration,
+    /// How often `serve` vacuums (default `"24h"`); `"off"` leaves it to `groundtruth vacuum`.
+    #[serde(default = "default_vacuum_every", deserialize_with = "duration_or_off")]
+    pub vacuum_every: Option<Duration>,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            vacuum_after: default_vacuum_after(),
+            vacuum_every: default_vacuum_every(),
+        }
+    }
+}
+
+fn default_vacuum_after() -> Duration {
+    Duration::from_secs(168 * 3600)
+}
+
+fn default_vacuum_every() -> Option<Duration> {
+    Some(Duration::from_secs(24 * 3600))
+}
+
+fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    parse_duration(&text).map_err(serde::de::Error::custom)
+}
+
+fn duration_or_off<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Duration>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    if text.trim() == "off" {
+        return Ok(None);
+    }
+    let every = parse_duration(&text).map_err(serde::de::Error::custom)?;
+    if every.is_zero() {
+        return Err(serde::de::Error::custom(
+            "a zero interval would vacuum continuously; use \"off\" to disable",
+        ));
+    }
+    Ok(Some(every))
+}
+
+/// `[secrets]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretsConfig {
+    /// The key file (64 hex digits, mode 0600), created on first use; a relative path is
+    /// relative to the configuration file's directory (the working directory without one).
+    /// Default: `groundtruth.secret-key`. `GROUNDTRUTH_SECRET_KEY` (the key itself) wins.
+    #[serde(default = "default_key_file")]
+    pub key_file: PathBuf,
+}
+
+impl Default for SecretsConfig {
+    fn default() -> Self {
+        Self {
+            key_file: default_key_file(),
+        }
+    }
+}
+
+fn default_key_file() -> PathBuf {
+    PathBuf::from("groundtruth.secret-key")
 }
 
 /// `[server]`
@@ -73,6 +154,23 @@ pub struct ServerConfig {
     /// that needs more fails with SQLSTATE 53200; the others go on.
     #[serde(default, deserialize_with = "optional_bytes")]
     pub memory_limit: Option<usize>,
+    /// Memory one query may hold, e.g. `"1GiB"`, within `memory_limit` (default: a quarter of
+    /// `memory_limit`; unbounded without one). A query needing more fails with SQLSTATE 53200
+    /// while the others go on.
+    #[serde(default, deserialize_with = "optional_bytes")]
+    pub query_memory_limit: Option<usize>,
+    /// A connection that has not finished its startup (TLS, authentication) within this is
+    /// closed (default `"30s"`), so stalled clients cannot hold connection slots. pgwire
+    /// itself gives up after 60 s, so a longer value acts as 60 s.
+    #[serde(
+        default = "default_startup_timeout",
+        deserialize_with = "optional_duration"
+    )]
+    pub startup_timeout: Option<Duration>,
+    /// A session idle between statements for this long is closed with SQLSTATE 57P05
+    /// (default: never).
+    #[serde(default, deserialize_with = "optional_duration")]
+    pub idle_session_timeout: Option<Duration>,
     /// Address of the HTTP `/metrics` and `/health` listener; none by default.
     #[serde(default)]
     pub metrics_listen: Option<SocketAddr>,
@@ -89,12 +187,21 @@ impl Default for ServerConfig {
             statement_timeout: default_statement_timeout(),
             max_result_rows: default_max_result_rows(),
             memory_limit: None,
+            query_memory_limit: None,
+            startup_timeout: default_startup_timeout(),
+            idle_session_timeout: None,
             metrics_listen: None,
         }
     }
 }
 
 impl ServerConfig {
+    /// The budget of one query: `query_memory_limit`, else a quarter of `memory_limit`.
+    pub fn query_memory_limit(&self) -> Option<usize> {
+        self.query_memory_limit
+            .or(self.memory_limit.map(|limit| (limit / 4).max(1)))
+    }
+
     /// Refuse settings that would expose data or cannot work: trust on a non-loopback
     /// address, SCRAM without users, malformed verifiers.
     pub fn validate(&self) -> Result<(), ServerError> {
@@ -157,6 +264,10 @@ pub struct TlsConfig {
     pub cert: PathBuf,
     /// PEM private key.
     pub key: PathBuf,
+}
+
+fn default_startup_timeout() -> Option<Duration> {
+    Some(Duration::from_secs(30))
 }
 
 fn default_statement_timeout() -> Option<Duration> {
@@ -251,6 +362,8 @@ impl Default for Config {
             sources: Vec::new(),
             drift: DriftSettings::default(),
             checkpoints: CheckpointPolicy::default(),
+            secrets: SecretsConfig::default(),
+            retention: RetentionConfig::default(),
         }
     }
 }
@@ -276,7 +389,14 @@ impl Config {
                 let text = std::fs::read_to_string(path).map_err(|error| {
                     ServerError::Config(format!("cannot read {}: {error}", path.display()))
                 })?;
-                Self::parse(&text, &path.display().to_string())?
+                let mut config = Self::parse(&text, &path.display().to_string())?;
+                // The key lives with the configuration, wherever the process starts.
+                if config.secrets.key_file.is_relative() {
+                    if let Some(directory) = path.parent() {
+                        config.secrets.key_file = directory.join(&config.secrets.key_file);
+                    }
+                }
+                config
             }
             None => Self::default(),
         };

@@ -5,6 +5,8 @@ mod config;
 mod demo;
 mod http;
 mod metrics;
+mod retention;
+mod secret_key;
 mod sqlstate;
 mod wire;
 
@@ -102,6 +104,19 @@ enum Command {
     },
     /// Rewrite small history files into large, clustered ones.
     Compact,
+    /// Delete the files compaction removed more than `[retention] vacuum_after` ago (queries on
+    /// snapshots younger than that keep working; referenced files are never deleted).
+    Vacuum {
+        /// Only list what would be deleted.
+        #[arg(long)]
+        dry_run: bool,
+        /// Override `[retention] vacuum_after` (e.g. 24h, 7d).
+        #[arg(long, value_name = "DURATION")]
+        older_than: Option<String>,
+    },
+    /// Replace the key secret markers are sealed with (`[secrets] key_file`). The next scrape
+    /// of each source records its secret markers as changed; restart a running server.
+    RotateSecretKey,
     /// Read a password on standard input and print its SCRAM-SHA-256 verifier, for
     /// `password_verifier` in `[[server.users]]` (the password itself is never stored).
     HashPassword,
@@ -163,6 +178,32 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             );
             Ok(std::process::ExitCode::SUCCESS)
         }
+        Command::Vacuum {
+            dry_run,
+            older_than,
+        } => {
+            let retention = match older_than {
+                Some(text) => groundtruth_ingest::config::parse_duration(&text)?,
+                None => config.retention.vacuum_after,
+            };
+            let store = open_store(&config).await?;
+            let report = store.vacuum(retention, chrono::Utc::now(), dry_run).await?;
+            let verb = if dry_run { "would delete" } else { "deleted" };
+            for (table, files) in &report.tables {
+                println!("{table}: {verb} {} files", files.len());
+            }
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::RotateSecretKey => {
+            let (old, new) = secret_key::rotate(&config.secrets)?;
+            println!(
+                "secret key {}: {} -> {new}; restart the writer (serve or ingest): the next \
+                 scrape of each source records its secret markers as changed",
+                config.secrets.key_file.display(),
+                old.as_deref().unwrap_or("(none)")
+            );
+            Ok(std::process::ExitCode::SUCCESS)
+        }
         Command::HashPassword => {
             let mut password = String::new();
             std::io::stdin()
@@ -205,7 +246,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = wire::bind(config.server.listen).await?;
     let store = open_store(&config).await?;
     let sources = build_sources(&config)?;
-    let ingestor = Arc::new(Ingestor::open(Arc::clone(&store), Arc::new(SystemClock)).await?);
+    let ingestor = Arc::new(
+        Ingestor::open(Arc::clone(&store), Arc::new(SystemClock))
+            .await?
+            .with_redactor(secret_key::load_redactor(&config.secrets)?),
+    );
     let engine = open_engine(store, &config.drift).await?;
     run_services(engine, ingestor, sources, listener, &config).await
 }
@@ -280,6 +325,14 @@ pub(crate) async fn run_services(
         engine.clone(),
         cancel.clone(),
     ));
+    let vacuum = config.retention.vacuum_every.map(|every| {
+        tokio::spawn(retention::vacuum_periodically(
+            Arc::clone(ingestor.store()),
+            every,
+            config.retention.vacuum_after,
+            cancel.clone(),
+        ))
+    });
     let server = tokio::spawn(wire::serve(
         listener,
         handlers,
@@ -294,6 +347,9 @@ pub(crate) async fn run_services(
     let _ = scheduler.await;
     let _ = refresher.await;
     let _ = compactor.await;
+    if let Some(vacuum) = vacuum {
+        let _ = vacuum.await;
+    }
     let _ = observer.await;
     if let Some(operations) = operations {
         let _ = operations.await;
@@ -402,7 +458,11 @@ async fn ingest(
             "no source named '{name}' in the configuration"
         );
     }
-    let ingestor = Arc::new(Ingestor::open(store, Arc::new(SystemClock)).await?);
+    let ingestor = Arc::new(
+        Ingestor::open(store, Arc::new(SystemClock))
+            .await?
+            .with_redactor(secret_key::load_redactor(&config.secrets)?),
+    );
     if !once {
         let cancel = CancellationToken::new();
         let scheduler = tokio::spawn(scheduler::run(
@@ -469,7 +529,9 @@ async fn backfill(config: Config, name: &str, since: Option<&str>) -> anyhow::Re
         .find(|source| source.name() == name)
         .with_context(|| format!("no source named '{name}' in the configuration"))?;
     let store = open_store(&config).await?;
-    let ingestor = Ingestor::open(store, Arc::new(SystemClock)).await?;
+    let ingestor = Ingestor::open(store, Arc::new(SystemClock))
+        .await?
+        .with_redactor(secret_key::load_redactor(&config.secrets)?);
     let progress = indicatif::ProgressBar::new(0).with_message(format!("backfilling {name}"));
     progress.set_style(
         indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} commits ({eta})")

@@ -36,6 +36,8 @@ pub mod codes {
     pub const QUERY_CANCELED: &str = "57014";
     /// program_limit_exceeded (a result larger than max_result_rows)
     pub const PROGRAM_LIMIT_EXCEEDED: &str = "54000";
+    /// idle_session_timeout (a session idle longer than `idle_session_timeout` is closed)
+    pub const IDLE_SESSION_TIMEOUT: &str = "57P05";
     /// internal_error
     pub const INTERNAL: &str = "XX000";
 }

@@ -15,10 +15,12 @@ mod information_schema;
 mod json_columns;
 mod json_functions;
 mod query_limits;
+mod query_memory;
 mod read_only_hook;
 mod savepoint_hook;
 mod scram_startup;
 mod session_settings;
+mod session_timeouts;
 mod time_travel_handler;
 mod tls;
 
@@ -65,6 +67,8 @@ pub struct GroundtruthHandlers {
     users: Option<Arc<scram_startup::Users>>,
     tls: Option<tls::TlsAcceptor>,
     metrics: Arc<crate::metrics::Metrics>,
+    startup_timeout: Option<std::time::Duration>,
+    idle_session_timeout: Option<std::time::Duration>,
 }
 
 /// Accepts any user without a password; the server only binds to loopback addresses
@@ -192,21 +196,31 @@ impl GroundtruthHandlers {
             Arc::new(SetShowHook),
             Arc::new(TransactionStatementHook),
         ];
-        let session = Arc::new(DfSessionService::new_with_hooks(context, hooks));
+        let session = Arc::new(DfSessionService::new_with_hooks(
+            Arc::clone(&context),
+            hooks.clone(),
+        ));
         let connections = Arc::new(ConnectionManager::new());
+        let mut queries = TimeTravelHandler::new(
+            session,
+            engine.named_queries(),
+            descriptions,
+            limits,
+            Arc::clone(&metrics),
+        );
+        if let Some(budget) = settings.query_memory_limit() {
+            queries =
+                queries.with_query_budget(query_memory::QueryBudget::new(context, hooks, budget));
+        }
         Ok(Self {
-            queries: Arc::new(TimeTravelHandler::new(
-                session,
-                engine.named_queries(),
-                descriptions,
-                limits,
-                Arc::clone(&metrics),
-            )),
+            queries: Arc::new(queries),
             cancel: Arc::new(DefaultCancelHandler::new(Arc::clone(&connections))),
             connections,
             users,
             tls,
             metrics,
+            startup_timeout: settings.startup_timeout,
+            idle_session_timeout: settings.idle_session_timeout,
         })
     }
 }
@@ -285,6 +299,60 @@ pub async fn bind(address: SocketAddr) -> Result<TcpListener, crate::ServerError
         .map_err(|source| crate::ServerError::Bind { address, source })
 }
 
+/// Run one connection until it ends or crosses `startup_timeout` / `idle_session_timeout`.
+async fn serve_connection(
+    socket: tokio::net::TcpStream,
+    peer: SocketAddr,
+    handlers: Arc<GroundtruthHandlers>,
+) {
+    let tls = handlers.tls.clone();
+    let (startup, idle) = (handlers.startup_timeout, handlers.idle_session_timeout);
+    // A second handle on the socket, to tell an idle client why it is being disconnected.
+    let (socket, alarm) = match socket
+        .into_std()
+        .and_then(|socket| Ok((socket.try_clone()?, socket)))
+        .and_then(|(alarm, socket)| Ok((tokio::net::TcpStream::from_std(socket)?, alarm)))
+    {
+        Ok(pair) => pair,
+        Err(error) => {
+            tracing::warn!(%peer, %error, "cannot set up the connection");
+            return;
+        }
+    };
+    let activity = session_timeouts::Activity::new();
+    let connection = Arc::new(session_timeouts::ConnectionHandlers::new(
+        handlers,
+        Arc::clone(&activity),
+    ));
+    tokio::select! {
+        result = pgwire::tokio::process_socket(socket, tls, connection) => {
+            if let Err(error) = result {
+                tracing::debug!(%peer, %error, "connection ended with an error");
+            }
+        }
+        expired = activity.expired(startup, idle) => {
+            use std::io::Write;
+            match expired {
+                session_timeouts::Expired::Startup => {
+                    tracing::info!(%peer, "closing a connection that did not finish its startup in time (startup_timeout)");
+                }
+                session_timeouts::Expired::Session => {
+                    tracing::info!(%peer, "closing an idle session (idle_session_timeout)");
+                    if !activity.is_secure() {
+                        // Plain text and no statement running: pgwire is waiting to read, so
+                        // this message cannot interleave with one of its own.
+                        let _ = (&alarm).write_all(&connection_refusal::error_response(
+                            sqlstate::codes::IDLE_SESSION_TIMEOUT,
+                            "terminating connection due to idle-session timeout",
+                        ));
+                    }
+                }
+            }
+            let _ = alarm.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
 /// Accept connections until `cancel` fires, then wait for open connections to finish.
 pub async fn serve(
     listener: TcpListener,
@@ -319,11 +387,8 @@ pub async fn serve(
         };
         let open = handlers.metrics.connection_opened();
         let handlers = Arc::clone(&handlers);
-        let tls = handlers.tls.clone();
         connections.spawn(async move {
-            if let Err(error) = pgwire::tokio::process_socket(socket, tls, handlers).await {
-                tracing::debug!(%peer, %error, "connection ended with an error");
-            }
+            serve_connection(socket, peer, handlers).await;
             drop((permit, open));
         });
         while connections.try_join_next().is_some() {}

@@ -168,3 +168,20 @@ pub async fn rows(client: &tokio_postgres::Client, sql: &str) -> anyhow::Result<
         })
         .collect())
 }
+
+/// Every file below `directory`, recursively (a store's Delta logs and Parquet files).
+pub fn files_under(directory: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![directory.to_path_buf()];
+    while let Some(path) = pending.pop() {
+        for entry in std::fs::read_dir(&path).expect("readable directory") {
+            let entry = entry.expect("readable entry").path();
+            if entry.is_dir() {
+                pending.push(entry);
+            } else {
+                found.push(entry);
+            }
+        }
+    }
+    found
+}

@@ -46,7 +46,7 @@ pub async fn refuse(mut socket: TcpStream, code: &'static str, message: &'static
 }
 
 /// An ErrorResponse message: severity, code and message fields.
-fn error_response(code: &str, message: &str) -> Vec<u8> {
+pub fn error_response(code: &str, message: &str) -> Vec<u8> {
     let mut fields = Vec::new();
     for (tag, value) in [
         (b'S', "FATAL"),

@@ -25,6 +25,7 @@ use super::copy_out::CopyOut;
 use super::expression_rewrites;
 use super::json_columns;
 use super::query_limits::{self, QueryLimits};
+use super::query_memory::QueryBudget;
 use crate::metrics::Metrics;
 use crate::sqlstate;
 use tokio::time::Instant;
@@ -80,6 +81,7 @@ pub struct TimeTravelHandler {
     descriptions: Arc<CatalogDescriptions>,
     limits: QueryLimits,
     metrics: Arc<Metrics>,
+    budget: Option<QueryBudget>,
 }
 
 impl TimeTravelHandler {
@@ -105,6 +107,21 @@ impl TimeTravelHandler {
             descriptions,
             limits,
             metrics,
+            budget: None,
+        }
+    }
+
+    /// Run each statement with its own memory budget (see `query_memory`).
+    pub fn with_query_budget(mut self, budget: QueryBudget) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+
+    /// The service one statement runs on.
+    fn service(&self) -> Arc<DfSessionService> {
+        match &self.budget {
+            Some(budget) => budget.service(),
+            None => Arc::clone(&self.inner),
         }
     }
 }
@@ -122,13 +139,14 @@ impl SimpleQueryHandler for TimeTravelHandler {
             .limits
             .timeout_for(client)
             .map(|timeout| Instant::now() + timeout);
+        let service = self.service();
         self.metrics
             .observe_query(within(deadline, async {
                 let query = rewrite(query, &self.library)?;
                 prepare_descriptions(&query, &self.descriptions).await?;
                 if let Some(copy) = CopyOut::parse(&query)? {
                     let results =
-                        SimpleQueryHandler::do_query(self.inner.as_ref(), client, copy.query())
+                        SimpleQueryHandler::do_query(service.as_ref(), client, copy.query())
                             .await?;
                     return results
                         .into_iter()
@@ -136,7 +154,7 @@ impl SimpleQueryHandler for TimeTravelHandler {
                         .collect();
                 }
                 let responses =
-                    SimpleQueryHandler::do_query(self.inner.as_ref(), client, &query).await?;
+                    SimpleQueryHandler::do_query(service.as_ref(), client, &query).await?;
                 Ok(responses
                     .into_iter()
                     .map(|response| {
@@ -173,11 +191,12 @@ impl ExtendedQueryHandler for TimeTravelHandler {
             .limits
             .timeout_for(client)
             .map(|timeout| Instant::now() + timeout);
+        let service = self.service();
         let response = self
             .metrics
             .observe_query(within(
                 deadline,
-                ExtendedQueryHandler::do_query(self.inner.as_ref(), client, portal, max_rows),
+                ExtendedQueryHandler::do_query(service.as_ref(), client, portal, max_rows),
             ))
             .await?;
         Ok(json_columns::in_response(
