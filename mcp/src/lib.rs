@@ -192,8 +192,8 @@ impl ServerHandler for GroundtruthMcp {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(
             ServerCapabilities::builder()
-                .enable_tools()
                 .enable_resources()
+                .enable_tools()
                 .build(),
         )
         .with_server_info(Implementation::new(

@@ -166,7 +166,7 @@ async def demo(agent):
           and billing["freshness"]["warning"] is None, f"billing envelope: {billing['freshness']}")
     # "What consumes queue orders-jobs, and since when?"
     consumers = await agent.ok("run_named_query", name="consumers_of", parameters={"queue": "orders-jobs"})
-    functions = {row["function"].rsplit(":", 1)[-1]: row for row in consumers["rows"]
+    functions = {(row["function"] or "").rsplit(":", 1)[-1]: row for row in consumers["rows"]
                  if row["layer"] == "live"}
     check("reports-worker" in functions and functions["reports-worker"]["consuming_since"],
           f"consumers of orders-jobs: {consumers['rows']}")

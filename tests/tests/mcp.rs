@@ -129,3 +129,68 @@ fn the_http_transport_refuses_non_loopback_addresses() {
         "{message}"
     );
 }
+
+/// psql's output and notices (standard error) for `sql` on `port`.
+fn psql(port: u16, sql: &[&str]) -> (String, String) {
+    let mut command = Command::new("psql");
+    command
+        .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
+        .arg(format!(
+            "host=127.0.0.1 port={port} user=agent dbname=groundtruth sslmode=disable"
+        ));
+    for statement in sql {
+        command.args(["-c", statement]);
+    }
+    let output = command.output().expect("psql");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn psql_shows_freshness_as_a_notice_and_a_view() {
+    let work = tempfile::tempdir().unwrap();
+    let config = store(work.path());
+    let port = free_port();
+    let mut server = groundtruth_tests::Server::serve(&config, port)
+        .await
+        .unwrap();
+
+    let notice = "WARNING:  answer may be out of date: source 'broken' failed its last scrape";
+    let (rows, notices) = psql(port, &["SELECT count(*) FROM resources"]);
+    assert!(rows.trim().parse::<u32>().unwrap() > 0, "{rows}");
+    assert!(notices.contains(notice), "{notices}");
+    // Only the sources a query names by literal count; a catalog query gets no notice.
+    let (_, notices) = psql(
+        port,
+        &["SELECT count(*) FROM resources WHERE source = 'tf'"],
+    );
+    assert!(!notices.contains("WARNING"), "{notices}");
+    let (_, notices) = psql(port, &["SELECT count(*) FROM query_catalog"]);
+    assert!(!notices.contains("WARNING"), "{notices}");
+    // The session setting turns notices off, and SHOW reports it.
+    let (shown, notices) = psql(
+        port,
+        &[
+            "SET groundtruth.freshness_notices = off",
+            "SELECT count(*) FROM drift",
+            "SHOW groundtruth.freshness_notices",
+        ],
+    );
+    assert!(!notices.contains("WARNING"), "{notices}");
+    assert!(shown.trim_end().ends_with("off"), "{shown}");
+
+    // The same envelope as a view.
+    let (rows, _) = psql(
+        port,
+        &["SELECT source, last_status, stale, warning IS NOT NULL FROM freshness ORDER BY source"],
+    );
+    assert_eq!(rows.trim(), "broken|failed|t|t\ntf|ok|f|f", "{rows}");
+    server.stop().unwrap();
+}

@@ -18,16 +18,15 @@ use datafusion::logical_expr::{EmptyRelation, LogicalPlan};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{Set, Statement};
 use datafusion_postgres::hooks::{HookClient, QueryHook};
-use datafusion_postgres::pgwire::api::results::{
-    DataRowEncoder, FieldFormat, FieldInfo, QueryResponse, Response, Tag,
-};
-use datafusion_postgres::pgwire::api::{ClientInfo, Type};
+use datafusion_postgres::pgwire::api::results::{Response, Tag};
+use datafusion_postgres::pgwire::api::ClientInfo;
 use datafusion_postgres::pgwire::error::{ErrorInfo, PgWireResult};
 use datafusion_postgres::pgwire::messages::response::NoticeResponse;
 use datafusion_postgres::pgwire::messages::PgWireBackendMessage;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+use super::session_settings::{show_plan, show_response};
 use crate::sqlstate;
 
 /// The session setting, as clients spell it.
@@ -96,9 +95,10 @@ impl FreshnessNotices {
                     let sources = batch.column(0).as_string::<i32>().clone();
                     let texts = batch.column(1).as_string::<i32>().clone();
                     (0..batch.num_rows())
-                        .filter(move |row| !texts.is_null(*row))
-                        .map(move |row| {
-                            (sources.value(row).to_string(), texts.value(row).to_string())
+                        .filter_map(move |row| {
+                            (!texts.is_null(row)).then(|| {
+                                (sources.value(row).to_string(), texts.value(row).to_string())
+                            })
                         })
                         .collect::<Vec<_>>()
                 })
@@ -205,22 +205,7 @@ impl FreshnessSettingHook {
             return None;
         }
         let value = if enabled(client) { "on" } else { "off" };
-        let field = FieldInfo::new(
-            SETTING.to_string(),
-            None,
-            None,
-            Type::TEXT,
-            FieldFormat::Text,
-        );
-        let schema = Arc::new(vec![field]);
-        let mut encoder = DataRowEncoder::new(Arc::clone(&schema));
-        Some(encoder.encode_field(&value).map(|()| {
-            let row = encoder.take_row();
-            Response::Query(QueryResponse::new(
-                schema,
-                Box::pin(futures::stream::once(async move { Ok(row) })),
-            ))
-        }))
+        Some(show_response(SETTING, value))
     }
 }
 
@@ -241,9 +226,11 @@ impl QueryHook for FreshnessSettingHook {
         _session_context: &SessionContext,
         _client: &(dyn ClientInfo + Send + Sync),
     ) -> Option<PgWireResult<LogicalPlan>> {
-        if set_value(statement).is_none() && !is_show(statement) {
-            return None;
+        if is_show(statement) {
+            return Some(show_plan(SETTING));
         }
+        // A bad value is reported when the statement runs.
+        let _ = set_value(statement)?;
         Some(Ok(LogicalPlan::EmptyRelation(EmptyRelation {
             produce_one_row: false,
             schema: Arc::new(DFSchema::empty()),
