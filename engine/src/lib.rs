@@ -147,6 +147,7 @@ pub mod model;
 pub mod relations;
 pub mod session;
 pub mod sql;
+pub mod sqlstate;
 pub mod state;
 pub mod store;
 pub mod timeline;

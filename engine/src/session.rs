@@ -25,7 +25,8 @@ use datafusion::logical_expr::ScalarUDF;
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 
 pub use descriptions::{
-    column_description, table_description, table_functions, FunctionDescription, DESCRIPTIONS_TABLE,
+    column_description, table_description, table_functions, FunctionDescription,
+    DESCRIPTIONS_TABLE, JSON_COLUMNS,
 };
 pub use published_view::PublishedView;
 pub use refreshable_table::RefreshableTable;

@@ -147,7 +147,7 @@ impl ParameterType {
         })
     }
 
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Text => "text",
             Self::Integer => "integer",
@@ -156,7 +156,7 @@ impl ParameterType {
         }
     }
 
-    fn expected(self) -> &'static str {
+    pub fn expected(self) -> &'static str {
         match self {
             Self::Text => "text",
             Self::Integer => "a whole number",
@@ -166,7 +166,7 @@ impl ParameterType {
     }
 
     /// The SQL literal for a command-line value, or `None` if it does not fit the type.
-    fn literal(self, value: &str) -> Option<String> {
+    pub fn literal(self, value: &str) -> Option<String> {
         match self {
             Self::Text => Some(format!("'{}'", value.replace('\'', "''"))),
             Self::Integer => value

@@ -44,6 +44,144 @@ pub struct Config {
     /// `[retention]`: when files compaction removed are deleted from disk.
     #[serde(default)]
     pub retention: RetentionConfig,
+    /// `[mcp]`: the MCP server for AI agents (`groundtruth mcp`).
+    #[serde(default)]
+    pub mcp: McpConfig,
+    /// `[[alerts]]`: webhooks `serve` calls when a drift interval starts or resolves.
+    #[serde(default)]
+    pub alerts: Vec<AlertConfig>,
+}
+
+/// `[[alerts]]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertConfig {
+    /// Unique name, shown in `alert_deliveries` (the URL is not: it often holds a token).
+    pub name: String,
+    /// Where to POST: `http://` or `https://`.
+    pub url: String,
+    /// Drift statuses that alert: any of missing, unmanaged, changed (default all three).
+    #[serde(default = "default_alert_statuses")]
+    pub statuses: Vec<String>,
+    /// Kinds that alert: exact, a prefix ending in `*`, or `*` (default every kind).
+    #[serde(default)]
+    pub kinds: Vec<String>,
+    /// Tries per event before it is recorded as undelivered (default 3).
+    #[serde(default = "default_alert_attempts")]
+    pub max_attempts: u32,
+    /// Limit of one try, e.g. `"10s"` (default 10 s).
+    #[serde(default = "default_alert_timeout", deserialize_with = "duration")]
+    pub timeout: Duration,
+}
+
+/// Drift statuses an alert can watch.
+pub const ALERT_STATUSES: &[&str] = &["missing", "unmanaged", "changed"];
+
+fn default_alert_statuses() -> Vec<String> {
+    ALERT_STATUSES
+        .iter()
+        .map(|status| status.to_string())
+        .collect()
+}
+
+fn default_alert_attempts() -> u32 {
+    3
+}
+
+fn default_alert_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+/// Refuse alerts that cannot work: a duplicate name, a URL that is not HTTP, an unknown
+/// status, no attempts.
+fn validate_alerts(alerts: &[AlertConfig]) -> Result<(), ServerError> {
+    let mut names = std::collections::HashSet::new();
+    for alert in alerts {
+        let problem = if !names.insert(alert.name.as_str()) {
+            Some("the name is used twice".to_string())
+        } else if !(alert.url.starts_with("http://") || alert.url.starts_with("https://")) {
+            Some("url must start with http:// or https://".to_string())
+        } else if let Some(status) = alert
+            .statuses
+            .iter()
+            .find(|status| !ALERT_STATUSES.contains(&status.as_str()))
+        {
+            Some(format!(
+                "unknown status '{status}' (use {})",
+                ALERT_STATUSES.join(", ")
+            ))
+        } else if alert.max_attempts == 0 {
+            Some("max_attempts must be at least 1".to_string())
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            return Err(ServerError::Config(format!(
+                "[[alerts]] '{}': {problem}",
+                alert.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `[mcp]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct McpConfig {
+    /// Address of the streamable HTTP transport, for `groundtruth mcp --http` and, when set,
+    /// also served by `groundtruth serve`. Loopback only (the transport has no
+    /// authentication).
+    #[serde(default)]
+    pub listen: Option<SocketAddr>,
+    /// Most rows one tool call returns; more are cut and the answer says `truncated`.
+    #[serde(default = "default_mcp_max_rows")]
+    pub max_rows: usize,
+    /// Longest one tool's statement may run, e.g. `"30s"`.
+    #[serde(
+        default = "default_mcp_statement_timeout",
+        deserialize_with = "duration"
+    )]
+    pub statement_timeout: Duration,
+}
+
+impl Default for McpConfig {
+    fn default() -> Self {
+        Self {
+            listen: None,
+            max_rows: default_mcp_max_rows(),
+            statement_timeout: default_mcp_statement_timeout(),
+        }
+    }
+}
+
+impl McpConfig {
+    /// Refuse a non-loopback HTTP address: the transport has no authentication.
+    pub fn validate(&self) -> Result<(), ServerError> {
+        match self.listen {
+            Some(address) if !address.ip().is_loopback() => Err(ServerError::Config(format!(
+                "[mcp] listen = \"{address}\": the MCP HTTP transport has no authentication, \
+                 so it listens on loopback only (127.0.0.1 or ::1)"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// The per-call limits the MCP server applies.
+    pub fn limits(&self) -> groundtruth_mcp::Limits {
+        groundtruth_mcp::Limits {
+            max_rows: self.max_rows,
+            statement_timeout: self.statement_timeout,
+        }
+    }
+}
+
+fn default_mcp_max_rows() -> usize {
+    500
+}
+
+fn default_mcp_statement_timeout() -> Duration {
+    Duration::from_secs(30)
 }
 
 /// `[retention]`
@@ -364,6 +502,8 @@ impl Default for Config {
             checkpoints: CheckpointPolicy::default(),
             secrets: SecretsConfig::default(),
             retention: RetentionConfig::default(),
+            mcp: McpConfig::default(),
+            alerts: Vec::new(),
         }
     }
 }
@@ -374,6 +514,9 @@ impl Config {
         let config: Self = toml::from_str(text)
             .map_err(|error| ServerError::Config(format!("{origin}: {error}")))?;
         config.server.validate()?;
+        config.mcp.validate()?;
+        validate_alerts(&config.alerts)
+            .map_err(|error| ServerError::Config(format!("{origin}: {error}")))?;
         config
             .checkpoints
             .validate()
@@ -381,8 +524,8 @@ impl Config {
         Ok(config)
     }
 
-    /// Read the file (if given), then apply `GROUNDTRUTH_STORE`, `GROUNDTRUTH_LISTEN` and
-    /// `GROUNDTRUTH_METRICS_LISTEN`.
+    /// Read the file (if given), then apply `GROUNDTRUTH_STORE`, `GROUNDTRUTH_LISTEN`,
+    /// `GROUNDTRUTH_METRICS_LISTEN` and `GROUNDTRUTH_MCP_LISTEN`.
     pub fn load(path: Option<&Path>) -> Result<Self, ServerError> {
         let mut config = match path {
             Some(path) => {
@@ -413,7 +556,13 @@ impl Config {
                 ServerError::Config(format!("GROUNDTRUTH_METRICS_LISTEN '{listen}': {error}"))
             })?);
         }
+        if let Ok(listen) = std::env::var("GROUNDTRUTH_MCP_LISTEN") {
+            config.mcp.listen = Some(listen.parse().map_err(|error| {
+                ServerError::Config(format!("GROUNDTRUTH_MCP_LISTEN '{listen}': {error}"))
+            })?);
+        }
         config.server.validate()?;
+        config.mcp.validate()?;
         Ok(config)
     }
 }
@@ -436,6 +585,11 @@ mod tests {
         assert_eq!(config.drift.links.len(), 1);
         assert_eq!(config.drift.links[0].rule_name(), "config:queue-by-arn");
         assert_eq!(config.drift.ignores.len(), 2);
+        assert_eq!(config.mcp.max_rows, 500);
+        assert_eq!(config.mcp.statement_timeout, Duration::from_secs(30));
+        assert_eq!(config.mcp.listen, None);
+        assert_eq!(config.alerts.len(), 1);
+        assert_eq!(config.alerts[0].statuses, vec!["missing", "changed"]);
     }
 
     #[test]
@@ -509,6 +663,24 @@ mod tests {
             Some(Duration::from_secs(30))
         );
         assert!(Config::parse("[server]\nmemory_limit = '4 parsecs'", "t").is_err());
+        let error = Config::parse("[mcp]\nlisten = '0.0.0.0:5434'", "t")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("loopback only"), "{error}");
+        let error = Config::parse(
+            "[[alerts]]\nname = 'ops'\nurl = 'http://127.0.0.1:1/'\nstatuses = ['drifting']",
+            "t",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("'ops'") && error.contains("'drifting'"),
+            "{error}"
+        );
+        let error = Config::parse("[[alerts]]\nname = 'ops'\nurl = 'ftp://x'", "t")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("http://"), "{error}");
     }
 
     #[test]

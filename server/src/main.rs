@@ -1,8 +1,10 @@
 //! `groundtruth`: the composition root. It wires the engine (storage and SQL), ingest (sources
 //! and scheduler) and the Postgres-wire server together behind one command-line tool.
 
+mod alerts;
 mod config;
 mod demo;
+mod drift_check;
 mod http;
 mod metrics;
 mod retention;
@@ -102,6 +104,29 @@ enum Command {
         /// The SQL text.
         query: String,
     },
+    /// Show where declared and running disagree now; with --check, exit 2 when drift of the
+    /// --fail-on statuses exists (0 when none), for CI pipelines.
+    Drift {
+        /// Exit 2 when drift exists (like `terraform plan -detailed-exitcode`).
+        #[arg(long)]
+        check: bool,
+        /// Statuses that count as drift: missing, unmanaged, changed, stale.
+        #[arg(long, value_name = "STATUSES", default_value = drift_check::DEFAULT_FAIL_ON)]
+        fail_on: String,
+        /// table (for people) or json.
+        #[arg(long, value_enum, default_value = "table")]
+        format: drift_check::Format,
+    },
+    /// Serve the MCP server for AI agents: on standard input/output (what agent hosts launch),
+    /// or with --http over streamable HTTP at http://ADDRESS/mcp.
+    Mcp {
+        /// Serve streamable HTTP instead of stdio.
+        #[arg(long)]
+        http: bool,
+        /// HTTP address (default: `[mcp] listen`, else 127.0.0.1:5434); loopback only.
+        #[arg(long, requires = "http")]
+        listen: Option<SocketAddr>,
+    },
     /// Rewrite small history files into large, clustered ones.
     Compact,
     /// Delete the files compaction removed more than `[retention] vacuum_after` ago (queries on
@@ -167,6 +192,20 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             .await
             .map(|()| std::process::ExitCode::SUCCESS),
         Command::Sql { query } => sql(config, &query)
+            .await
+            .map(|()| std::process::ExitCode::SUCCESS),
+        Command::Drift {
+            check,
+            fail_on,
+            format,
+        } => {
+            let fail_on = drift_check::parse_statuses(&fail_on)
+                .map_err(|error| anyhow::anyhow!("--fail-on: {error}"))?;
+            let store = open_store(&config).await?;
+            let engine = open_engine(store, &config.drift).await?;
+            drift_check::run(&engine, &fail_on, check, format).await
+        }
+        Command::Mcp { http, listen } => mcp(config, http, listen)
             .await
             .map(|()| std::process::ExitCode::SUCCESS),
         Command::Compact => {
@@ -270,6 +309,15 @@ pub(crate) async fn run_services(
     };
     let cancel = CancellationToken::new();
     let metrics = Arc::new(metrics::Metrics::default());
+    // Before the wire handlers, so `alert_deliveries` is in the catalog they see.
+    let alerter = if config.alerts.is_empty() {
+        None
+    } else {
+        Some(
+            alerts::Alerter::start(config.alerts.clone(), engine.clone(), Arc::new(SystemClock))
+                .await?,
+        )
+    };
     let handlers = Arc::new(wire::GroundtruthHandlers::new(
         &engine,
         &config.server,
@@ -298,6 +346,8 @@ pub(crate) async fn run_services(
         cancel.clone(),
     ));
 
+    // Counts refreshes, so the alerter checks drift once the engine shows a commit.
+    let (refreshed, refreshes) = tokio::sync::watch::channel(0_u64);
     let refresher = {
         let engine = engine.clone();
         let mut commits = ingestor.subscribe();
@@ -308,12 +358,17 @@ pub(crate) async fn run_services(
                     changed = commits.changed() => if changed.is_err() { return },
                     () = cancel.cancelled() => return,
                 }
-                if let Err(error) = engine.refresh().await {
-                    tracing::error!(%error, "refreshing the query session failed; serving the previous snapshot");
+                match engine.refresh().await {
+                    Ok(()) => refreshed.send_modify(|count| *count += 1),
+                    Err(error) => {
+                        tracing::error!(%error, "refreshing the query session failed; serving the previous snapshot")
+                    }
                 }
             }
         })
     };
+    let alerting =
+        alerter.map(|alerter| tokio::spawn(alerts::run(alerter, refreshes, cancel.clone())));
     let scheduler = tokio::spawn(scheduler::run(
         Arc::clone(&ingestor),
         sources,
@@ -339,6 +394,18 @@ pub(crate) async fn run_services(
         config.server.max_connections,
         cancel.clone(),
     ));
+    let mcp = match config.mcp.listen {
+        Some(address) => {
+            let listener = wire::bind(address).await?;
+            tracing::info!(%address, "serving MCP at /mcp");
+            Some(tokio::spawn(groundtruth_mcp::serve_http(
+                listener,
+                mcp_server(&engine, config)?,
+                cancel.clone(),
+            )))
+        }
+        None => None,
+    };
 
     shutdown_signal().await;
     tracing::info!("shutting down");
@@ -354,7 +421,53 @@ pub(crate) async fn run_services(
     if let Some(operations) = operations {
         let _ = operations.await;
     }
+    if let Some(alerting) = alerting {
+        let _ = alerting.await;
+    }
+    if let Some(mcp) = mcp {
+        if let Ok(Err(error)) = mcp.await {
+            tracing::error!(%error, "the MCP server stopped");
+        }
+    }
     Ok(())
+}
+
+/// The MCP server over `engine`, with the query library and `[mcp]` limits.
+fn mcp_server(engine: &Engine, config: &Config) -> anyhow::Result<groundtruth_mcp::GroundtruthMcp> {
+    Ok(groundtruth_mcp::GroundtruthMcp::new(
+        engine.clone(),
+        groundtruth_queries::Library::load()?,
+        config.mcp.limits(),
+        Arc::new(SystemClock),
+    ))
+}
+
+/// `groundtruth mcp`: a reader of the store (another process writes it), serving one agent on
+/// stdio or many over HTTP, re-reading the store at most once a second before a call.
+async fn mcp(config: Config, http: bool, listen: Option<SocketAddr>) -> anyhow::Result<()> {
+    let store = open_store(&config).await?;
+    let engine = open_engine(store, &config.drift).await?;
+    let server = mcp_server(&engine, &config)?.refreshing(std::time::Duration::from_secs(1));
+    let cancel = CancellationToken::new();
+    let stop = {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            cancel.cancel();
+        })
+    };
+    let served = if http {
+        let address = listen
+            .or(config.mcp.listen)
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 5434)));
+        let listener = wire::bind(address).await?;
+        tracing::info!(%address, "serving MCP at http://{address}/mcp");
+        groundtruth_mcp::serve_http(listener, server, cancel).await
+    } else {
+        groundtruth_mcp::serve_stdio(server, cancel).await
+    };
+    stop.abort();
+    Ok(served?)
 }
 
 /// Show every configured source in the metrics, with the last success the store remembers.

@@ -11,6 +11,7 @@ mod connection_refusal;
 mod copy_out;
 mod expression_rewrites;
 mod format_function;
+mod freshness_notice;
 mod information_schema;
 mod json_columns;
 mod json_functions;
@@ -191,11 +192,15 @@ impl GroundtruthHandlers {
         let hooks: Vec<Arc<dyn QueryHook>> = vec![
             Arc::new(savepoint_hook::SavepointHook),
             Arc::new(read_only_hook::ReadOnlyHook),
+            Arc::new(freshness_notice::FreshnessSettingHook),
             Arc::new(session_settings::ShowSettingsHook),
             Arc::new(CursorStatementHook),
             Arc::new(SetShowHook),
             Arc::new(TransactionStatementHook),
         ];
+        let notices = Arc::new(freshness_notice::FreshnessNotices::new(
+            context.as_ref().clone(),
+        ));
         let session = Arc::new(DfSessionService::new_with_hooks(
             Arc::clone(&context),
             hooks.clone(),
@@ -205,6 +210,7 @@ impl GroundtruthHandlers {
             session,
             engine.named_queries(),
             descriptions,
+            notices,
             limits,
             Arc::clone(&metrics),
         );

@@ -102,6 +102,15 @@ check_contains "the queue gained a consumer" "orders-jobs|gained|incoming|reads_
 check_contains "host collection is live" "this_host" "${PSQL[@]}" -A -t -c "SELECT source FROM sources WHERE source = 'this_host'"
 check_contains "errors keep the session usable" "^42$" psql -X -h 127.0.0.1 -p "$PORT" -U demo -d groundtruth -A -t -c "SELECT * FROM nope" -c "SELECT 42"
 
+# An agent asks the README's "For agents" questions through the official MCP Python SDK, with
+# `groundtruth mcp` reading the demo's store over stdio.
+VENV=${GROUNDTRUTH_TEST_VENV:-$(bash tests/scripts/test_venv.sh)}
+printf 'store = "%s"\n' "$WORK/store" > "$WORK/mcp.toml"
+check_contains "an MCP agent answers the demo questions with freshness" "ok   mcp stdio demo" \
+  "$VENV/bin/python" tests/clients/mcp_check.py stdio "$BIN" "$WORK/mcp.toml" demo
+check_contains "freshness names every demo source" "synthetic_cloud|f" "${PSQL[@]}" -A -t -c \
+  "SELECT source, warning IS NOT NULL FROM freshness ORDER BY source"
+
 kill -TERM "$DEMO_PID"
 if wait "$DEMO_PID"; then passed=$((passed + 1)); echo "ok   demo stops cleanly on SIGTERM"; else failed=$((failed + 1)); echo "FAIL demo exit status"; fi
 echo "demo-psql: $passed passed, $failed failed"

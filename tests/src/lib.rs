@@ -29,6 +29,21 @@ pub fn fixture(relative: &str) -> PathBuf {
         .join(relative)
 }
 
+/// The Python of the test virtualenv (tests/scripts/test_venv.sh): `GROUNDTRUTH_TEST_VENV`,
+/// or the script's default location.
+pub fn test_python() -> PathBuf {
+    let venv = std::env::var("GROUNDTRUTH_TEST_VENV")
+        .unwrap_or_else(|_| "/tmp/groundtruth-test-venv".to_string());
+    Path::new(&venv).join("bin/python")
+}
+
+/// Path of a file under tests/clients.
+pub fn client_script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("clients")
+        .join(name)
+}
+
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");

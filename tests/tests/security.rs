@@ -179,8 +179,6 @@ async fn scram_and_tls_with_psql_tokio_postgres_and_psycopg() {
     assert!(!mismatch.status.success());
 
     // psycopg (libpq underneath, through Python): TLS and SCRAM, with a server-side parameter.
-    let venv = std::env::var("GROUNDTRUTH_TEST_VENV")
-        .unwrap_or_else(|_| "/tmp/groundtruth-test-venv".to_string());
     let script = format!(
         "import psycopg\n\
          with psycopg.connect(host='localhost', port={port}, user='ops', password={PASSWORD:?}, \
@@ -188,7 +186,7 @@ async fn scram_and_tls_with_psql_tokio_postgres_and_psycopg() {
          \x20   print(conn.info.pgconn.ssl_in_use, conn.execute('SELECT %s::text', ['over tls']).fetchone()[0])\n",
         cert.display().to_string()
     );
-    let python = Command::new(Path::new(&venv).join("bin/python"))
+    let python = Command::new(groundtruth_tests::test_python())
         .args(["-c", &script])
         .output()
         .expect("python");

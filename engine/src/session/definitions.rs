@@ -46,6 +46,23 @@ pub fn tables() -> Vec<Definition> {
                 .into(),
         },
         Definition {
+            name: "freshness",
+            description: "How far each source's data can be trusted, one envelope per source: the instant of the answer (as_of), its last success, staleness and last error, and a warning line when it is stale or its last scrape failed. The MCP server attaches the same envelope to every answer; over the wire, a NOTICE carries the warnings of the sources a query reads (SET groundtruth.freshness_notices = off silences it).",
+            sql: "SELECT now() AS as_of, source, last_status, last_success_at, staleness_seconds, stale, last_error,
+                         CASE
+                           WHEN last_status = 'failed' THEN concat('source ''', source, ''' failed its last scrape (',
+                             coalesce(last_error, 'no error text'), '); ',
+                             CASE WHEN last_success_at IS NULL THEN 'never succeeded'
+                                  ELSE concat('last success ', CAST(last_success_at AS VARCHAR)) END)
+                           WHEN stale THEN concat('source ''', source, ''' is stale (',
+                             CASE WHEN last_success_at IS NULL THEN 'never succeeded'
+                                  ELSE concat('last success ', CAST(last_success_at AS VARCHAR), ', ',
+                                              CAST(CAST(staleness_seconds AS BIGINT) AS VARCHAR), ' s ago') END, ')')
+                         END AS warning
+                  FROM sources"
+                .into(),
+        },
+        Definition {
             name: "resource_versions",
             description: "Every version of every resource. A version holds from valid_from until valid_to (NULL while current); the change happened after change_window_start (the previous successful scrape) and at or before valid_from.",
             sql: "SELECT source, kind, id, layer, name, attrs, attrs_hash, labels, change, diff, scrape_id,

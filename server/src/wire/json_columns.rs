@@ -10,15 +10,7 @@
 use datafusion_postgres::pgwire::api::results::{FieldInfo, QueryResponse, Response};
 use datafusion_postgres::pgwire::api::Type;
 
-/// Text columns that hold JSON wherever they appear.
-const JSON_COLUMNS: &[&str] = &[
-    "attrs",
-    "labels",
-    "diff",
-    "differences",
-    "differences_at_onset",
-    "warnings",
-];
+use groundtruth_engine::session::JSON_COLUMNS;
 
 /// `fields` with the JSON columns described as `json`.
 pub fn describe(fields: Vec<FieldInfo>) -> Vec<FieldInfo> {

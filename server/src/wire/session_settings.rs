@@ -221,7 +221,7 @@ fn shown(statement: &Statement) -> Option<(&'static str, &'static str)> {
     setting(&name.join(" "))
 }
 
-fn show_plan(name: &str) -> PgWireResult<LogicalPlan> {
+pub(super) fn show_plan(name: &str) -> PgWireResult<LogicalPlan> {
     let schema = Schema::new(vec![Field::new(name, DataType::Utf8, false)]);
     let schema = schema
         .to_dfschema()
@@ -232,7 +232,7 @@ fn show_plan(name: &str) -> PgWireResult<LogicalPlan> {
     }))
 }
 
-fn show_response(name: &str, value: &str) -> PgWireResult<Response> {
+pub(super) fn show_response(name: &str, value: &str) -> PgWireResult<Response> {
     let fields = Arc::new(vec![FieldInfo::new(
         name.to_string(),
         None,

@@ -16,13 +16,14 @@ use datafusion_postgres::pgwire::api::{ClientInfo, ClientPortalStore, Type};
 use datafusion_postgres::pgwire::error::{PgWireError, PgWireResult};
 use datafusion_postgres::pgwire::messages::PgWireBackendMessage;
 use datafusion_postgres::{DfSessionService, Parser};
-use futures::Sink;
+use futures::{Sink, SinkExt};
 use groundtruth_engine::sql::NamedQueries;
 
 use super::catalog_descriptions::{mentions_descriptions, CatalogDescriptions};
 use super::client_compatibility;
 use super::copy_out::CopyOut;
 use super::expression_rewrites;
+use super::freshness_notice::{self, FreshnessNotices};
 use super::json_columns;
 use super::query_limits::{self, QueryLimits};
 use super::query_memory::QueryBudget;
@@ -79,19 +80,37 @@ pub struct TimeTravelHandler {
     parser: Arc<TimeTravelParser>,
     library: Library,
     descriptions: Arc<CatalogDescriptions>,
+    notices: Arc<FreshnessNotices>,
     limits: QueryLimits,
     metrics: Arc<Metrics>,
     budget: Option<QueryBudget>,
 }
 
+/// Send the freshness notice for `sql` first, when the session wants notices and the query
+/// reads a stale or failed source.
+async fn send_notice<C>(notices: &FreshnessNotices, client: &mut C, sql: &str) -> PgWireResult<()>
+where
+    C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    if !freshness_notice::enabled(client) {
+        return Ok(());
+    }
+    if let Some(notice) = notices.notice_for(sql).await {
+        client.send(notice).await?;
+    }
+    Ok(())
+}
+
 impl TimeTravelHandler {
     /// Wrap datafusion-postgres's session service; `library` expands `named_query(...)`.
     /// `descriptions` answers the catalog's description functions; queries are counted and
-    /// timed in `metrics`.
+    /// timed in `metrics`; `notices` warns of stale or failed sources a query reads.
     pub fn new(
         inner: Arc<DfSessionService>,
         library: Library,
         descriptions: Arc<CatalogDescriptions>,
+        notices: Arc<FreshnessNotices>,
         limits: QueryLimits,
         metrics: Arc<Metrics>,
     ) -> Self {
@@ -105,6 +124,7 @@ impl TimeTravelHandler {
             parser,
             library,
             descriptions,
+            notices,
             limits,
             metrics,
             budget: None,
@@ -144,6 +164,7 @@ impl SimpleQueryHandler for TimeTravelHandler {
             .observe_query(within(deadline, async {
                 let query = rewrite(query, &self.library)?;
                 prepare_descriptions(&query, &self.descriptions).await?;
+                send_notice(&self.notices, client, &query).await?;
                 if let Some(copy) = CopyOut::parse(&query)? {
                     let results =
                         SimpleQueryHandler::do_query(service.as_ref(), client, copy.query())
@@ -192,6 +213,7 @@ impl ExtendedQueryHandler for TimeTravelHandler {
             .timeout_for(client)
             .map(|timeout| Instant::now() + timeout);
         let service = self.service();
+        send_notice(&self.notices, client, &portal.statement.statement.0).await?;
         let response = self
             .metrics
             .observe_query(within(

@@ -1,0 +1,297 @@
+//! Freshness over the wire: a `WARNING` notice sent before the rows of a query that reads a
+//! stale or failed source, worded by the engine's `freshness` view (the same lines the MCP
+//! envelope carries), so psql and drivers that log notices show it. Switched per session with
+//! `SET groundtruth.freshness_notices = off` (`on` by default; `SHOW` reports it).
+//!
+//! Which sources a query reads is judged from its text, before planning: a query naming a
+//! source as a string literal (`WHERE source = 'aws-prod'`) reads those; any other query over
+//! recorded data (resources, drift, changes, ...) reads every source. Catalog queries and the
+//! `sources` and `freshness` views themselves get no notice: they show freshness already.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::array::{Array, AsArray};
+use async_trait::async_trait;
+use datafusion::common::{DFSchema, ParamValues};
+use datafusion::logical_expr::{EmptyRelation, LogicalPlan};
+use datafusion::prelude::SessionContext;
+use datafusion::sql::sqlparser::ast::{Set, Statement};
+use datafusion_postgres::hooks::{HookClient, QueryHook};
+use datafusion_postgres::pgwire::api::results::{Response, Tag};
+use datafusion_postgres::pgwire::api::ClientInfo;
+use datafusion_postgres::pgwire::error::{ErrorInfo, PgWireResult};
+use datafusion_postgres::pgwire::messages::response::NoticeResponse;
+use datafusion_postgres::pgwire::messages::PgWireBackendMessage;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use super::session_settings::{show_plan, show_response};
+use crate::sqlstate;
+
+/// The session setting, as clients spell it.
+pub const SETTING: &str = "groundtruth.freshness_notices";
+
+/// Relations over recorded data: a query mentioning none of them gets no notice.
+const RECORDED: &[&str] = &[
+    "resources",
+    "resource_versions",
+    "changes",
+    "drift",
+    "identity_links",
+    "relations",
+    "relation_changes",
+    "named_query",
+    "scrapes",
+    "storage.",
+];
+
+/// How long one reading of the `freshness` view is reused: queries come faster than sources
+/// change state, and reading it aggregates the scrape log.
+const REUSE_FOR: Duration = Duration::from_secs(1);
+
+/// Whether notices are on for `client`'s session.
+pub fn enabled(client: &(impl ClientInfo + ?Sized)) -> bool {
+    client
+        .metadata()
+        .get(SETTING)
+        .is_none_or(|value| value != "off")
+}
+
+/// The warnings of the `freshness` view, read at most once per [`REUSE_FOR`].
+pub struct FreshnessNotices {
+    context: SessionContext,
+    cached: Mutex<Option<(Instant, Arc<Vec<(String, String)>>)>>,
+}
+
+impl FreshnessNotices {
+    /// Notices over the engine's session context.
+    pub fn new(context: SessionContext) -> Self {
+        Self {
+            context,
+            cached: Mutex::new(None),
+        }
+    }
+
+    /// `(source, warning)` for every source that has one.
+    async fn warnings(&self) -> Arc<Vec<(String, String)>> {
+        let mut cached = self.cached.lock().await;
+        if let Some((at, warnings)) = cached.as_ref() {
+            if at.elapsed() < REUSE_FOR {
+                return Arc::clone(warnings);
+            }
+        }
+        let read = async {
+            self.context
+                .sql("SELECT source, warning FROM freshness WHERE warning IS NOT NULL ORDER BY source")
+                .await?
+                .collect()
+                .await
+        };
+        let warnings = match read.await {
+            Ok(batches) => batches
+                .iter()
+                .flat_map(|batch| {
+                    let sources = batch.column(0).as_string::<i32>().clone();
+                    let texts = batch.column(1).as_string::<i32>().clone();
+                    (0..batch.num_rows())
+                        .filter_map(move |row| {
+                            (!texts.is_null(row)).then(|| {
+                                (sources.value(row).to_string(), texts.value(row).to_string())
+                            })
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .collect(),
+            Err(error) => {
+                tracing::warn!(%error, "reading freshness for a notice failed");
+                Vec::new()
+            }
+        };
+        let warnings = Arc::new(warnings);
+        *cached = Some((Instant::now(), Arc::clone(&warnings)));
+        warnings
+    }
+
+    /// The notice for a query with text `sql`, if it reads a stale or failed source.
+    pub async fn notice_for(&self, sql: &str) -> Option<PgWireBackendMessage> {
+        let lowered = sql.to_ascii_lowercase();
+        if !RECORDED.iter().any(|name| lowered.contains(name)) {
+            return None;
+        }
+        let warnings = self.warnings().await;
+        let lines = pick(&warnings, sql);
+        (!lines.is_empty()).then(|| {
+            PgWireBackendMessage::NoticeResponse(NoticeResponse::from(ErrorInfo::new(
+                "WARNING".to_string(),
+                WARNING_CODE.to_string(),
+                format!("answer may be out of date: {}", lines.join("; ")),
+            )))
+        })
+    }
+}
+
+/// SQLSTATE class 01, warning.
+const WARNING_CODE: &str = "01000";
+
+/// The warnings that concern `sql`: those of the sources it names as literals when it filters
+/// on a source column, else every warning.
+fn pick<'a>(warnings: &'a [(String, String)], sql: &str) -> Vec<&'a str> {
+    let filtered = mentions_a_source_filter(sql);
+    warnings
+        .iter()
+        .filter(|(source, _)| {
+            !filtered || sql.contains(&format!("'{}'", source.replace('\'', "''")))
+        })
+        .map(|(_, text)| text.as_str())
+        .collect()
+}
+
+/// Whether the query filters on a source column by literal (`source = '...'`,
+/// `source IN ('...')`), so only the named sources matter.
+fn mentions_a_source_filter(sql: &str) -> bool {
+    let lowered = sql.to_ascii_lowercase();
+    ["source =", "source=", "source in"]
+        .iter()
+        .any(|pattern| lowered.contains(pattern))
+}
+
+/// The value a `SET groundtruth.freshness_notices` gives, if the statement is one.
+fn set_value(statement: &Statement) -> Option<PgWireResult<String>> {
+    let Statement::Set(Set::SingleAssignment {
+        variable, values, ..
+    }) = statement
+    else {
+        return None;
+    };
+    if !variable.to_string().eq_ignore_ascii_case(SETTING) {
+        return None;
+    }
+    let value = values
+        .first()
+        .map(|value| value.to_string().trim_matches('\'').to_ascii_lowercase())
+        .unwrap_or_default();
+    Some(match value.as_str() {
+        "on" | "true" | "default" => Ok("on".to_string()),
+        "off" | "false" => Ok("off".to_string()),
+        other => Err(sqlstate::user_error(
+            sqlstate::codes::INVALID_PARAMETER,
+            format!("{SETTING} must be on or off, not '{other}'"),
+        )),
+    })
+}
+
+fn is_show(statement: &Statement) -> bool {
+    matches!(statement, Statement::ShowVariable { variable }
+        if variable.iter().map(ToString::to_string).collect::<Vec<_>>().join(".").eq_ignore_ascii_case(SETTING))
+}
+
+/// Answers `SET` and `SHOW` of [`SETTING`], keeping the value in the connection's metadata.
+#[derive(Debug, Default)]
+pub struct FreshnessSettingHook;
+
+impl FreshnessSettingHook {
+    fn respond(
+        statement: &Statement,
+        client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        if let Some(value) = set_value(statement) {
+            return Some(value.map(|value| {
+                client.metadata_mut().insert(SETTING.to_string(), value);
+                Response::Execution(Tag::new("SET"))
+            }));
+        }
+        if !is_show(statement) {
+            return None;
+        }
+        let value = if enabled(client) { "on" } else { "off" };
+        Some(show_response(SETTING, value))
+    }
+}
+
+#[async_trait]
+impl QueryHook for FreshnessSettingHook {
+    async fn handle_simple_query(
+        &self,
+        statement: &Statement,
+        _session_context: &SessionContext,
+        client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        Self::respond(statement, client)
+    }
+
+    async fn handle_extended_parse_query(
+        &self,
+        statement: &Statement,
+        _session_context: &SessionContext,
+        _client: &(dyn ClientInfo + Send + Sync),
+    ) -> Option<PgWireResult<LogicalPlan>> {
+        if is_show(statement) {
+            return Some(show_plan(SETTING));
+        }
+        // A bad value is reported when the statement runs.
+        let _ = set_value(statement)?;
+        Some(Ok(LogicalPlan::EmptyRelation(EmptyRelation {
+            produce_one_row: false,
+            schema: Arc::new(DFSchema::empty()),
+        })))
+    }
+
+    async fn handle_extended_query(
+        &self,
+        statement: &Statement,
+        _logical_plan: &LogicalPlan,
+        _params: &ParamValues,
+        _session_context: &SessionContext,
+        client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        Self::respond(statement, client)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use datafusion::sql::sqlparser::parser::Parser;
+
+    fn parsed(sql: &str) -> Statement {
+        Parser::parse_sql(&PostgreSqlDialect {}, sql)
+            .unwrap()
+            .remove(0)
+    }
+
+    #[test]
+    fn warnings_follow_the_sources_a_query_names() {
+        let warnings = vec![
+            ("aws".to_string(), "source 'aws' is stale".to_string()),
+            ("tf".to_string(), "source 'tf' failed".to_string()),
+        ];
+        assert_eq!(pick(&warnings, "SELECT count(*) FROM drift").len(), 2);
+        assert_eq!(
+            pick(&warnings, "SELECT * FROM resources WHERE source = 'tf'"),
+            vec!["source 'tf' failed"]
+        );
+        assert!(pick(&warnings, "SELECT * FROM resources WHERE source IN ('k8s')").is_empty());
+    }
+
+    #[test]
+    fn the_setting_takes_on_and_off_only() {
+        let value =
+            |sql: &str| set_value(&parsed(sql)).map(|value| value.map_err(|e| e.to_string()));
+        assert_eq!(
+            value("SET groundtruth.freshness_notices = off"),
+            Some(Ok("off".into()))
+        );
+        assert_eq!(
+            value("SET groundtruth.freshness_notices TO 'on'"),
+            Some(Ok("on".into()))
+        );
+        assert!(value("SET groundtruth.freshness_notices = maybe")
+            .unwrap()
+            .is_err());
+        assert_eq!(value("SET search_path = public"), None);
+        assert!(is_show(&parsed("SHOW groundtruth.freshness_notices")));
+        assert!(!is_show(&parsed("SHOW search_path")));
+    }
+}
