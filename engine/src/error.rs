@@ -18,6 +18,16 @@ pub enum EngineError {
         source: deltalake::DeltaTableError,
     },
 
+    /// An object of one of the store's tables could not be read, listed or deleted.
+    #[error("store table '{table}': {operation} of {path} failed: {source}")]
+    Object {
+        table: &'static str,
+        operation: &'static str,
+        path: String,
+        #[source]
+        source: object_store::Error,
+    },
+
     /// A DataFusion planning or execution error.
     #[error("{context}: {source}")]
     Query {

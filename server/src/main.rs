@@ -159,13 +159,30 @@ enum Command {
     },
 }
 
+/// Dependencies whose debug logs echo the text they parse (SQL migrations, statements, query
+/// results): they may hold secrets, so they stay at `warn` whatever `RUST_LOG` asks.
+const QUIET_DEPENDENCIES: &[&str] = &["sqlparser", "datafusion_sql", "pgwire", "tokio_postgres"];
+
+/// `RUST_LOG` (default: info for Groundtruth, warn elsewhere), with the parsers that echo
+/// their input held at `warn`.
+fn log_filter() -> tracing_subscriber::EnvFilter {
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(
+            "warn,groundtruth=info,groundtruth_server=info,groundtruth_ingest=info,groundtruth_engine=info",
+        )
+    });
+    for dependency in QUIET_DEPENDENCIES {
+        if let Ok(directive) = format!("{dependency}=warn").parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
+    filter
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,groundtruth=info,groundtruth_server=info,groundtruth_ingest=info,groundtruth_engine=info")),
-        )
+        .with_env_filter(log_filter())
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();

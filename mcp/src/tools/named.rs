@@ -2,7 +2,7 @@
 //! JSON Schema for each query's parameters, run with values checked against each parameter's
 //! type and written as SQL literals by the library itself (as `groundtruth query` does).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use groundtruth_queries::{Library, ParameterType, Query};
 use serde_json::{json, Map, Value};
@@ -148,6 +148,13 @@ pub(super) async fn run_named_query(
     let sql = query.render(&values)?;
     let result = run_sql(context, &sql, arguments.max_rows(context.limits)?).await?;
     let mut answer = Answer::rows("rows", result, context.now);
+    if answer.involved.is_none() {
+        // A query scoped to one source by its `source` parameter rests on that source alone,
+        // even when its rows do not repeat the source's name.
+        if let Some(source) = values.get("source") {
+            answer.involved = Some(BTreeSet::from([source.clone()]));
+        }
+    }
     answer.body.insert("query".into(), json!(name));
     Ok(answer)
 }

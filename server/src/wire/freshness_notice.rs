@@ -92,8 +92,17 @@ impl FreshnessNotices {
             Ok(batches) => batches
                 .iter()
                 .flat_map(|batch| {
-                    let sources = batch.column(0).as_string::<i32>().clone();
-                    let texts = batch.column(1).as_string::<i32>().clone();
+                    // The view's text columns may be Utf8 or Utf8View depending on the plan.
+                    let text = |index: usize| {
+                        datafusion::arrow::compute::cast(
+                            batch.column(index),
+                            &datafusion::arrow::datatypes::DataType::Utf8,
+                        )
+                        .map(|array| array.as_string::<i32>().clone())
+                    };
+                    let (Ok(sources), Ok(texts)) = (text(0), text(1)) else {
+                        return Vec::new();
+                    };
                     (0..batch.num_rows())
                         .filter_map(move |row| {
                             (!texts.is_null(row)).then(|| {
