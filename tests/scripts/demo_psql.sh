@@ -110,6 +110,14 @@ check_contains "an MCP agent answers the demo questions with freshness" "ok   mc
   "$VENV/bin/python" tests/clients/mcp_check.py stdio "$BIN" "$WORK/mcp.toml" demo
 check_contains "freshness names every demo source" "synthetic_cloud|f" "${PSQL[@]}" -A -t -c \
   "SELECT source, warning IS NOT NULL FROM freshness ORDER BY source"
+# The same agent question in psql, answered with its envelope: live changes of the last hour
+# without a declared counterpart, beside how fresh the live source is.
+check_contains "psql: live changes not in IaC in the last hour, with freshness" "^[0-9][0-9]*|synthetic_cloud|f|t$" "${PSQL[@]}" -A -t -c \
+  "SELECT (SELECT count(*) FROM changes(now() - INTERVAL '1 hour', now()) l WHERE l.layer = 'live'
+     AND NOT EXISTS (SELECT 1 FROM changes(now() - INTERVAL '1 hour', now()) d
+                     WHERE d.layer = 'declared' AND d.kind = l.kind AND d.id = l.id)),
+          f.source, f.stale, f.last_success_at IS NOT NULL
+   FROM freshness f WHERE f.source = 'synthetic_cloud'"
 
 kill -TERM "$DEMO_PID"
 if wait "$DEMO_PID"; then passed=$((passed + 1)); echo "ok   demo stops cleanly on SIGTERM"; else failed=$((failed + 1)); echo "FAIL demo exit status"; fi
