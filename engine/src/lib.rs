@@ -92,7 +92,14 @@
 //!
 //! # Commit protocol
 //!
-//! One process writes a store (the `serve` or `ingest` process); any number read it.
+//! Each source has exactly one writer (the `serve` or `ingest` process; with `[[workers]]`,
+//! the worker that owns the source), and any number of processes read. Several writers may
+//! share a store, each owning a disjoint set of sources: every Delta commit file is created
+//! with put-if-absent (a rename that refuses to replace on a local disk; a conditional put,
+//! `If-None-Match: *`, on S3, never the unsafe copy-and-delete rename), so two writers racing
+//! for log version N cannot both win: the loser re-reads the log, checks that the winner's
+//! commit does not conflict with its own (appends of different scrapes never do) and retries
+//! at N+1. Nothing committed is lost or doubled, and the step numbers below hold per source.
 //!
 //! 1. Scrape, then diff against the in-memory index of latest versions.
 //! 2. Append the scrape's version rows to `versions` as one Delta commit: Parquet files are
@@ -111,7 +118,13 @@
 //! A kill between 2 and 3 leaves versions without a scrape record; [`store::Store::recover`]
 //! (called by the writer when it starts) finds such scrape ids and writes their records
 //! (marked as recovered), so a restart needs no manual repair and no version is lost or
-//! doubled. A kill during 5 leaves at most unreferenced checkpoint files: readers never see
+//! doubled. With several writers, each recovers only its own sources
+//! ([`store::Store::recover_sources`]): another writer's scrape may be between steps 2 and 3
+//! at that moment, and recording it would record it twice. Checkpoints are per source, so
+//! only a source's writer writes them. Compaction removes and adds files in one commit; an
+//! append racing it does not conflict (the appended files are not among those it removes),
+//! but two compactions would, so only one writer compacts and vacuums (the sole writer, or
+//! the first `[[workers]]` entry). A kill during 5 leaves at most unreferenced checkpoint files: readers never see
 //! them, the previous checkpoint still holds, and the next commit finds the source still due
 //! and writes the checkpoint again. A checkpoint is never the only copy of anything: it is
 //! derived from `versions`, so a store without checkpoints (or with its checkpoints deleted)

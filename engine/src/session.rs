@@ -85,9 +85,49 @@ pub struct Engine {
     /// them three times per query.
     current_links: Arc<RefreshableTable>,
     current_links_plan: datafusion::logical_expr::LogicalPlan,
+    /// `internals.snapshot`: the Delta log version of each table this engine reads, and when
+    /// it read them (`store_snapshot` adds the age).
+    snapshot: Arc<RefreshableTable>,
     state: Arc<StateSource>,
     live: Arc<tokio::sync::Mutex<LiveState>>,
     named_queries: Option<Arc<dyn NamedQueries>>,
+}
+
+/// `internals.snapshot`'s rows: each table's Delta log version, read at `loaded_at`.
+fn snapshot_batch(
+    log_versions: &[(&'static str, Option<i64>)],
+    loaded_at: chrono::DateTime<chrono::Utc>,
+) -> Result<RecordBatch> {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("table_name", DataType::Utf8, false),
+        Field::new("log_version", DataType::Int64, true),
+        Field::new(
+            "loaded_at",
+            DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, Some("UTC".into())),
+            false,
+        ),
+    ]));
+    RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(StringArray::from_iter_values(
+                log_versions.iter().map(|(table, _)| *table),
+            )),
+            Arc::new(arrow::array::Int64Array::from_iter(
+                log_versions.iter().map(|(_, version)| *version),
+            )),
+            Arc::new(
+                arrow::array::TimestampMicrosecondArray::from_iter_values(
+                    log_versions.iter().map(|_| loaded_at.timestamp_micros()),
+                )
+                .with_timezone("UTC"),
+            ),
+        ],
+    )
+    .map_err(|source| EngineError::Arrow {
+        what: "the snapshot table",
+        source,
+    })
 }
 
 /// An in-memory table of `batch`, split so that scans use every core.
@@ -164,6 +204,10 @@ impl Engine {
             1,
         )?));
         let next_resources = Arc::new(RefreshableTable::new(resources.current()));
+        let snapshot = Arc::new(RefreshableTable::new(memory_table(
+            snapshot_batch(&[], chrono::Utc::now())?,
+            1,
+        )?));
         let storage = Arc::new(MemorySchemaProvider::new());
         let register = |name: &str, table: Arc<RefreshableTable>| {
             storage
@@ -177,6 +221,7 @@ impl Engine {
             ("checkpoints", &checkpoints),
             ("kinds_seen", &kinds),
             ("next_resources", &next_resources),
+            ("snapshot", &snapshot),
         ] {
             internals
                 .register_table(
@@ -360,6 +405,7 @@ impl Engine {
             next_resources,
             current_links,
             current_links_plan,
+            snapshot,
             state,
             live: Arc::new(tokio::sync::Mutex::new(LiveState::default())),
             named_queries: None,
@@ -404,6 +450,10 @@ impl Engine {
                 })?;
         let links = memory_table(links, partitions)?;
         let kinds = memory_table(live.kinds().batch()?, 1)?;
+        let read = memory_table(
+            snapshot_batch(&snapshot.log_versions, chrono::Utc::now())?,
+            1,
+        )?;
         // No await from here on: the tables change together, `scrapes` last, so a reader
         // that sees a scrape already sees its state.
         self.versions.replace(snapshot.versions);
@@ -411,6 +461,7 @@ impl Engine {
         self.resources.replace(table);
         self.current_links.replace(links);
         self.kinds.replace(kinds);
+        self.snapshot.replace(read);
         self.state.set_index(index);
         self.scrapes.replace(snapshot.scrapes);
         Ok(())

@@ -5,7 +5,7 @@ mod location;
 mod rows;
 mod vacuum;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::num::NonZeroU64;
 use std::sync::Arc;
 
@@ -110,6 +110,9 @@ pub struct StoreSnapshot {
     pub scrapes: Arc<dyn TableProvider>,
     /// The `checkpoints` table.
     pub checkpoints: Arc<dyn TableProvider>,
+    /// The Delta log version each table was read at (`None`: no commit yet), in the order
+    /// versions, scrapes, checkpoints.
+    pub log_versions: [(&'static str, Option<i64>); 3],
 }
 
 fn delta_error(
@@ -296,22 +299,27 @@ impl Store {
 
     /// Table providers for the current table versions.
     pub async fn snapshot(&self) -> Result<StoreSnapshot> {
-        let versions = self.provider(StoreTable::Versions).await?;
-        let scrapes = self.provider(StoreTable::Scrapes).await?;
-        let checkpoints = self.provider(StoreTable::Checkpoints).await?;
+        let (versions, versions_at) = self.provider(StoreTable::Versions).await?;
+        let (scrapes, scrapes_at) = self.provider(StoreTable::Scrapes).await?;
+        let (checkpoints, checkpoints_at) = self.provider(StoreTable::Checkpoints).await?;
         Ok(StoreSnapshot {
             versions,
             scrapes,
             checkpoints,
+            log_versions: [
+                (StoreTable::Versions.name(), versions_at),
+                (StoreTable::Scrapes.name(), scrapes_at),
+                (StoreTable::Checkpoints.name(), checkpoints_at),
+            ],
         })
     }
 
-    async fn provider(&self, table: StoreTable) -> Result<Arc<dyn TableProvider>> {
+    async fn provider(&self, table: StoreTable) -> Result<(Arc<dyn TableProvider>, Option<i64>)> {
         let delta = self.table(table).lock().await.clone();
-        delta
-            .table_provider()
-            .await
-            .map_err(|error| EngineError::query(format!("scanning table {}", table.name()), error))
+        let provider = delta.table_provider().await.map_err(|error| {
+            EngineError::query(format!("scanning table {}", table.name()), error)
+        })?;
+        Ok((provider, delta.version()))
     }
 
     /// Register the store's object store with a query session, so scans can read files.
@@ -397,6 +405,13 @@ impl Store {
     /// Only the single writer may call this: a reader racing a live writer would see a commit
     /// between its two steps and record the scrape twice.
     pub async fn recover(&self) -> Result<()> {
+        self.recover_sources(None).await
+    }
+
+    /// [`Store::recover`] for the sources one writer owns (`None`: every source). When
+    /// several writers (workers) share a store, each owns a disjoint set of sources and must
+    /// recover only those: another worker's commit may be between its two steps right now.
+    pub async fn recover_sources(&self, owned: Option<&BTreeSet<String>>) -> Result<()> {
         let batches = self
             .query(
                 "SELECT v.scrape_id, v.source, min(v.valid_from) AS started_at, count(*) AS versions \
@@ -419,6 +434,9 @@ impl Store {
                 .downcast_ref::<arrow::array::Int64Array>()
                 .ok_or_else(|| EngineError::Corrupt("recovery count column".into()))?;
             for row in 0..batch.num_rows() {
+                if owned.is_some_and(|owned| !owned.contains(sources.value(row))) {
+                    continue;
+                }
                 let started_at = micros_to_time(started.value(row))?;
                 records.push(ScrapeRecord {
                     scrape_id: scrape_ids.value(row).to_string(),

@@ -1,6 +1,6 @@
 //! Runs scrapes and commits what changed: the only writer of a store.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -71,7 +71,18 @@ impl Ingestor {
     /// Become the store's writer: finish any commit a crash interrupted, then load the latest
     /// state of every source.
     pub async fn open(store: Arc<Store>, clock: Arc<dyn Clock>) -> Result<Self> {
-        store.recover().await?;
+        Self::open_worker(store, clock, None).await
+    }
+
+    /// [`Ingestor::open`] for one of several writers sharing the store: it finishes only the
+    /// interrupted commits of the sources it `owns` (`None`: all), since another worker may be
+    /// committing its own right now. Each worker owns a disjoint set of sources.
+    pub async fn open_worker(
+        store: Arc<Store>,
+        clock: Arc<dyn Clock>,
+        owns: Option<&BTreeSet<String>>,
+    ) -> Result<Self> {
+        store.recover_sources(owns).await?;
         let sources = store.load_state().await?;
         let last_started = store.last_scrape_starts().await?;
         Ok(Self {

@@ -50,6 +50,96 @@ pub struct Config {
     /// `[[alerts]]`: webhooks `serve` calls when a drift interval starts or resolves.
     #[serde(default)]
     pub alerts: Vec<AlertConfig>,
+    /// `[[workers]]`: ingest processes sharing the store, each owning some of the sources.
+    #[serde(default)]
+    pub workers: Vec<WorkerConfig>,
+}
+
+/// `[[workers]]`: one of several writers of the store (`groundtruth ingest --worker NAME` or
+/// `groundtruth serve --worker NAME`). With workers declared, every source belongs to exactly
+/// one of them, so no two processes ever write the same source.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerConfig {
+    /// Unique name, given on the command line.
+    pub name: String,
+    /// Names of the `[[sources]]` this worker scrapes and commits.
+    pub sources: Vec<String>,
+}
+
+/// Refuse worker assignments that would let two writers write one source, or leave a
+/// source unwritten: duplicate worker names, unknown sources, a source in two workers or in
+/// none.
+fn validate_workers(workers: &[WorkerConfig], sources: &[SourceConfig]) -> Result<(), ServerError> {
+    if workers.is_empty() {
+        return Ok(());
+    }
+    let configured: std::collections::BTreeSet<&str> =
+        sources.iter().map(|source| source.name()).collect();
+    let mut owner: std::collections::BTreeMap<&str, &str> = std::collections::BTreeMap::new();
+    let mut names = std::collections::HashSet::new();
+    for worker in workers {
+        if !names.insert(worker.name.as_str()) {
+            return Err(ServerError::Config(format!(
+                "[[workers]] '{}': the name is used twice",
+                worker.name
+            )));
+        }
+        for source in &worker.sources {
+            if !configured.contains(source.as_str()) {
+                return Err(ServerError::Config(format!(
+                    "[[workers]] '{}': no source named '{source}' in [[sources]]",
+                    worker.name
+                )));
+            }
+            if let Some(first) = owner.insert(source.as_str(), worker.name.as_str()) {
+                return Err(ServerError::Config(format!(
+                    "[[workers]]: source '{source}' belongs to both '{first}' and '{}'; \
+                     each source has exactly one writer",
+                    worker.name
+                )));
+            }
+        }
+    }
+    if let Some(orphan) = configured.iter().find(|source| !owner.contains_key(**source)) {
+        return Err(ServerError::Config(format!(
+            "[[workers]]: source '{orphan}' belongs to no worker; with workers declared, \
+             every source needs one"
+        )));
+    }
+    Ok(())
+}
+
+impl Config {
+    /// The sources worker `name` owns (`None` without `[[workers]]`: this process owns all).
+    pub fn worker_sources(
+        &self,
+        name: Option<&str>,
+    ) -> Result<Option<std::collections::BTreeSet<String>>, ServerError> {
+        match (name, self.workers.is_empty()) {
+            (None, true) => Ok(None),
+            (None, false) => Err(ServerError::Config(format!(
+                "this configuration declares [[workers]] ({}): pass --worker NAME so only one \
+                 process writes each source (or --no-ingest to serve queries only)",
+                self.workers
+                    .iter()
+                    .map(|worker| worker.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+            (Some(name), true) => Err(ServerError::Config(format!(
+                "--worker {name}: the configuration declares no [[workers]]"
+            ))),
+            (Some(name), false) => self
+                .workers
+                .iter()
+                .find(|worker| worker.name == name)
+                .map(|worker| Some(worker.sources.iter().cloned().collect()))
+                .ok_or_else(|| {
+                    ServerError::Config(format!("--worker {name}: no such [[workers]] entry"))
+                }),
+        }
+    }
 }
 
 /// `[[alerts]]`
@@ -312,6 +402,10 @@ pub struct ServerConfig {
     /// Address of the HTTP `/metrics` and `/health` listener; none by default.
     #[serde(default)]
     pub metrics_listen: Option<SocketAddr>,
+    /// How often `serve --no-ingest` (a query replica) looks for commits other processes
+    /// made (default `"2s"`): its answers lag the writers by at most about this much.
+    #[serde(default = "default_refresh_every", deserialize_with = "duration")]
+    pub refresh_every: Duration,
 }
 
 impl Default for ServerConfig {
@@ -329,6 +423,7 @@ impl Default for ServerConfig {
             startup_timeout: default_startup_timeout(),
             idle_session_timeout: None,
             metrics_listen: None,
+            refresh_every: default_refresh_every(),
         }
     }
 }
@@ -402,6 +497,10 @@ pub struct TlsConfig {
     pub cert: PathBuf,
     /// PEM private key.
     pub key: PathBuf,
+}
+
+fn default_refresh_every() -> Duration {
+    Duration::from_secs(2)
 }
 
 fn default_startup_timeout() -> Option<Duration> {
@@ -504,6 +603,7 @@ impl Default for Config {
             retention: RetentionConfig::default(),
             mcp: McpConfig::default(),
             alerts: Vec::new(),
+            workers: Vec::new(),
         }
     }
 }
@@ -516,6 +616,8 @@ impl Config {
         config.server.validate()?;
         config.mcp.validate()?;
         validate_alerts(&config.alerts)
+            .map_err(|error| ServerError::Config(format!("{origin}: {error}")))?;
+        validate_workers(&config.workers, &config.sources)
             .map_err(|error| ServerError::Config(format!("{origin}: {error}")))?;
         config
             .checkpoints

@@ -99,7 +99,12 @@ pub async fn run(
     print_instructions(listener.local_addr()?);
     let mut config = Config::default();
     config.server.listen = listen;
-    crate::run_services(engine, ingestor, sources, listener, &config).await
+    let writer = crate::Writer {
+        ingestor,
+        sources,
+        maintains: true,
+    };
+    crate::run_services(engine, Some(writer), listener, &config).await
 }
 
 fn prepare_directory(directory: &Path) -> anyhow::Result<()> {

@@ -67,7 +67,16 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the scheduler and the Postgres-wire server.
-    Serve,
+    Serve {
+        /// Write only the sources of this `[[workers]]` entry (required when workers are
+        /// declared, unless --no-ingest).
+        #[arg(long, conflicts_with = "no_ingest")]
+        worker: Option<String>,
+        /// Serve queries only (a replica): write nothing, and follow the commits of the
+        /// processes that do, every `[server] refresh_every`.
+        #[arg(long)]
+        no_ingest: bool,
+    },
     /// Run sources now and commit what changed.
     Ingest {
         /// Run each source once, then exit.
@@ -76,6 +85,10 @@ enum Command {
         /// Only this source.
         #[arg(long)]
         source: Option<String>,
+        /// Write only the sources of this `[[workers]]` entry (required when workers are
+        /// declared).
+        #[arg(long)]
+        worker: Option<String>,
     },
     /// Replay the git history of a declared source's path into the store, so "what was
     /// declared at T" works for times before Groundtruth was installed.
@@ -198,10 +211,14 @@ async fn main() -> std::process::ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     let config = Config::load(cli.config.as_deref())?;
     match cli.command {
-        Command::Serve => serve(config)
+        Command::Serve { worker, no_ingest } => serve(config, worker.as_deref(), no_ingest)
             .await
             .map(|()| std::process::ExitCode::SUCCESS),
-        Command::Ingest { once, source } => ingest(config, once, source).await,
+        Command::Ingest {
+            once,
+            source,
+            worker,
+        } => ingest(config, once, source, worker.as_deref()).await,
         Command::Backfill { source, since } => backfill(config, &source, since.as_deref())
             .await
             .map(|()| std::process::ExitCode::SUCCESS),
@@ -298,28 +315,70 @@ fn build_sources(config: &Config) -> anyhow::Result<Vec<ScheduledSource>> {
     Ok(build_all(&config.sources, epoch)?)
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+async fn serve(config: Config, worker: Option<&str>, no_ingest: bool) -> anyhow::Result<()> {
+    let owned = if no_ingest {
+        None
+    } else {
+        Some(config.worker_sources(worker)?)
+    };
     let listener = wire::bind(config.server.listen).await?;
     let store = open_store(&config).await?;
-    let sources = build_sources(&config)?;
+    let writer = match owned {
+        None => None,
+        Some(owned) => Some(open_writer(&config, Arc::clone(&store), owned.as_ref(), worker).await?),
+    };
+    let engine = open_engine(store, &config.drift).await?;
+    run_services(engine, writer, listener, &config).await
+}
+
+/// What a writing process runs: its ingestor, the sources it owns, and whether it keeps the
+/// store tidy (compaction and vacuum: the only writer, or the first `[[workers]]` entry, so
+/// two workers never compact at once).
+pub(crate) struct Writer {
+    pub ingestor: Arc<Ingestor>,
+    pub sources: Vec<ScheduledSource>,
+    pub maintains: bool,
+}
+
+/// Open the writer for the sources `owned` (`None`: all), as worker `worker` if any.
+async fn open_writer(
+    config: &Config,
+    store: Arc<Store>,
+    owned: Option<&std::collections::BTreeSet<String>>,
+    worker: Option<&str>,
+) -> anyhow::Result<Writer> {
+    let mut sources = build_sources(config)?;
+    if let Some(owned) = owned {
+        sources.retain(|scheduled| owned.contains(scheduled.source.name()));
+    }
     let ingestor = Arc::new(
-        Ingestor::open(Arc::clone(&store), Arc::new(SystemClock))
+        Ingestor::open_worker(store, Arc::new(SystemClock), owned)
             .await?
             .with_redactor(secret_key::load_redactor(&config.secrets)?),
     );
-    let engine = open_engine(store, &config.drift).await?;
-    run_services(engine, ingestor, sources, listener, &config).await
+    let maintains = match worker {
+        None => true,
+        Some(name) => config.workers.first().is_some_and(|first| first.name == name),
+    };
+    Ok(Writer {
+        ingestor,
+        sources,
+        maintains,
+    })
 }
 
-/// Serve queries and run the scheduler until Ctrl-C or SIGTERM, then stop in order: stop
-/// accepting, let in-flight scrapes end (they are cancelled), exit.
+/// Serve queries (and, with a `writer`, run its scheduler) until Ctrl-C or SIGTERM, then stop
+/// in order: stop accepting, let in-flight scrapes end (they are cancelled), exit. Without a
+/// writer the process is a replica: it follows other processes' commits every
+/// `[server] refresh_every`.
 pub(crate) async fn run_services(
     engine: Engine,
-    ingestor: Arc<Ingestor>,
-    sources: Vec<ScheduledSource>,
+    writer: Option<Writer>,
     listener: tokio::net::TcpListener,
     config: &Config,
 ) -> anyhow::Result<()> {
+    let no_sources = Vec::new();
+    let sources = writer.as_ref().map_or(&no_sources, |writer| &writer.sources);
     let operations_listener = match config.server.metrics_listen {
         Some(address) => Some(wire::bind(address).await?),
         None => None,
@@ -357,23 +416,33 @@ pub(crate) async fn run_services(
         }
         None => None,
     };
-    let observer = tokio::spawn(observe_scrapes(
-        ingestor.subscribe_scrapes(),
-        Arc::clone(&metrics),
-        cancel.clone(),
-    ));
+    let observer = writer.as_ref().map(|writer| {
+        tokio::spawn(observe_scrapes(
+            writer.ingestor.subscribe_scrapes(),
+            Arc::clone(&metrics),
+            cancel.clone(),
+        ))
+    });
 
     // Counts refreshes, so the alerter checks drift once the engine shows a commit.
     let (refreshed, refreshes) = tokio::sync::watch::channel(0_u64);
     let refresher = {
         let engine = engine.clone();
-        let mut commits = ingestor.subscribe();
+        let mut commits = writer.as_ref().map(|writer| writer.ingestor.subscribe());
+        let every = config.server.refresh_every;
         let cancel = cancel.clone();
         tokio::spawn(async move {
             loop {
-                tokio::select! {
-                    changed = commits.changed() => if changed.is_err() { return },
-                    () = cancel.cancelled() => return,
+                // A writer refreshes after each of its commits; a replica polls the store.
+                match commits.as_mut() {
+                    Some(commits) => tokio::select! {
+                        changed = commits.changed() => if changed.is_err() { return },
+                        () = cancel.cancelled() => return,
+                    },
+                    None => tokio::select! {
+                        () = tokio::time::sleep(every) => {}
+                        () = cancel.cancelled() => return,
+                    },
                 }
                 match engine.refresh().await {
                     Ok(()) => refreshed.send_modify(|count| *count += 1),
@@ -386,25 +455,30 @@ pub(crate) async fn run_services(
     };
     let alerting =
         alerter.map(|alerter| tokio::spawn(alerts::run(alerter, refreshes, cancel.clone())));
-    let scheduler = tokio::spawn(scheduler::run(
-        Arc::clone(&ingestor),
-        sources,
-        config.scheduler.max_concurrent,
-        cancel.clone(),
-    ));
-    let compactor = tokio::spawn(compact_periodically(
-        Arc::clone(&ingestor),
-        engine.clone(),
-        cancel.clone(),
-    ));
-    let vacuum = config.retention.vacuum_every.map(|every| {
-        tokio::spawn(retention::vacuum_periodically(
-            Arc::clone(ingestor.store()),
-            every,
-            config.retention.vacuum_after,
+    let mut writing = Vec::new();
+    if let Some(writer) = writer {
+        writing.push(tokio::spawn(scheduler::run(
+            Arc::clone(&writer.ingestor),
+            writer.sources,
+            config.scheduler.max_concurrent,
             cancel.clone(),
-        ))
-    });
+        )));
+        if writer.maintains {
+            writing.push(tokio::spawn(compact_periodically(
+                Arc::clone(&writer.ingestor),
+                engine.clone(),
+                cancel.clone(),
+            )));
+            if let Some(every) = config.retention.vacuum_every {
+                writing.push(tokio::spawn(retention::vacuum_periodically(
+                    Arc::clone(writer.ingestor.store()),
+                    every,
+                    config.retention.vacuum_after,
+                    cancel.clone(),
+                )));
+            }
+        }
+    }
     let server = tokio::spawn(wire::serve(
         listener,
         handlers,
@@ -428,13 +502,13 @@ pub(crate) async fn run_services(
     tracing::info!("shutting down");
     cancel.cancel();
     let _ = server.await;
-    let _ = scheduler.await;
-    let _ = refresher.await;
-    let _ = compactor.await;
-    if let Some(vacuum) = vacuum {
-        let _ = vacuum.await;
+    for task in writing {
+        let _ = task.await;
     }
-    let _ = observer.await;
+    let _ = refresher.await;
+    if let Some(observer) = observer {
+        let _ = observer.await;
+    }
     if let Some(operations) = operations {
         let _ = operations.await;
     }
@@ -578,21 +652,23 @@ async fn ingest(
     config: Config,
     once: bool,
     only: Option<String>,
+    worker: Option<&str>,
 ) -> anyhow::Result<std::process::ExitCode> {
+    let owned = config.worker_sources(worker)?;
     let store = open_store(&config).await?;
-    let mut sources = build_sources(&config)?;
+    let Writer {
+        ingestor,
+        mut sources,
+        ..
+    } = open_writer(&config, store, owned.as_ref(), worker).await?;
     if let Some(name) = &only {
         sources.retain(|scheduled| scheduled.source.name() == name);
         anyhow::ensure!(
             !sources.is_empty(),
-            "no source named '{name}' in the configuration"
+            "no source named '{name}' in the configuration{}",
+            worker.map(|worker| format!(" owned by worker '{worker}'")).unwrap_or_default()
         );
     }
-    let ingestor = Arc::new(
-        Ingestor::open(store, Arc::new(SystemClock))
-            .await?
-            .with_redactor(secret_key::load_redactor(&config.secrets)?),
-    );
     if !once {
         let cancel = CancellationToken::new();
         let scheduler = tokio::spawn(scheduler::run(
@@ -659,7 +735,10 @@ async fn backfill(config: Config, name: &str, since: Option<&str>) -> anyhow::Re
         .find(|source| source.name() == name)
         .with_context(|| format!("no source named '{name}' in the configuration"))?;
     let store = open_store(&config).await?;
-    let ingestor = Ingestor::open(store, Arc::new(SystemClock))
+    // Backfill writes only this source, so it finishes only this source's interrupted commits
+    // (a worker may be committing others right now).
+    let owned = std::collections::BTreeSet::from([name.to_string()]);
+    let ingestor = Ingestor::open_worker(store, Arc::new(SystemClock), Some(&owned))
         .await?
         .with_redactor(secret_key::load_redactor(&config.secrets)?);
     let progress = indicatif::ProgressBar::new(0).with_message(format!("backfilling {name}"));

@@ -46,6 +46,14 @@ pub fn tables() -> Vec<Definition> {
                 .into(),
         },
         Definition {
+            name: "store_snapshot",
+            description: "What this server's answers are read from: per stored table, the Delta log version it has loaded and when it loaded it (age_seconds ago). A writer reloads after each of its commits; a replica (serve --no-ingest) every [server] refresh_every, so its age says how far behind the writers it may be.",
+            sql: "SELECT table_name, log_version, loaded_at,
+                         date_part('epoch', now()) - date_part('epoch', loaded_at) AS age_seconds
+                  FROM internals.snapshot"
+                .into(),
+        },
+        Definition {
             name: "freshness",
             description: "How far each source's data can be trusted, one envelope per source: the instant of the answer (as_of), its last success, staleness and last error, and a warning line when it is stale or its last scrape failed. The MCP server attaches the same envelope to every answer; over the wire, a NOTICE carries the warnings of the sources a query reads (SET groundtruth.freshness_notices = off silences it).",
             sql: "SELECT now() AS as_of, source, last_status, last_success_at, staleness_seconds, stale, last_error,

@@ -100,6 +100,7 @@ pub fn table_description(schema: &str, name: &str) -> Option<&'static str> {
     match (schema, name) {
         (STORAGE_SCHEMA, "versions") => Some("The stored versions, as committed: one row per added, modified or removed resource version, with the scrape that wrote it. resource_versions adds valid_to; most questions are easier there."),
         (super::INTERNAL_SCHEMA, "checkpoints") => Some("The stored state checkpoints: per source, at chosen instants (checkpoint_at_us), one row per resource alive then, with first_seen and last_changed. resources_at(T) reads the newest checkpoint at or before T plus the versions after it."),
+        (super::INTERNAL_SCHEMA, "snapshot") => Some("The Delta log version of each stored table this engine has loaded, and when; store_snapshot adds the age."),
         (super::INTERNAL_SCHEMA, "kinds_seen") => Some("Per source and layer, every kind it has ever reported and when first (derived from the versions and kept in memory): drift uses it to know which kinds a live source watches."),
         (PUBLIC_SCHEMA, "resources") => Some(definitions::RESOURCES_DESCRIPTION),
         (STORAGE_SCHEMA, "scrapes") => Some("The stored scrape log, as committed: one row per run of a source, whatever its outcome. The public scrapes table shows the same rows."),
@@ -188,6 +189,10 @@ const GLOSSARY: &[(&str, &str)] = &[
     ("failures", "Number of failed scrapes."),
     ("staleness_seconds", "Seconds since the last successful scrape."),
     ("as_of", "The instant the answer describes."),
+    ("table_name", "The stored table: versions, scrapes or checkpoints."),
+    ("log_version", "The Delta log version loaded (NULL before the table's first commit)."),
+    ("loaded_at", "When this server loaded that version."),
+    ("age_seconds", "Seconds since loaded_at: how far behind the store this server's answers may be."),
     ("warning", "Why the source's data should not be trusted blindly (stale, or its last scrape failed); NULL when fresh."),
     ("stale", "True when no scrape succeeded within twice the schedule interval (one hour when unknown): do not trust absence."),
     ("declared_source", "The declared side's source."),

@@ -155,9 +155,10 @@ impl StoreOptions {
         if self.allow_http {
             options.insert("AWS_ALLOW_HTTP".into(), "true".into());
         }
-        // Groundtruth has exactly one writer per store (the `serve` process), so Delta's
-        // multi-writer lock on S3 is not needed; see the crate docs.
-        options.insert("AWS_S3_ALLOW_UNSAFE_RENAME".into(), "true".into());
+        // No AWS_S3_ALLOW_UNSAFE_RENAME: without it delta-rs creates each commit file with a
+        // conditional put (`If-None-Match: *`), so two writers racing for the same log version
+        // cannot overwrite each other; the loser retries at the next version. See the crate
+        // docs, "Commit protocol".
         options
     }
 }
