@@ -4,8 +4,9 @@
 #   2. cargo test: unit tests, source conformance, sqllogictest files under tests/sql,
 #      and integration tests that drive `groundtruth serve` over the Postgres protocol;
 #   3. psql against `groundtruth demo`, running every SQL example in README.md;
-#   4. the store on S3, through a moto server started on loopback (PyPI moto[server]), and
-#      several writers and query replicas sharing it (multi_writer.sh);
+#   4. the store on S3, through a moto server started on loopback (PyPI moto[server]), with
+#      several writers and query replicas sharing it (multi_writer.sh), and the store read
+#      directly by delta-rs, Polars, DuckDB and PySpark (README's snippets);
 #   5. real clients against `groundtruth demo`: psql meta-commands, pgcli, psycopg 3 and 2,
 #      asyncpg, SQLAlchemy, node-postgres, pgJDBC, and replayed Grafana/Metabase/DBeaver queries.
 # Live-source tests start their own PostgreSQL, moto and Kubernetes fixture servers on loopback;
@@ -21,4 +22,5 @@ cargo test --workspace --no-fail-fast
 bash tests/scripts/demo_psql.sh
 bash tests/scripts/s3_store.sh
 bash tests/scripts/multi_writer.sh
+bash tests/scripts/open_tables.sh
 bash tests/scripts/clients.sh
