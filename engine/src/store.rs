@@ -319,7 +319,12 @@ impl Store {
         let provider = delta.table_provider().await.map_err(|error| {
             EngineError::query(format!("scanning table {}", table.name()), error)
         })?;
-        Ok((provider, delta.version()))
+        Ok((
+            provider,
+            delta
+                .version()
+                .and_then(|version| i64::try_from(version).ok()),
+        ))
     }
 
     /// Register the store's object store with a query session, so scans can read files.

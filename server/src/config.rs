@@ -101,7 +101,10 @@ fn validate_workers(workers: &[WorkerConfig], sources: &[SourceConfig]) -> Resul
             }
         }
     }
-    if let Some(orphan) = configured.iter().find(|source| !owner.contains_key(**source)) {
+    if let Some(orphan) = configured
+        .iter()
+        .find(|source| !owner.contains_key(**source))
+    {
         return Err(ServerError::Config(format!(
             "[[workers]]: source '{orphan}' belongs to no worker; with workers declared, \
              every source needs one"

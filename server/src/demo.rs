@@ -96,6 +96,8 @@ pub async fn run(
             timeout: Duration::from_secs(30),
         },
     ];
+    // SIGTERM is honoured from before the banner says the demo is ready.
+    let shutdown = crate::shutdown_signal();
     print_instructions(listener.local_addr()?);
     let mut config = Config::default();
     config.server.listen = listen;
@@ -104,7 +106,7 @@ pub async fn run(
         sources,
         maintains: true,
     };
-    crate::run_services(engine, Some(writer), listener, &config).await
+    crate::run_services(engine, Some(writer), listener, &config, shutdown).await
 }
 
 fn prepare_directory(directory: &Path) -> anyhow::Result<()> {

@@ -316,6 +316,8 @@ fn build_sources(config: &Config) -> anyhow::Result<Vec<ScheduledSource>> {
 }
 
 async fn serve(config: Config, worker: Option<&str>, no_ingest: bool) -> anyhow::Result<()> {
+    // Before the port opens: a client that can connect can also stop the server.
+    let shutdown = shutdown_signal();
     let owned = if no_ingest {
         None
     } else {
@@ -325,10 +327,12 @@ async fn serve(config: Config, worker: Option<&str>, no_ingest: bool) -> anyhow:
     let store = open_store(&config).await?;
     let writer = match owned {
         None => None,
-        Some(owned) => Some(open_writer(&config, Arc::clone(&store), owned.as_ref(), worker).await?),
+        Some(owned) => {
+            Some(open_writer(&config, Arc::clone(&store), owned.as_ref(), worker).await?)
+        }
     };
     let engine = open_engine(store, &config.drift).await?;
-    run_services(engine, writer, listener, &config).await
+    run_services(engine, writer, listener, &config, shutdown).await
 }
 
 /// What a writing process runs: its ingestor, the sources it owns, and whether it keeps the
@@ -358,7 +362,10 @@ async fn open_writer(
     );
     let maintains = match worker {
         None => true,
-        Some(name) => config.workers.first().is_some_and(|first| first.name == name),
+        Some(name) => config
+            .workers
+            .first()
+            .is_some_and(|first| first.name == name),
     };
     Ok(Writer {
         ingestor,
@@ -376,9 +383,12 @@ pub(crate) async fn run_services(
     writer: Option<Writer>,
     listener: tokio::net::TcpListener,
     config: &Config,
+    shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let no_sources = Vec::new();
-    let sources = writer.as_ref().map_or(&no_sources, |writer| &writer.sources);
+    let sources = writer
+        .as_ref()
+        .map_or(&no_sources, |writer| &writer.sources);
     let operations_listener = match config.server.metrics_listen {
         Some(address) => Some(wire::bind(address).await?),
         None => None,
@@ -498,7 +508,7 @@ pub(crate) async fn run_services(
         None => None,
     };
 
-    shutdown_signal().await;
+    shutdown.await;
     tracing::info!("shutting down");
     cancel.cancel();
     let _ = server.await;
@@ -627,25 +637,23 @@ async fn compact_periodically(ingestor: Arc<Ingestor>, engine: Engine, cancel: C
     }
 }
 
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
+/// Resolves at Ctrl-C or SIGTERM. The SIGTERM handler is installed when this is called, not
+/// when first awaited, so a process that says it is ready already honours SIGTERM.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
-        let mut terminate =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(signal) => signal,
-                Err(_) => {
-                    let _ = interrupt.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = interrupt => {}
-            _ = terminate.recv() => {}
+    let terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    async move {
+        let interrupt = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        if let Some(mut terminate) = terminate {
+            tokio::select! {
+                _ = interrupt => {}
+                _ = terminate.recv() => {}
+            }
+            return;
         }
+        let _ = interrupt.await;
     }
-    #[cfg(not(unix))]
-    let _ = interrupt.await;
 }
 
 async fn ingest(
@@ -666,7 +674,9 @@ async fn ingest(
         anyhow::ensure!(
             !sources.is_empty(),
             "no source named '{name}' in the configuration{}",
-            worker.map(|worker| format!(" owned by worker '{worker}'")).unwrap_or_default()
+            worker
+                .map(|worker| format!(" owned by worker '{worker}'"))
+                .unwrap_or_default()
         );
     }
     if !once {

