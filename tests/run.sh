@@ -6,7 +6,8 @@
 #   3. psql against `groundtruth demo`, running every SQL example in README.md;
 #   4. the store on S3, through a moto server started on loopback (PyPI moto[server]);
 #   5. real clients against `groundtruth demo`: psql meta-commands, pgcli, psycopg 3 and 2,
-#      asyncpg, SQLAlchemy, node-postgres, pgJDBC, and replayed Grafana/Metabase/DBeaver queries.
+#      asyncpg, SQLAlchemy, node-postgres, pgJDBC, and replayed Grafana/Metabase/DBeaver queries;
+#   6. the reliability campaign's bounded runs: crash rounds and pgbench load (tests/campaign).
 # Live-source tests start their own PostgreSQL, moto and Kubernetes fixture servers on loopback;
 # the Python tools they need live in one virtualenv, created first.
 set -euo pipefail
@@ -20,3 +21,4 @@ cargo test --workspace --no-fail-fast
 bash tests/scripts/demo_psql.sh
 bash tests/scripts/s3_store.sh
 bash tests/scripts/clients.sh
+bash tests/campaign/ci.sh
