@@ -1,6 +1,6 @@
 //! The reliability campaign, part 2 (object-store faults), and panic containment per source.
 //!
-//! A writer commits 40 scrapes of a changing source through an object store that fails,
+//! A writer commits 40 scrapes (20 on S3) of a changing source through an object store that fails,
 //! stalls and slows puts, gets, lists and deletes on a seeded schedule (local store, then
 //! moto's S3). Afterwards, read without faults: every acknowledged scrape is present exactly
 //! once, no version is duplicated or redundant (a failed commit never makes the next scrape
@@ -156,7 +156,12 @@ async fn open_writer(url: &StoreUrl, options: &StoreOptions) -> Ingestor {
 }
 
 /// Run the campaign against `url`; `seed` picks the fault schedule.
-async fn commits_land_whole_under_faults(url: StoreUrl, base: StoreOptions, seed: u64) {
+async fn commits_land_whole_under_faults(
+    url: StoreUrl,
+    base: StoreOptions,
+    seed: u64,
+    rounds: u64,
+) {
     let plan = FaultPlan::parse(&format!(
         "seed={seed},error=0.06,timeout=0.02,timeout_ms=150,slow=0.1,slow_ms=10"
     ))
@@ -190,7 +195,7 @@ async fn commits_land_whole_under_faults(url: StoreUrl, base: StoreOptions, seed
     let mut writer = open_writer(&url, &faulty).await;
     let (mut acknowledged, mut failed, mut reader_failures) = (Vec::new(), 0, 0);
     let mut reader_saw: Option<String> = None;
-    for r in 1..=40u64 {
+    for r in 1..=rounds {
         round.store(r, Ordering::SeqCst);
         let started = Instant::now();
         match writer.run_once(&source, options, &cancel).await {
@@ -248,12 +253,13 @@ async fn commits_land_whole_under_faults(url: StoreUrl, base: StoreOptions, seed
     let writer = Ingestor::open(Arc::clone(&clean), Arc::new(SystemClock))
         .await
         .expect("clean writer");
-    round.store(41, Ordering::SeqCst);
+    let last = rounds + 1;
+    round.store(last, Ordering::SeqCst);
     writer
         .run_once(&source, options, &cancel)
         .await
         .expect("clean scrape");
-    acknowledged.push(41);
+    acknowledged.push(last);
     let engine = Engine::open(clean).await.expect("engine");
 
     let markers: HashMap<u64, u64> = rows(
@@ -313,7 +319,7 @@ async fn commits_land_whole_under_faults(url: StoreUrl, base: StoreOptions, seed
         "scrape records written twice: {doubled:?}"
     );
     // The current state is exactly the last scrape's.
-    let expected = generation(41);
+    let expected = generation(last);
     let state = rows(
         &engine,
         "SELECT count(*), sum(CAST(attrs->>'v' AS BIGINT) * (CAST(attrs->>'n' AS BIGINT) + 1)) \
@@ -321,8 +327,8 @@ async fn commits_land_whole_under_faults(url: StoreUrl, base: StoreOptions, seed
     )
     .await;
     let checksum: u64 = (0..ITEMS)
-        .filter(|i| i % 50 != 41 % 50)
-        .map(|i| ((41 + i % 5) / 5) * (i + 1))
+        .filter(|i| i % 50 != last % 50)
+        .map(|i| ((last + i % 5) / 5) * (i + 1))
         .sum();
     assert_eq!(
         state,
@@ -334,7 +340,7 @@ async fn commits_land_whole_under_faults(url: StoreUrl, base: StoreOptions, seed
 async fn commits_land_whole_under_faults_on_a_local_store() {
     let dir = tempfile::tempdir().unwrap();
     let url = StoreUrl::parse(dir.path().to_str().unwrap()).unwrap();
-    commits_land_whole_under_faults(url, StoreOptions::default(), 20261206).await;
+    commits_land_whole_under_faults(url, StoreOptions::default(), 20261206, 40).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -356,7 +362,7 @@ async fn commits_land_whole_under_faults_on_s3() {
         allow_http: true,
         faults: None,
     };
-    commits_land_whole_under_faults(url, options, 7).await;
+    commits_land_whole_under_faults(url, options, 7, 20).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -64,8 +64,10 @@ CHECKS="
 SELECT 'duplicated' AS name, count(*) AS value FROM
   (SELECT 1 FROM storage.versions GROUP BY source, kind, id, valid_from HAVING count(*) > 1) d
 UNION ALL SELECT 'redundant', count(*) FROM
-  (SELECT change, attrs_hash, lag(attrs_hash) OVER w AS before, lag(change) OVER w AS change_before
-   FROM storage.versions WINDOW w AS (PARTITION BY source, kind, id ORDER BY valid_from)) r
+  (SELECT change, attrs_hash,
+     lag(attrs_hash) OVER (PARTITION BY source, kind, id ORDER BY valid_from) AS before,
+     lag(change) OVER (PARTITION BY source, kind, id ORDER BY valid_from) AS change_before
+   FROM storage.versions) r
   WHERE (change <> 'removed' AND change_before IS NOT NULL AND change_before <> 'removed' AND attrs_hash = before)
      OR (change = 'removed' AND change_before = 'removed')
 UNION ALL SELECT 'orphans', count(*) FROM
@@ -99,8 +101,11 @@ kill_after() { # pid, milliseconds
 
 failed=0
 fail() { echo "FAIL round $round ($action): $*"; failed=$((failed + 1)); }
-acknowledged=0
 started=$(date +%s)
+# Round 1: the store's first scrape, acknowledged, before anything dies.
+echo 1 > "$WORK/round"
+gt ingest --once > "$WORK/ack.log" 2>&1 || { echo "the first ingest failed"; cat "$WORK/ack.log"; exit 1; }
+acknowledged=1
 declare -A actions_run=()
 for round in $(seq 1 "$ROUNDS"); do
   echo $((2 * round)) > "$WORK/round"
@@ -152,11 +157,11 @@ for round in $(seq 1 "$ROUNDS"); do
   [ "$(value items "$checks")" = "$items" ] || fail "items now: $(value items "$checks"), expected $items"
   [ "$(value checksum "$checks")" = "$checksum" ] || fail "state checksum: $(value checksum "$checks"), expected $checksum"
   [ "$(value marker_now "$checks")" = $((2 * round + 1)) ] || fail "marker now: $(value marker_now "$checks")"
-  echo "round $round: $action -> ok=$([ "$failed" = 0 ] && echo yes || echo no)"
+  echo "round $round: $action: checked (failures so far: $failed)"
 done
 elapsed=$(( $(date +%s) - started ))
 summary=""
 for name in "${!actions_run[@]}"; do summary="$summary $name=${actions_run[$name]}"; done
 versions=$(gt sql "SELECT count(*) AS versions FROM storage.versions" | awk -F'|' 'NR==4 {gsub(/ /,"",$2); print $2}')
-echo "crash harness: $((ROUNDS - failed > 0 ? ROUNDS : 0)) rounds in ${elapsed}s, seed $SEED, actions:$summary, versions stored: $versions, failures: $failed"
+echo "crash harness: $ROUNDS rounds in ${elapsed}s, seed $SEED, $OBJECTS objects, actions:$summary, versions stored: $versions, failures: $failed"
 [ "$failed" = 0 ]
