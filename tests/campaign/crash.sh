@@ -58,6 +58,9 @@ interval = "1s"
 timeout = "60s"
 TOML
 gt() { "$BIN" --config "$WORK/groundtruth.toml" "$@"; }
+# For a writer run in the background: exec, so that `$!` is the binary itself (SIGKILL must
+# hit the writer, not a subshell that would leave it running as a second writer).
+gt_exec() { exec "$BIN" --config "$WORK/groundtruth.toml" "$@"; }
 
 # One query answers every check, as `name | value` rows.
 CHECKS="
@@ -93,7 +96,9 @@ reader_loop() { # query the store until the stop file appears; log every failure
   done
 }
 
-random_between() { echo $(( $1 + RANDOM % ($2 - $1 + 1) )); }
+# Sets PICK (not printed: a $(...) subshell would draw from a reseeded RANDOM, and a seed
+# would no longer replay its schedule).
+random_between() { PICK=$(( $1 + RANDOM % ($2 - $1 + 1) )); }
 kill_after() { # pid, milliseconds
   sleep "$(awk -v ms="$2" 'BEGIN { printf "%.3f", ms / 1000 }')"
   kill -9 "$1" 2>/dev/null || true
@@ -113,20 +118,20 @@ for round in $(seq 1 "$ROUNDS"); do
   reader_loop &
   READER=$!; PIDS+=("$READER")
   case $((RANDOM % 7)) in
-    0) action="ingest crash_before_write=$(random_between 1 14)"
+    0) random_between 1 14; action="ingest crash_before_write=$PICK"
        GROUNDTRUTH_STORE_FAULTS=${action#ingest } gt ingest --once > "$WORK/writer.log" 2>&1 || true ;;
-    1) action="ingest crash_after_write=$(random_between 1 14)"
+    1) random_between 1 14; action="ingest crash_after_write=$PICK"
        GROUNDTRUTH_STORE_FAULTS=${action#ingest } gt ingest --once > "$WORK/writer.log" 2>&1 || true ;;
-    2|3) delay=$(random_between 50 4000); action="ingest SIGKILL after ${delay}ms"
-       gt ingest --once > "$WORK/writer.log" 2>&1 &
+    2|3) random_between 50 4000; delay=$PICK; action="ingest SIGKILL after ${delay}ms"
+       gt_exec ingest --once > "$WORK/writer.log" 2>&1 &
        WRITER=$!; PIDS+=("$WRITER"); kill_after "$WRITER" "$delay"; wait "$WRITER" 2>/dev/null || true ;;
-    4) action="compact crash_before_write=$(random_between 1 4)"
+    4) random_between 1 4; action="compact crash_before_write=$PICK"
        GROUNDTRUTH_STORE_FAULTS=${action#compact } gt compact > "$WORK/writer.log" 2>&1 || true ;;
-    5) delay=$(random_between 50 3000); action="compact SIGKILL after ${delay}ms"
-       gt compact > "$WORK/writer.log" 2>&1 &
+    5) random_between 50 3000; delay=$PICK; action="compact SIGKILL after ${delay}ms"
+       gt_exec compact > "$WORK/writer.log" 2>&1 &
        WRITER=$!; PIDS+=("$WRITER"); kill_after "$WRITER" "$delay"; wait "$WRITER" 2>/dev/null || true ;;
-    6) delay=$(random_between 500 6000); action="serve SIGKILL after ${delay}ms"
-       gt serve > "$WORK/writer.log" 2>&1 &
+    6) random_between 500 6000; delay=$PICK; action="serve SIGKILL after ${delay}ms"
+       gt_exec serve > "$WORK/writer.log" 2>&1 &
        WRITER=$!; PIDS+=("$WRITER"); kill_after "$WRITER" "$delay"; wait "$WRITER" 2>/dev/null || true ;;
   esac
   actions_run[${action%% *}]=$(( ${actions_run[${action%% *}]:-0} + 1 ))
