@@ -237,6 +237,11 @@ async fn commits_land_whole_under_faults(
             );
         }
         reader_saw = seen;
+        eprintln!(
+            "round {r}: {} acknowledged, {failed} failed, {:?} this round",
+            acknowledged.len(),
+            started.elapsed()
+        );
     }
     // The schedule really injected faults, and most commits still went through.
     assert!(failed > 0, "no commit failed: the faults were not injected");
