@@ -79,7 +79,7 @@ TOML
 "$BIN" --config "$WORK/groundtruth.toml" serve > "$WORK/serve.log" 2>&1 &
 SERVER=$!; PIDS+=("$SERVER")
 wait_ready "$PORT" "$SERVER" || { tail -20 "$WORK/serve.log"; exit 1; }
-scrapes_before=$(psql -h 127.0.0.1 -p "$PORT" -U load -d groundtruth -tAc "SELECT count(*) FROM scrapes")
+scrapes_before=$(psql -h 127.0.0.1 -p "$PORT" -U load -d groundtruth -tAc "SELECT count(*) FROM scrapes" 2>/dev/null)
 
 ( while kill -0 "$SERVER" 2>/dev/null; do
     awk '/VmRSS/ {print $2}' "/proc/$SERVER/status" 2>/dev/null >> "$WORK/rss"; sleep 0.5
@@ -89,7 +89,7 @@ PIDS+=("$!")
 failed=0
 fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
 scripts=()
-for script in tests/campaign/load/*.sql; do scripts+=(-f "$script"); done
+for script in tests/campaign/load/*.sql; do scripts+=(-f "$(realpath "$script")"); done
 for clients in $CLIENTS; do
   mkdir -p "$WORK/log-$clients"
   ( cd "$WORK/log-$clients" && "$PGBENCH" -h 127.0.0.1 -p "$PORT" -U load -n -c "$clients" -j 2 \
@@ -115,7 +115,7 @@ done
 # Once pgbench has left, a new client is served again.
 served=$(python3 tests/campaign/probe_connection.py 127.0.0.1 "$PORT")
 [ "$served" = ready ] || fail "a client after the load was not served: $served"
-scrapes_after=$(psql -h 127.0.0.1 -p "$PORT" -U load -d groundtruth -tAc "SELECT count(*) FROM scrapes")
+scrapes_after=$(psql -h 127.0.0.1 -p "$PORT" -U load -d groundtruth -tAc "SELECT count(*) FROM scrapes" 2>/dev/null)
 [ "$scrapes_after" -gt "$scrapes_before" ] || fail "ingest did not run during the load ($scrapes_before -> $scrapes_after scrapes)"
 rss_max_kb=$(sort -n "$WORK/rss" | tail -1)
 rss_max_mb=$(( ${rss_max_kb:-0} / 1024 ))
