@@ -8,7 +8,8 @@
 #      several writers and query replicas sharing it (multi_writer.sh), and the store read
 #      directly by delta-rs, Polars, DuckDB and PySpark (README's snippets);
 #   5. real clients against `groundtruth demo`: psql meta-commands, pgcli, psycopg 3 and 2,
-#      asyncpg, SQLAlchemy, node-postgres, pgJDBC, and replayed Grafana/Metabase/DBeaver queries.
+#      asyncpg, SQLAlchemy, node-postgres, pgJDBC, and replayed Grafana/Metabase/DBeaver queries;
+#   6. the reliability campaign's bounded runs: crash rounds and pgbench load (tests/campaign).
 # Live-source tests start their own PostgreSQL, moto and Kubernetes fixture servers on loopback;
 # the Python tools they need live in one virtualenv, created first.
 set -euo pipefail
@@ -24,3 +25,4 @@ bash tests/scripts/s3_store.sh
 bash tests/scripts/multi_writer.sh
 bash tests/scripts/open_tables.sh
 bash tests/scripts/clients.sh
+bash tests/campaign/ci.sh

@@ -1,6 +1,7 @@
 //! The store: two Delta Lake tables under one object-store URL, and the single writer that
 //! commits scrapes to them. The layout and commit protocol are specified in the crate docs.
 
+mod faults;
 mod location;
 mod rows;
 mod vacuum;
@@ -21,6 +22,7 @@ use deltalake::protocol::SaveMode;
 use deltalake::DeltaTable;
 use tokio::sync::Mutex;
 
+pub use faults::{FaultCounters, FaultOp, FaultPlan, FaultSchedule, FaultyStore, FAULTS_ENV};
 pub use location::{StoreOptions, StoreTable, StoreUrl};
 pub use vacuum::VacuumReport;
 
@@ -130,11 +132,17 @@ async fn open_or_create(
     url: &StoreUrl,
     table: StoreTable,
     options: &HashMap<String, String>,
+    faults: Option<&FaultSchedule>,
 ) -> Result<DeltaTable> {
     let table_url = url.table(table);
-    let delta = DeltaTable::try_from_url_with_storage_options(table_url, options.clone())
-        .await
-        .map_err(delta_error(table, "open"))?;
+    let delta = match faults {
+        None => DeltaTable::try_from_url_with_storage_options(table_url, options.clone())
+            .await
+            .map_err(delta_error(table, "open"))?,
+        Some(faults) => open_with_faults(table_url, options, faults)
+            .await
+            .map_err(delta_error(table, "open"))?,
+    };
     if delta.version().is_some() {
         return Ok(delta);
     }
@@ -155,6 +163,32 @@ async fn open_or_create(
         .with_save_mode(SaveMode::Ignore)
         .await
         .map_err(delta_error(table, "create"))
+}
+
+/// Open a table through a [`FaultyStore`] wrapped around the object store Delta would use.
+async fn open_with_faults(
+    table_url: url::Url,
+    options: &HashMap<String, String>,
+    faults: &FaultSchedule,
+) -> deltalake::DeltaResult<DeltaTable> {
+    let scheme = url::Url::parse(&format!("{}://", table_url.scheme()))
+        .map_err(|_| deltalake::DeltaTableError::InvalidTableLocation(table_url.to_string()))?;
+    let factory = deltalake::logstore::object_store_factories()
+        .get(&scheme)
+        .map(|entry| entry.value().clone())
+        .ok_or_else(|| deltalake::DeltaTableError::InvalidTableLocation(table_url.to_string()))?;
+    let config = deltalake::logstore::StorageConfig::parse_options(options.clone())?;
+    let (root, _prefix) = factory.parse_url_opts(&table_url, &config)?;
+    let wrapped: Arc<dyn object_store::ObjectStore> = Arc::new(faults.wrap(root));
+    let mut delta = deltalake::DeltaTableBuilder::from_url(table_url.clone())?
+        .with_storage_options(options.clone())
+        .with_storage_backend(wrapped, table_url)
+        .build()?;
+    // As `try_from_url_with_storage_options`: a location without a table yet is created next.
+    match delta.load().await {
+        Ok(()) | Err(deltalake::DeltaTableError::NotATable(_)) => Ok(delta),
+        Err(error) => Err(error),
+    }
 }
 
 /// Append one batch to a table as one Delta commit, and keep the new table state.
@@ -212,9 +246,16 @@ impl Store {
             }
         }
         let storage_options = options.to_storage_options();
-        let versions = open_or_create(url, StoreTable::Versions, &storage_options).await?;
-        let scrapes = open_or_create(url, StoreTable::Scrapes, &storage_options).await?;
-        let checkpoints = open_or_create(url, StoreTable::Checkpoints, &storage_options).await?;
+        // One schedule for the whole store, so a plan's "N-th write" counts every table's.
+        let faults = options.faults.clone().map(|plan| {
+            tracing::warn!(?plan, "injecting object-store faults ({FAULTS_ENV})");
+            FaultSchedule::new(plan)
+        });
+        let faults = faults.as_ref();
+        let versions = open_or_create(url, StoreTable::Versions, &storage_options, faults).await?;
+        let scrapes = open_or_create(url, StoreTable::Scrapes, &storage_options, faults).await?;
+        let checkpoints =
+            open_or_create(url, StoreTable::Checkpoints, &storage_options, faults).await?;
         Ok(Store {
             url: url.clone(),
             versions: Mutex::new(versions),

@@ -34,6 +34,14 @@ pub enum IngestError {
         limit: std::time::Duration,
     },
 
+    /// The source panicked while scraping (a parser bug); the scrape is recorded as failed
+    /// and the process and the other sources go on.
+    #[error("source '{source_name}' panicked: {message}")]
+    Panicked {
+        source_name: String,
+        message: String,
+    },
+
     /// The scrape was cancelled by shutdown.
     #[error("source '{source_name}' was cancelled")]
     Cancelled { source_name: String },

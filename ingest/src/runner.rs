@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures::FutureExt;
 use groundtruth_engine::clock::Clock;
 use groundtruth_engine::model::{Coverage, Observation, ScrapeRecord, ScrapeStatus, VersionRow};
 use groundtruth_engine::state::{ChangeSet, ScrapeStamp, SourceState};
@@ -50,6 +51,32 @@ pub struct HistoricalRun {
 struct WriterState {
     sources: HashMap<String, SourceState>,
     last_started: HashMap<String, DateTime<Utc>>,
+    /// A commit failed: part of it may have landed (versions without their scrape record),
+    /// so the index is reloaded from the store before anything else is planned against it.
+    stale: bool,
+}
+
+/// Run one scrape, turning a panic inside the source into a failed scrape: a parser bug must
+/// not take down the process or the other sources' schedules.
+async fn scrape_contained(source: &dyn Source, context: &ScrapeContext) -> Result<Observation> {
+    match std::panic::AssertUnwindSafe(source.scrape(context))
+        .catch_unwind()
+        .await
+    {
+        Ok(outcome) => outcome,
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|text| text.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "(no message)".into());
+            tracing::error!(source = %source.name(), %message, "source panicked; scrape recorded as failed");
+            Err(IngestError::Panicked {
+                source_name: source.name().into(),
+                message,
+            })
+        }
+    }
 }
 
 /// Scrapes sources and commits their changes to a store.
@@ -91,6 +118,7 @@ impl Ingestor {
             state: Mutex::new(WriterState {
                 sources,
                 last_started,
+                stale: false,
             }),
             commits: watch::channel(0).0,
             scrapes: broadcast::channel(SCRAPE_BUFFER).0,
@@ -134,7 +162,7 @@ impl Ingestor {
             cancel: cancel.child_token(),
         };
         let outcome = tokio::select! {
-            result = tokio::time::timeout(options.timeout, source.scrape(&context)) => match result {
+            result = tokio::time::timeout(options.timeout, scrape_contained(source, &context)) => match result {
                 Ok(outcome) => outcome,
                 Err(_) => Err(IngestError::Timeout { source_name: source.name().into(), limit: options.timeout }),
             },
@@ -156,6 +184,7 @@ impl Ingestor {
         };
         let finished_at = self.clock.now().max(started_at);
         let mut state = self.state.lock().await;
+        self.resync_if_stale(&mut state).await?;
         // Plan against the live index without copying it: `plan` is pure, and the index is only
         // changed once the commit succeeded.
         let current = state.sources.entry(source.name().to_string()).or_default();
@@ -173,9 +202,10 @@ impl Ingestor {
             .as_ref()
             .map(|changes| changes.rows.as_slice())
             .unwrap_or_default();
-        self.store
-            .commit(std::slice::from_ref(&record), rows)
-            .await?;
+        if let Err(error) = self.store.commit(std::slice::from_ref(&record), rows).await {
+            state.stale = true;
+            return Err(error.into());
+        }
         if let Some(changes) = changes {
             current.apply(changes, started_at);
         }
@@ -222,6 +252,7 @@ impl Ingestor {
         interval: Option<Duration>,
     ) -> Result<Vec<ScrapeRecord>> {
         let mut state = self.state.lock().await;
+        self.resync_if_stale(&mut state).await?;
         let mut working: HashMap<String, SourceState> = HashMap::new();
         let mut records = Vec::with_capacity(runs.len());
         let mut rows: Vec<VersionRow> = Vec::new();
@@ -242,7 +273,7 @@ impl Ingestor {
                 started_at: *instant,
                 cancel: CancellationToken::new(),
             };
-            let outcome = source.scrape(&context).await;
+            let outcome = scrape_contained(source.as_ref(), &context).await;
             let (record, changes) = plan_scrape(
                 &self.redactor,
                 entry,
@@ -261,9 +292,8 @@ impl Ingestor {
             records.push(record);
         }
         if let Err(error) = self.store.commit(&records, &rows).await {
-            // Nothing was applied to the in-memory index; roll back the start times too.
-            let starts = self.store.last_scrape_starts().await.unwrap_or_default();
-            state.last_started = starts;
+            // Nothing was applied to the in-memory index; it is reloaded before the next plan.
+            state.stale = true;
             return Err(error.into());
         }
         state.sources.extend(working);
@@ -271,6 +301,24 @@ impl Ingestor {
         self.commits.send_modify(|count| *count += 1);
         self.checkpoint_due_sources().await;
         Ok(records)
+    }
+
+    /// After a failed commit, reload the index from what the store holds: finish the commit
+    /// if its versions landed without their record ([`Store::recover`]), then rebuild every
+    /// source's latest state, so the next scrape diffs against what was really committed (not
+    /// against the state before a commit that half-landed, which would write its versions
+    /// twice). Fails, and stays stale, while the store cannot be read.
+    async fn resync_if_stale(&self, state: &mut WriterState) -> Result<()> {
+        if !state.stale {
+            return Ok(());
+        }
+        self.store.refresh().await?;
+        self.store.recover().await?;
+        state.sources = self.store.load_state().await?;
+        state.last_started = self.store.last_scrape_starts().await?;
+        state.stale = false;
+        tracing::info!("writer index reloaded from the store after a failed commit");
+        Ok(())
     }
 
     /// Step 5 of the commit protocol: checkpoint the sources that are due. A failure is

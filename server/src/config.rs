@@ -630,7 +630,8 @@ impl Config {
     }
 
     /// Read the file (if given), then apply `GROUNDTRUTH_STORE`, `GROUNDTRUTH_LISTEN`,
-    /// `GROUNDTRUTH_METRICS_LISTEN` and `GROUNDTRUTH_MCP_LISTEN`.
+    /// `GROUNDTRUTH_METRICS_LISTEN`, `GROUNDTRUTH_MCP_LISTEN` and `GROUNDTRUTH_STORE_FAULTS`
+    /// (test-only fault injection under the store, see the engine's `store::FaultPlan`).
     pub fn load(path: Option<&Path>) -> Result<Self, ServerError> {
         let mut config = match path {
             Some(path) => {
@@ -651,6 +652,9 @@ impl Config {
         if let Ok(store) = std::env::var("GROUNDTRUTH_STORE") {
             config.store = store;
         }
+        // Fault injection for the reliability campaign (tests/campaign): environment only.
+        config.store_options.faults = groundtruth_engine::store::FaultPlan::from_env()
+            .map_err(|error| ServerError::Config(error.to_string()))?;
         if let Ok(listen) = std::env::var("GROUNDTRUTH_LISTEN") {
             config.server.listen = listen.parse().map_err(|error| {
                 ServerError::Config(format!("GROUNDTRUTH_LISTEN '{listen}': {error}"))

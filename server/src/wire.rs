@@ -15,6 +15,7 @@ mod freshness_notice;
 mod information_schema;
 mod json_columns;
 mod json_functions;
+mod panic_containment;
 mod query_limits;
 mod query_memory;
 mod read_only_hook;

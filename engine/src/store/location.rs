@@ -132,6 +132,10 @@ pub struct StoreOptions {
     /// Allow plain HTTP endpoints (local test servers).
     #[serde(default)]
     pub allow_http: bool,
+    /// Faults to inject under the store (the reliability campaign only). Never read from a
+    /// file: only `GROUNDTRUTH_STORE_FAULTS` sets it (see [`super::FaultPlan::from_env`]).
+    #[serde(skip)]
+    pub faults: Option<super::FaultPlan>,
 }
 
 impl StoreOptions {

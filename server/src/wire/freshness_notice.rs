@@ -92,15 +92,15 @@ impl FreshnessNotices {
             Ok(batches) => batches
                 .iter()
                 .flat_map(|batch| {
-                    // The view's text columns may be Utf8 or Utf8View depending on the plan.
+                    // The view's text columns are Utf8View today; cast rather than assume a
+                    // layout (a wrong guess panicked on every query while a source was stale).
                     let text = |index: usize| {
-                        datafusion::arrow::compute::cast(
-                            batch.column(index),
-                            &datafusion::arrow::datatypes::DataType::Utf8,
-                        )
-                        .map(|array| array.as_string::<i32>().clone())
+                        arrow::compute::cast(batch.column(index), &arrow::datatypes::DataType::Utf8)
+                            .ok()
+                            .and_then(|array| array.as_string_opt::<i32>().cloned())
                     };
-                    let (Ok(sources), Ok(texts)) = (text(0), text(1)) else {
+                    let (Some(sources), Some(texts)) = (text(0), text(1)) else {
+                        tracing::warn!("the freshness view's columns are not text; no notice");
                         return Vec::new();
                     };
                     (0..batch.num_rows())
@@ -268,6 +268,36 @@ mod tests {
         Parser::parse_sql(&PostgreSqlDialect {}, sql)
             .unwrap()
             .remove(0)
+    }
+
+    /// Regression (found by the load campaign): the view's columns are Utf8View, and reading
+    /// them as Utf8 panicked on every query while a source was stale.
+    #[tokio::test]
+    async fn warnings_are_read_whatever_the_text_layout() {
+        use arrow::array::{RecordBatch, StringViewArray};
+        use arrow::datatypes::{DataType, Field, Schema};
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("source", DataType::Utf8View, false),
+            Field::new("warning", DataType::Utf8View, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![
+                Arc::new(StringViewArray::from(vec!["aws", "tf"])),
+                Arc::new(StringViewArray::from(vec![
+                    Some("source 'aws' is stale"),
+                    None,
+                ])),
+            ],
+        )
+        .unwrap();
+        let context = SessionContext::new();
+        context.register_batch("freshness", batch).unwrap();
+        let notices = FreshnessNotices::new(context);
+        assert_eq!(
+            notices.warnings().await.as_ref(),
+            &vec![("aws".to_string(), "source 'aws' is stale".to_string())]
+        );
     }
 
     #[test]

@@ -31,6 +31,7 @@ use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use super::panic_containment;
 use super::time_travel_handler::{PreparedStatement, TimeTravelParser};
 use super::GroundtruthHandlers;
 
@@ -134,7 +135,7 @@ fn hold_until_sent<G: Send + Sync + 'static>(response: Response, guard: G) -> Re
     };
     let command_tag = query.command_tag().to_string();
     let schema = query.row_schema();
-    let rows = query.data_rows.map(move |row| {
+    let rows = panic_containment::contain_rows(query.data_rows).map(move |row| {
         let _held = &guard;
         row
     });
@@ -227,8 +228,11 @@ impl SimpleQueryHandler for ActiveQueries {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let guard = self.activity.busy();
-        let responses =
-            SimpleQueryHandler::do_query(self.shared.queries.as_ref(), client, query).await?;
+        let responses = panic_containment::contain(async {
+            panic_containment::injected_panic(query);
+            SimpleQueryHandler::do_query(self.shared.queries.as_ref(), client, query).await
+        })
+        .await?;
         // Rows of every response stream in turn; the idle clock starts after the last.
         let guard = Arc::new(guard);
         Ok(responses
@@ -260,9 +264,12 @@ impl ExtendedQueryHandler for ActiveQueries {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let guard = self.activity.busy();
-        let response =
+        let response = panic_containment::contain(async {
+            panic_containment::injected_panic(&portal.statement.statement.0);
             ExtendedQueryHandler::do_query(self.shared.queries.as_ref(), client, portal, max_rows)
-                .await?;
+                .await
+        })
+        .await?;
         Ok(hold_until_sent(response, guard))
     }
 }

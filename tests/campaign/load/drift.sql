@@ -1,0 +1,1 @@
+SELECT status, count(*) FROM drift GROUP BY status;
