@@ -147,7 +147,7 @@ def expect_kubernetes(path):
         if entry is None:
             continue
         full_kind = f"k8s/{group}/{kind}"
-        spec = obj.get("spec") or {}
+        spec = obj.get("spec")
         if isinstance(spec, dict):
             entry["keys"]["/spec"] = sorted(spec)
             for field in ("replicas", "type", "serviceAccountName"):
@@ -200,11 +200,16 @@ def cfn_loader():
                 "Transform", "Length", "ToJsonString", "Contains", "EachMemberEquals",
                 "EachMemberIn", "RefAll", "ValueOf", "ValueOfAll"):
         Loader.add_constructor(f"!{tag}", construct(tag))
-    # CloudFormation reads YAML 1.1 timestamps as strings (e.g. AWSTemplateFormatVersion).
+    # Timestamps stay strings (AWSTemplateFormatVersion: 2010-09-09), and booleans are YAML
+    # 1.2's true/false only: `Default: Yes` is the string "Yes", as Groundtruth documents.
     Loader.yaml_implicit_resolvers = {
-        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        first: [(tag, regexp) for tag, regexp in resolvers
+                if tag not in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:bool")]
         for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
     }
+    Loader.add_implicit_resolver(
+        "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+        list("tTfF"))
     return Loader
 
 
@@ -279,11 +284,15 @@ def expect_cloudformation(path):
                     entry["values"]["/" + attribute] = resource[attribute]
             if "Metadata" in resource:
                 entry["keys"]["/Metadata"] = sorted(resource["Metadata"])
+                walk_secrets(kind, id_, resource["Metadata"], ["Metadata"])
             walk_secrets(kind, id_, properties, ["Properties"])
             if kind in ("AWS::Lambda::Function", "AWS::Serverless::Function"):
                 variables = (properties.get("Environment") or {}).get("Variables") or {}
                 for name, value in variables.items():
-                    if value is not None:
+                    # A reference stays a reference unless it resolves to a literal default.
+                    resolves = (isinstance(value, dict) and len(value) == 1
+                                and isinstance(value.get("Ref"), str) and value["Ref"] in defaults)
+                    if value is not None and (resolves or not cfn_is_reference(value)):
                         expectation.redacted.add(
                             f"{kind} {id_} {pointer('Properties', 'Environment', 'Variables', name)}")
         for name, parameter in parameters.items():
@@ -538,20 +547,23 @@ def expect_terraform_plan(path):
     expectation = Expectation("terraform_plan", path)
     with open(path) as handle:
         plan = json.load(handle)
-    actions = {}
+    unknown = {}
     for change in plan.get("resource_changes", []):
-        actions[change["address"]] = change["change"]["actions"]
+        after_unknown = change["change"].get("after_unknown")
+        if isinstance(after_unknown, dict):
+            # Values only known after apply are recorded as "(known after apply)".
+            unknown[change["address"]] = [k for k, v in after_unknown.items() if v is True]
     planned = (plan.get("planned_values") or {}).get("root_module") or {}
     for resource in module_resources(planned):
         kind = resource["type"] if resource["mode"] == "managed" else f"data.{resource['type']}"
         id_ = resource["address"]
         entry = expectation.add(kind, id_)
-        entry["keys"][""] = sorted(resource.get("values") or {})
+        entry["keys"][""] = sorted(set(resource.get("values") or {}) | set(unknown.get(id_, [])))
         for where in sensitive_pointers(resource.get("sensitive_values") or {}):
             expectation.redacted.add(f"{kind} {id_} {where}")
     for drift in plan.get("resource_drift", []):
         entry = expectation.add("terraform_drift", drift["address"])
-        entry["keys"][""] = ["after", "before", "changed_paths"]
+        entry["keys"][""] = ["actions", "after", "before", "changed_paths"]
     for name, output in ((plan.get("planned_values") or {}).get("outputs") or {}).items():
         expectation.add("terraform_output", f"output.{name}")
         if output.get("sensitive"):

@@ -6,6 +6,14 @@
 //! For each input the resources must be exactly the expected `(kind, id)` set, with the
 //! expected names, values at the expected JSON pointers, key sets of the expected objects,
 //! and redaction markers at exactly the expected pointers. Nothing is fetched at test time.
+//!
+//! Then the real-schema drift check: pagila's schema loaded into a real PostgreSQL, and the
+//! same file read as a migration, must give no drift row but `in_sync`; hand changes (an
+//! index dropped, a column added, a type changed, a partition added) must give exactly those
+//! rows.
+
+#[path = "../../ingest/tests/support/postgres.rs"]
+mod postgres;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -15,6 +23,7 @@ use groundtruth_engine::canonical;
 use groundtruth_engine::model::{Observation, ObservedResource};
 use groundtruth_ingest::config::SourceConfig;
 use groundtruth_ingest::source::ScrapeContext;
+use groundtruth_tests::{cli, connect, free_port, rows, write_config, Server};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
@@ -198,8 +207,20 @@ async fn check_source_type(source_type: &str, minimum_inputs: usize) {
     for expected in &inputs {
         let relative = expected["path"].as_str().unwrap();
         let observation = scrape(source_type, relative, &expected["options"]).await;
-        for problem in compare(&observation, expected) {
-            report.push(format!("{relative}: {problem}"));
+        let problems = compare(&observation, expected);
+        if !problems.is_empty() {
+            report.extend(
+                problems
+                    .iter()
+                    .map(|problem| format!("{relative}: {problem}")),
+            );
+            // The scrape's own warnings usually say why (a statement not folded, ...).
+            report.extend(
+                observation
+                    .warnings
+                    .iter()
+                    .map(|warning| format!("{relative}: (scrape warning) {warning}")),
+            );
         }
     }
     assert!(
@@ -248,4 +269,139 @@ async fn terraform_plan_matches_the_corpus() {
 #[tokio::test]
 async fn sql_migrations_match_the_corpus() {
     check_source_type("sql_migrations", 7).await;
+}
+
+/// The pagila schema as PostgreSQL's pg_dump wrote it, read as a one-file migration.
+const PAGILA: &str = "sql_migrations/pagila";
+
+fn ingest_once(config: &Path) {
+    let output = cli(config, &["ingest", "--once"]).expect("run groundtruth ingest");
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "ingest failed: {printed}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for name in ["declared", "live"] {
+        assert!(
+            printed
+                .lines()
+                .any(|line| line.starts_with(&format!("{name}: ok ("))),
+            "{name} did not ingest: {printed}"
+        );
+    }
+}
+
+/// Every drift row that is not `in_sync`: status, kind, id, differences.
+async fn drifted(config: &Path) -> Vec<Vec<String>> {
+    let port = free_port();
+    let mut server = Server::serve(config, port).await.expect("serve");
+    let client = connect(port).await.expect("connect");
+    let drift = rows(
+        &client,
+        "SELECT status, kind, id, coalesce(CAST(differences AS VARCHAR), '') FROM drift \
+         WHERE status <> 'in_sync' ORDER BY status, kind, id",
+    )
+    .await
+    .expect("query drift");
+    let in_sync = rows(
+        &client,
+        "SELECT count(*) FROM drift WHERE status = 'in_sync'",
+    )
+    .await
+    .expect("count in_sync");
+    assert!(
+        in_sync[0][0].parse::<u64>().unwrap() > 500,
+        "pagila has hundreds of tables, columns, indexes and constraints: {in_sync:?}"
+    );
+    drop(client);
+    server.stop().expect("stop");
+    drift
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_real_schema_gives_zero_false_drift_and_exactly_the_planted_changes() {
+    let database = postgres::PostgresServer::start();
+    let admin = database.connect("postgres").await;
+    admin
+        .batch_execute("CREATE DATABASE pagila")
+        .await
+        .expect("create database");
+    let pagila = database.connect("pagila").await;
+    let schema = std::fs::read_to_string(corpus().join(PAGILA).join("V1__pagila_schema.sql"))
+        .expect("read pagila");
+    pagila
+        .batch_execute(&schema)
+        .await
+        .expect("PostgreSQL loads the pagila schema");
+
+    let work = tempfile::tempdir().unwrap();
+    let store = work.path().join("store");
+    let sources = format!(
+        "[[sources]]\ntype = \"sql_migrations\"\nname = \"declared\"\npath = {:?}\ninterval = \"1h\"\n\n\
+         [[sources]]\ntype = \"postgres_catalog\"\nname = \"live\"\nconnection = {:?}\ninterval = \"1h\"\n",
+        corpus().join(PAGILA).display().to_string(),
+        database.connection("pagila"),
+    );
+    let config = write_config(work.path(), &store, &sources).unwrap();
+
+    ingest_once(&config);
+    let false_drift = drifted(&config).await;
+    assert!(
+        false_drift.is_empty(),
+        "the same schema, declared and live, drifts in {} rows:\n{}",
+        false_drift.len(),
+        false_drift
+            .iter()
+            .map(|row| row.join(" | "))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+
+    // Hand changes nobody wrote back.
+    pagila
+        .batch_execute(
+            "DROP INDEX public.idx_actor_last_name; \
+             ALTER TABLE public.customer ADD COLUMN loyalty_tier text; \
+             ALTER TABLE public.actor ALTER COLUMN first_name TYPE varchar(80); \
+             CREATE TABLE public.payment_p2022_08 PARTITION OF public.payment \
+               FOR VALUES FROM ('2022-08-01 00:00:00+00') TO ('2022-09-01 00:00:00+00');",
+        )
+        .await
+        .expect("hand-made DDL");
+    ingest_once(&config);
+    let drift: Vec<(String, String, String)> = drifted(&config)
+        .await
+        .into_iter()
+        .map(|row| (row[0].clone(), row[1].clone(), row[2].clone()))
+        .collect();
+    let mut expected = vec![
+        ("changed", "postgres/column", "public.actor.first_name"),
+        ("missing", "postgres/index", "public.idx_actor_last_name"),
+        (
+            "unmanaged",
+            "postgres/column",
+            "public.customer.loyalty_tier",
+        ),
+        ("unmanaged", "postgres/table", "public.payment_p2022_08"),
+    ];
+    expected.sort();
+    let expected: Vec<(String, String, String)> = expected
+        .into_iter()
+        .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+        .collect();
+    let planted_partition_only: Vec<_> = drift
+        .iter()
+        .filter(|(_, _, id)| id.starts_with("public.payment_p2022_08"))
+        .collect();
+    assert_eq!(
+        drift
+            .iter()
+            .filter(|row| !row.2.starts_with("public.payment_p2022_08.")
+                && !row.2.starts_with("public.payment_p2022_08_"))
+            .cloned()
+            .collect::<Vec<_>>(),
+        expected,
+        "every drift row: {drift:?}; rows of the new partition: {planted_partition_only:?}"
+    );
 }

@@ -364,13 +364,16 @@ fn body_value(body: &Body, redact_secret_names: bool) -> Value {
 /// expression is a reference to the secret, not the secret).
 fn attribute_value(name: &str, expression: &Expression, redact_secret_names: bool) -> Value {
     let value = expression_value(expression);
-    if redact_secret_names && looks_secret(name) && !is_expression(&value) {
+    // A boolean hides nothing (`skip_credentials_validation = true` is a switch, not a
+    // credential), and redacting it would hide a real configuration change.
+    if redact_secret_names && looks_secret(name) && !is_expression(&value) && !value.is_boolean() {
         return redact_literals(value);
     }
     value
 }
 
-fn looks_secret(name: &str) -> bool {
+/// Whether a name (attribute, variable) announces a secret: password, token, private_key, ...
+pub(crate) fn looks_secret(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
     SECRET_NAME_FRAGMENTS
         .iter()
