@@ -409,15 +409,62 @@ def hcl_unquote(text):
     return text[1:-1] if len(text) >= 2 and text[0] == '"' and text[-1] == '"' else text
 
 
+def tf_json_as_hcl2(document):
+    """Terraform's JSON syntax in python-hcl2's shape: a list of {label: {label: body}} per
+    block type (resource and data have two labels; module, variable, output, provider one;
+    locals none). A list of bodies under one label is several blocks."""
+    def bodies(value):
+        return value if isinstance(value, list) else [value]
+
+    def clean(body):
+        return {k: v for k, v in body.items() if k != "//"}
+
+    out = {}
+    for block_type, value in document.items():
+        if block_type == "//":
+            continue
+        if block_type in ("resource", "data"):
+            for type_, named in clean(value).items():
+                for name, body in clean(named).items():
+                    for one in bodies(body):
+                        out.setdefault(block_type, []).append({type_: {name: clean(one)}})
+        elif block_type in ("module", "variable", "output", "provider"):
+            for name, body in clean(value).items():
+                for one in bodies(body):
+                    out.setdefault(block_type, []).append({name: clean(one)})
+        elif block_type == "locals":
+            for one in bodies(value):
+                out.setdefault("locals", []).append(clean(one))
+    return out
+
+
 def expect_terraform_hcl(path):
+    expectation = Expectation("terraform_hcl", path)
+    hcl_module(expectation, path, "", 0)
+    return expectation
+
+
+def hcl_module(expectation, path, prefix, depth):
+    """One module directory (or file); local module calls are followed with their address
+    prefix, as Terraform names their contents (module.<name>.<type>.<name>)."""
     import hcl2  # python-hcl2
 
-    expectation = Expectation("terraform_hcl", path)
     files = [path] if os.path.isfile(path) else sorted(
-        os.path.join(path, f) for f in os.listdir(path) if f.endswith(".tf"))
+        os.path.join(path, f) for f in os.listdir(path) if f.endswith((".tf", ".tf.json")))
+    calls = []
+
+    def add(kind, id_):
+        return expectation.add(kind, prefix + id_)
+
+    def redact(kind, id_, at):
+        expectation.redacted.add(f"{kind} {prefix}{id_} {at}")
+
     for file in files:
         with open(file) as handle:
-            document = hcl2.load(handle)
+            if file.endswith(".tf.json"):
+                document = tf_json_as_hcl2(json.load(handle))
+            else:
+                document = hcl2.load(handle)
 
         def body_keys(body):
             return sorted(k for k in body if not k.startswith("__"))
@@ -426,42 +473,51 @@ def expect_terraform_hcl(path):
             for type_, named in block.items():
                 for name, body in named.items():
                     type_, name = hcl_unquote(type_), hcl_unquote(name)
-                    entry = expectation.add(type_, f"{type_}.{name}")
+                    entry = add(type_, f"{type_}.{name}")
                     entry["keys"][""] = body_keys(body)
         for block in document.get("data", []):
             for type_, named in block.items():
                 for name, body in named.items():
                     type_, name = hcl_unquote(type_), hcl_unquote(name)
-                    entry = expectation.add(f"data.{type_}", f"data.{type_}.{name}")
+                    entry = add(f"data.{type_}", f"data.{type_}.{name}")
                     entry["keys"][""] = body_keys(body)
         for block in document.get("module", []):
             for name, body in block.items():
-                entry = expectation.add("terraform_module", f"module.{hcl_unquote(name)}")
+                name = hcl_unquote(name)
+                entry = add("terraform_module", f"module.{name}")
                 entry["keys"][""] = body_keys(body)
-                if isinstance(body.get("source"), str) and "${" not in body["source"]:
-                    entry["values"]["/source"] = hcl_unquote(body["source"])
+                source = body.get("source")
+                if isinstance(source, str) and "${" not in source:
+                    source = hcl_unquote(source)
+                    entry["values"]["/source"] = source
+                    if source.startswith(("./", "../")):
+                        calls.append((name, source))
         for block in document.get("variable", []):
             for name, body in block.items():
                 name = hcl_unquote(name)
-                entry = expectation.add("terraform_variable", f"var.{name}")
+                entry = add("terraform_variable", f"var.{name}")
                 entry["keys"][""] = body_keys(body)
                 sensitive = body.get("sensitive") is True
                 if "default" in body and (sensitive or any(w in name.lower() for w in SECRET_WORDS)):
-                    expectation.redacted.add(f"terraform_variable var.{name} /default")
+                    redact("terraform_variable", f"var.{name}", "/default")
         for block in document.get("output", []):
             for name, body in block.items():
-                entry = expectation.add("terraform_output", f"output.{hcl_unquote(name)}")
+                entry = add("terraform_output", f"output.{hcl_unquote(name)}")
                 entry["keys"][""] = body_keys(body)
         for block in document.get("locals", []):
             for name in body_keys(block):
-                expectation.add("terraform_local", f"local.{name}")
+                add("terraform_local", f"local.{name}")
         for block in document.get("provider", []):
             for name, body in block.items():
                 name = hcl_unquote(name)
                 alias = body.get("alias")
                 id_ = f"provider.{name}" + (f".{hcl_unquote(alias)}" if alias else "")
-                expectation.add("terraform_provider", id_)
-    return expectation
+                add("terraform_provider", id_)
+    directory = path if os.path.isdir(path) else os.path.dirname(path)
+    for name, source in calls:
+        target = os.path.normpath(os.path.join(directory, source))
+        if depth < 16 and os.path.isdir(target):
+            hcl_module(expectation, target, f"{prefix}module.{name}.", depth + 1)
 
 
 # ---------------------------------------------------------------- Terraform state and plan
@@ -653,7 +709,10 @@ def inputs():
     found += [("cloudformation", p) for p in each("cloudformation/yaml") + each("cloudformation/json")]
     found += [("compose", p) for p in each("compose")]
     found += [("flagd", p) for p in each("flagd")]
-    found += [("terraform_hcl", p) for p in each("terraform_hcl")]
+    found += [("terraform_hcl", os.path.join(HERE, "terraform_hcl/s3-bucket"))]
+    found += [("terraform_hcl", p) for p in each("terraform_hcl/s3-bucket/modules")
+              + each("terraform_hcl/s3-bucket/examples")]
+    found += [("terraform_hcl", p) for p in each("terraform_hcl", lambda n: n.startswith("json-"))]
     found += [("terraform_state", p) for p in each("terraform_state")]
     found += [("terraform_plan", p) for p in each("terraform_plan")]
     found += [("sql_migrations", p) for p in each("sql_migrations")]

@@ -15,7 +15,7 @@ use groundtruth_engine::canonical;
 use serde_json::{Map, Value};
 
 use crate::error::{IngestError, Result};
-use crate::input::InputFile;
+use crate::input::{join_relative as join, parent_relative as parent, InputFile};
 use crate::source::terraform_hcl::looks_secret;
 use crate::yaml;
 
@@ -110,33 +110,6 @@ impl<'a> Files<'a> {
             bytes,
         }))
     }
-}
-
-/// `a/b/compose.yaml` → `a/b`; `compose.yaml` → ``.
-fn parent(relative: &str) -> &str {
-    relative.rsplit_once('/').map(|(dir, _)| dir).unwrap_or("")
-}
-
-/// `dir` + `path`, with `.` and `..` resolved, `/`-separated.
-fn join(directory: &str, path: &str) -> String {
-    let mut parts: Vec<&str> = if path.starts_with('/') {
-        Vec::new()
-    } else {
-        directory
-            .split('/')
-            .filter(|part| !part.is_empty())
-            .collect()
-    };
-    for part in path.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            other => parts.push(other),
-        }
-    }
-    parts.join("/")
 }
 
 /// The override file compose reads beside `file_name`, if it has one.
