@@ -1063,4 +1063,56 @@ output "admin_password" {
     fn heredocs_are_dedented() {
         assert_eq!(dedent("    a\n      b\n\n    c\n"), "a\n  b\n\nc\n");
     }
+
+    #[tokio::test]
+    async fn local_modules_are_followed_and_json_configuration_is_read() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let write = |relative: &str, text: &str| {
+            let path = root.path().join(relative);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        write(
+            "live/main.tf",
+            "module \"queue\" {\n  source = \"./modules/queue\"\n}\n\
+             module \"shared\" {\n  source = \"../shared\"\n}\n\
+             module \"gone\" {\n  source = \"./modules/gone\"\n}\n\
+             module \"registry\" {\n  source = \"terraform-aws-modules/sqs/aws\"\n}\n",
+        );
+        write(
+            "live/modules/queue/main.tf",
+            "resource \"aws_sqs_queue\" \"this\" {\n  name = \"jobs\"\n}\n",
+        );
+        // Outside the input, beside it on disk, as `../../` in a module's examples.
+        write(
+            "shared/main.tf.json",
+            r#"{"resource": {"aws_s3_bucket": {"logs": {"bucket": "${var.name}-logs"}}},
+               "variable": {"name": {"default": "shop"}}}"#,
+        );
+        let observation = scrape_path(&root.path().join("live"))
+            .await
+            .expect("parses");
+        let queue = find(
+            &observation,
+            "aws_sqs_queue",
+            "module.queue.aws_sqs_queue.this",
+        );
+        assert_eq!(queue.attrs["name"], json!("jobs"));
+        assert_eq!(queue.labels["terraform.module"], "module.queue");
+        let bucket = find(
+            &observation,
+            "aws_s3_bucket",
+            "module.shared.aws_s3_bucket.logs",
+        );
+        assert_eq!(
+            bucket.attrs["bucket"],
+            json!({"expression": "\"${var.name}-logs\""})
+        );
+        find(&observation, VARIABLE_KIND, "module.shared.var.name");
+        find(&observation, MODULE_KIND, "module.registry");
+        assert_eq!(
+            observation.warnings,
+            vec!["module.gone: local module source ./modules/gone has no .tf files under the input or beside it; its contents are not read".to_string()]
+        );
+    }
 }

@@ -595,6 +595,14 @@ impl Catalog {
                         Ok(())
                     }
                     Ok(_) if alter.if_exists => Ok(()),
+                    // PostgreSQL takes ALTER TABLE on sequences and views too (pg_dump writes
+                    // `ALTER TABLE seq OWNER TO ...`); nothing of theirs it changes is folded.
+                    Ok(key) if self.sequences.contains_key(&key) || self.views.contains_key(&key) => {
+                        Err(format!(
+                            "ALTER TABLE of the sequence or view {}.{} is not folded into the schema",
+                            key.0, key.1
+                        ))
+                    }
                     Ok((schema, table)) => Err(format!("table {schema}.{table} does not exist")),
                     Err(message) => Err(message),
                 }
