@@ -386,6 +386,16 @@ async fn a_real_schema_gives_zero_false_drift_and_exactly_the_planted_changes() 
             "public.customer.loyalty_tier",
         ),
         ("unmanaged", "postgres/table", "public.payment_p2026_08"),
+        (
+            "unmanaged",
+            "postgres/constraint",
+            "public.payment_p2026_08.payment_p2026_08_pkey",
+        ),
+        (
+            "unmanaged",
+            "postgres/index",
+            "public.payment_p2026_08_pkey",
+        ),
     ]
     .into_iter()
     .chain(
@@ -397,9 +407,7 @@ async fn a_real_schema_gives_zero_false_drift_and_exactly_the_planted_changes() 
             "rental_id",
             "staff_id",
         ]
-        .map(|column| ("unmanaged", "postgres/column", column))
-        .into_iter()
-        .map(|(status, kind, column)| (status, kind, column)),
+        .map(|column| ("unmanaged", "postgres/column", column)),
     )
     .map(|(status, kind, id)| {
         let id = if kind == "postgres/column" && !id.contains('.') {
