@@ -161,6 +161,10 @@ pub struct ComposeConfig {
     /// The project name (default: the file's top-level `name:`, else `default`).
     #[serde(default)]
     pub project: Option<String>,
+    /// Interpolation variables for `${VAR}`, over each compose file's `.env` (the process
+    /// environment is not read).
+    #[serde(default)]
+    pub variables: std::collections::BTreeMap<String, String>,
     /// Most files read from a directory (default 10000).
     #[serde(default)]
     pub max_files: Option<usize>,
@@ -454,11 +458,14 @@ impl SourceConfig {
                 file_input(&config.path, config.max_files, config.max_file_bytes),
                 config.layout,
             )),
-            SourceConfig::Compose(config) => Arc::new(ComposeSource::new(
-                config.name.clone(),
-                file_input(&config.path, config.max_files, config.max_file_bytes),
-                config.project.clone(),
-            )),
+            SourceConfig::Compose(config) => Arc::new(
+                ComposeSource::new(
+                    config.name.clone(),
+                    file_input(&config.path, config.max_files, config.max_file_bytes),
+                    config.project.clone(),
+                )
+                .with_variables(config.variables.clone()),
+            ),
             SourceConfig::Flagd(config) => {
                 Arc::new(FlagdSource::new(config.name.clone(), config.input()))
             }

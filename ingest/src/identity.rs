@@ -150,6 +150,17 @@ const CLOUDFORMATION_LIVE_KINDS: &[(&str, &str, &str)] = &[
         "DBInstanceIdentifier",
     ),
     ("AWS::IAM::Role", "aws_iam_role", "RoleName"),
+    // SAM (`Transform: AWS::Serverless-2016-10-31`) resources become these once deployed.
+    (
+        "AWS::Serverless::Function",
+        "aws_lambda_function",
+        "FunctionName",
+    ),
+    (
+        "AWS::Serverless::SimpleTable",
+        "aws_dynamodb_table",
+        "TableName",
+    ),
 ];
 
 /// The live kind (Terraform type) of a CloudFormation resource type, when one is mapped.

@@ -520,9 +520,43 @@ pub fn has_extension(relative: &str, extensions: &[&str]) -> bool {
         .any(|extension| lower.ends_with(&format!(".{extension}")))
 }
 
+/// The directory part of a `/`-separated relative path: `a/b/c.tf` → `a/b`, `c.tf` → ``.
+pub fn parent_relative(relative: &str) -> &str {
+    relative.rsplit_once('/').map(|(dir, _)| dir).unwrap_or("")
+}
+
+/// `directory` joined with the relative `path` a file names (`../modules/x`), `.` and `..`
+/// resolved, `/`-separated; a `..` above the top is kept, so the result can say it left the
+/// input.
+pub fn join_relative(directory: &str, path: &str) -> String {
+    let mut parts: Vec<&str> = directory
+        .split('/')
+        .filter(|part| !part.is_empty())
+        .collect();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." if parts.last().is_some_and(|last| *last != "..") => {
+                parts.pop();
+            }
+            other => parts.push(other),
+        }
+    }
+    parts.join("/")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn relative_paths_join_like_a_file_system() {
+        assert_eq!(parent_relative("a/b/c.tf"), "a/b");
+        assert_eq!(parent_relative("c.tf"), "");
+        assert_eq!(join_relative("examples/x", "../../modules/y"), "modules/y");
+        assert_eq!(join_relative("", "./modules/y"), "modules/y");
+        assert_eq!(join_relative("x", "../../y"), "../y");
+    }
 
     fn yaml(relative: &str) -> bool {
         has_extension(relative, &["yaml", "yml"])

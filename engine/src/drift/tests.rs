@@ -275,3 +275,45 @@ fn postgres_expressions_compare_after_catalog_spellings_are_removed() {
         vec!["columns"]
     );
 }
+
+#[test]
+fn a_dumped_schema_and_its_catalog_spell_names_and_views_alike() {
+    // pagila's dump qualifies every name (search_path is cleared); the catalog does not.
+    let column = |path: &str, declared: &str, live: &str| {
+        normalize::equivalent(
+            "postgres/column",
+            &[path.to_string()],
+            &json!(declared),
+            &json!(live),
+        )
+    };
+    assert!(column("type", "public.mpaa_rating", "mpaa_rating"));
+    assert!(column(
+        "default",
+        "nextval('public.actor_actor_id_seq'::REGCLASS)",
+        "nextval('actor_actor_id_seq'::regclass)"
+    ));
+    assert!(column(
+        "default",
+        "'G'::public.mpaa_rating",
+        "'G'::mpaa_rating"
+    ));
+    assert!(!column("type", "public.mpaa_rating", "other.mpaa_rating"));
+    assert!(!column("type", "notpublic.year", "year"));
+    // staff_list as the dump folds it, and as pg_get_viewdef prints it.
+    let declared = "SELECT s.staff_id AS id, ((s.first_name || ' '::TEXT) || s.last_name) AS name, a.address, a.postal_code AS \"zip code\", a.phone, city.city, country.country, s.store_id AS sid FROM (((public.staff s JOIN public.address a ON ((s.address_id = a.address_id))) JOIN public.city ON ((a.city_id = city.city_id))) JOIN public.country ON ((city.country_id = country.country_id)))";
+    let live = " SELECT s.staff_id AS id,\n    (s.first_name || ' '::text) || s.last_name AS name,\n    a.address,\n    a.postal_code AS \"zip code\",\n    a.phone,\n    city.city,\n    country.country,\n    s.store_id AS sid\n   FROM staff s\n     JOIN address a ON s.address_id = a.address_id\n     JOIN city ON a.city_id = city.city_id\n     JOIN country ON city.country_id = country.country_id;";
+    let view = |declared: &str, live: &str| {
+        normalize::equivalent(
+            "postgres/view",
+            &["definition".to_string()],
+            &json!(declared),
+            &json!(live),
+        )
+    };
+    assert!(view(declared, live));
+    assert!(!view(
+        &declared.replace("s.store_id AS sid", "s.staff_id AS sid"),
+        live
+    ));
+}

@@ -10,7 +10,7 @@
 //! and id = `<stack>/<LogicalId>`, where the stack is the configured `stack_name` or the
 //! template's file name without extension. Attrs mirror the template: `Properties` (intrinsics
 //! in long form), `DependsOn` (always an array), and `Condition`, `DeletionPolicy`,
-//! `UpdateReplacePolicy` when set. A `{"Ref": "Param"}` to a parameter with a literal `Default`
+//! `UpdateReplacePolicy` and `Metadata` (cfn-init configuration included) when set. A `{"Ref": "Param"}` to a parameter with a literal `Default`
 //! is replaced by that default (pseudo parameters such as `AWS::Region` stay references).
 //! Labels: `cloudformation.stack`, `cloudformation.logical_id`, `cloudformation.file` (the
 //! relative path), and `live.kind` / `live.name` for the types [`identity`] maps to live kinds.
@@ -275,6 +275,14 @@ fn template_resources(
             if let Some(value) = resource.get(attribute) {
                 attrs.insert(attribute.to_string(), value.clone());
             }
+        }
+        // cfn-init configuration (files, commands, services) lives in Metadata and changes
+        // what the instance runs; AWS::CloudFormation::Authentication there holds passwords.
+        if let Some(metadata) = resource.get("Metadata") {
+            let mut metadata = metadata.clone();
+            resolve_defaults(&mut metadata, &defaults);
+            redact_secrets(&mut metadata);
+            attrs.insert("Metadata".to_string(), metadata);
         }
         let mut observed = ObservedResource::new(
             resource_type,

@@ -2,25 +2,34 @@
 //! layer.
 //!
 //! It reads one compose file (any name), or under a directory every file named
-//! `compose.yaml`, `compose.yml`, `docker-compose.yaml` or `docker-compose.yml`. Override
-//! files (`compose.override.yaml`, `*.compose.yaml`) are not read and nothing is merged: each
-//! file is taken as written. The project is the constructor's `project`, else the file's
-//! top-level `name:`, else `default`. Identity: services are kind `compose/service`, id
-//! `<project>/<service>` (`shop/web`); top-level `networks`, `volumes`, `secrets` and `configs`
-//! are `compose/network`, `compose/volume`, `compose/secret`, `compose/config` with the same
-//! id scheme. Service attrs are normalized so equivalent spellings compare equal: `ports`
-//! (short `"127.0.0.1:8080:80/tcp"` and long syntax) become `{target, published, protocol,
-//! host_ip}`, `volumes` become `{type, source, target, read_only}` (long-syntax extras kept),
-//! `environment` (list or map) becomes a map, `depends_on` (list or map) a map of
-//! `{condition, required}`, `networks` a map, `env_file` a list of paths, `build` an object.
-//! The compose `labels` (list or map) become resource labels, with `compose.file` (relative
-//! path) and `compose.project`. Redacted with [`canonical::redacted`]: every `environment`
-//! value and every `build.args` value (names kept; a variable without a value stays `null`),
-//! and the inline `content` of a top-level secret or config. `${VAR:-default}` interpolation
-//! is not performed: values are recorded as written. Warnings: a port or volume that cannot be
-//! read (kept as `{"raw": ...}`), and an identity seen in an earlier file (the first is kept).
-//! Errors: a file that is not a mapping, or whose `services` (or another top-level section)
-//! is not a mapping; no compose file under a directory.
+//! `compose.yaml`, `compose.yml`, `docker-compose.yaml` or `docker-compose.yml`, and builds the
+//! model `docker compose` would apply ([`project`]): `${VAR}` / `${VAR:-default}` / `$VAR`
+//! interpolation from the `.env` file beside the compose file, overlaid by the configured
+//! `variables` (the process environment is not read, so a scrape is deterministic; an unset
+//! variable becomes empty with a warning, as in compose); the override file beside it
+//! (`compose.override.yaml` for `compose.yaml`) merged in by compose's rules; and `include:`
+//! files loaded into the same project (a missing included file fails the scrape). A value
+//! that interpolates a secret-named variable is redacted whole. The project is the
+//! constructor's `project`, else the file's top-level `name:`, else `default`. Identity:
+//! services are kind `compose/service`, id `<project>/<service>` (`shop/web`); top-level
+//! `networks`, `volumes`, `secrets` and `configs` are `compose/network`, `compose/volume`,
+//! `compose/secret`, `compose/config` with the same id scheme. Service attrs are normalized so
+//! equivalent spellings compare equal: `ports` (short `"127.0.0.1:8080:80/tcp"` and long
+//! syntax) become `{target, published, protocol, host_ip}`, `volumes` become `{type, source,
+//! target, read_only}` (long-syntax extras kept), `environment` (list or map) becomes a map,
+//! `depends_on` (list or map) a map of `{condition, required}`, `networks` a map, `env_file` a
+//! list of paths, `build` an object, `deploy.replicas` `replicas`; every other field is kept
+//! as written (`x-*` extensions aside). The compose `labels` (list or map) become resource
+//! labels, with `compose.file` (relative path) and `compose.project`. Redacted with
+//! [`canonical::redacted`]: every `environment` value and every `build.args` value (names
+//! kept; a variable without a value stays `null`), and the inline `content` of a top-level
+//! secret or config. Warnings: a port or volume that cannot be read (kept as `{"raw": ...}`),
+//! an unset variable, a top-level key the source does not model, and an identity seen in an
+//! earlier file (the first is kept). Errors: a file that is not a mapping, or whose `services`
+//! (or another top-level section) is not a mapping; no compose file under a directory; a
+//! missing or cyclic include.
+
+pub mod project;
 
 use std::collections::BTreeMap;
 
@@ -29,9 +38,8 @@ use groundtruth_engine::model::{Layer, Observation, ObservedResource};
 use serde_json::{json, Map, Value};
 
 use crate::error::{IngestError, Result};
-use crate::input::{Input, InputFile};
+use crate::input::{self, Input, InputFile};
 use crate::source::{read_and_parse, ScrapeContext, Source};
-use crate::yaml;
 
 /// Kind of a service.
 pub const SERVICE_KIND: &str = "compose/service";
@@ -62,6 +70,7 @@ pub struct ComposeSource {
     name: String,
     input: Input,
     project: Option<String>,
+    variables: BTreeMap<String, String>,
 }
 
 impl ComposeSource {
@@ -71,13 +80,27 @@ impl ComposeSource {
             name: name.into(),
             input,
             project,
+            variables: BTreeMap::new(),
         }
+    }
+
+    /// Interpolation variables that take precedence over each project's `.env` file.
+    pub fn with_variables(mut self, variables: BTreeMap<String, String>) -> Self {
+        self.variables = variables;
+        self
     }
 }
 
+/// A file compose starts from (not an override or an included file).
 fn is_compose_file(relative: &str) -> bool {
     let file_name = relative.rsplit('/').next().unwrap_or(relative);
     COMPOSE_FILE_NAMES.contains(&file_name.to_ascii_lowercase().as_str())
+}
+
+/// Compose files, and what they may pull in: `.env`, override and included files.
+fn is_read(relative: &str) -> bool {
+    let file_name = relative.rsplit('/').next().unwrap_or(relative);
+    file_name == ".env" || input::has_extension(relative, &["yaml", "yml"])
 }
 
 #[async_trait::async_trait]
@@ -97,42 +120,62 @@ impl Source for ComposeSource {
     async fn scrape(&self, context: &ScrapeContext) -> Result<Observation> {
         let location = self.input.location().display_path();
         let project = self.project.clone();
-        read_and_parse(
-            &self.name,
-            &self.input,
-            is_compose_file,
-            context,
-            move |files| {
-                // An empty scrape would read as "every service was deleted".
-                if files.is_empty() {
-                    return Err(IngestError::Invalid {
-                        path: location,
-                        message: format!(
-                            "no compose file found (looked for {COMPOSE_FILE_NAMES:?})"
-                        ),
-                    });
-                }
-                parse_files(&files, project.as_deref())
-            },
-        )
+        let variables = self.variables.clone();
+        read_and_parse(&self.name, &self.input, is_read, context, move |files| {
+            // An empty scrape would read as "every service was deleted".
+            let single_file = files.len() == 1 && location.is_file();
+            if !single_file && !files.iter().any(|file| is_compose_file(&file.relative)) {
+                return Err(IngestError::Invalid {
+                    path: location,
+                    message: format!("no compose file found (looked for {COMPOSE_FILE_NAMES:?})"),
+                });
+            }
+            parse_files(&files, project.as_deref(), &variables, single_file)
+        })
         .await
     }
 }
 
-/// Every resource of every file, sorted by identity, first occurrence kept.
-pub fn parse_files(files: &[InputFile], project: Option<&str>) -> Result<Observation> {
+/// Every resource of every compose file (with its `.env`, override and includes applied),
+/// sorted by identity, first occurrence kept. With `single_file`, the one file is the
+/// compose file whatever its name.
+pub fn parse_files(
+    files: &[InputFile],
+    project: Option<&str>,
+    variables: &BTreeMap<String, String>,
+    single_file: bool,
+) -> Result<Observation> {
     let mut warnings = Vec::new();
     let mut seen: BTreeMap<(String, String), (ObservedResource, String)> = BTreeMap::new();
-    for file in files {
-        for resource in file_resources(file, project, &mut warnings)? {
-            let key = (resource.kind.clone(), resource.id.clone());
-            if let Some((_, first_file)) = seen.get(&key) {
-                warnings.push(format!(
-                    "{} {} in {} is also defined in {first_file}; kept the first",
-                    key.0, key.1, file.relative
-                ));
-            } else {
-                seen.insert(key, (resource, file.relative.clone()));
+    let index = project::Files::new(files);
+    let roots = files
+        .iter()
+        .filter(|file| single_file || is_compose_file(&file.relative));
+    for root in roots {
+        let assembled = project::assemble(root, &index, variables, &mut warnings)?;
+        // Included files belong to the including file's project.
+        let project = project
+            .map(str::to_string)
+            .or_else(|| {
+                assembled
+                    .first()
+                    .and_then(|first| first.root.get("name"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+            .filter(|project| !project.is_empty())
+            .unwrap_or_else(|| "default".to_string());
+        for part in &assembled {
+            for resource in file_resources(&part.file, &part.root, &project, &mut warnings)? {
+                let key = (resource.kind.clone(), resource.id.clone());
+                if let Some((_, first_file)) = seen.get(&key) {
+                    warnings.push(format!(
+                        "{} {} in {} is also defined in {first_file}; kept the first",
+                        key.0, key.1, part.file.relative
+                    ));
+                } else {
+                    seen.insert(key, (resource, part.file.relative.clone()));
+                }
             }
         }
     }
@@ -164,21 +207,12 @@ fn section<'a>(
 
 fn file_resources(
     file: &InputFile,
-    project: Option<&str>,
+    root: &Map<String, Value>,
+    project: &str,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<ObservedResource>> {
-    let document = yaml::parse_document(file)?;
-    let Value::Object(root) = document else {
-        return Err(invalid(
-            file,
-            "not a compose file: the document is not a mapping".to_string(),
-        ));
-    };
-    let project = project
-        .map(str::to_string)
-        .or_else(|| root.get("name").and_then(Value::as_str).map(str::to_string))
-        .filter(|project| !project.is_empty())
-        .unwrap_or_else(|| "default".to_string());
+    let root = root.clone();
+    let project = project.to_string();
     let mut resources = Vec::new();
     let base = |kind: &str, name: &str, attrs: Value| {
         ObservedResource::new(kind, format!("{project}/{name}"), Layer::Declared, attrs)
@@ -358,6 +392,25 @@ fn service_attrs(service: &Map<String, Value>, context: &str, warnings: &mut Vec
         .and_then(|deploy| deploy.get("replicas"))
     {
         attrs.insert("replicas".to_string(), replicas.clone());
+    }
+    // Every other field compose accepts (user, privileged, cap_add, logging, deploy's other
+    // settings, ...) is kept as written, not dropped: a change to it is a change here too.
+    for (field, value) in service {
+        if attrs.contains_key(field) || field == "labels" || field.starts_with("x-") {
+            continue;
+        }
+        let value = match (field.as_str(), value) {
+            ("deploy", Value::Object(deploy)) => {
+                let mut deploy = deploy.clone();
+                deploy.remove("replicas");
+                if deploy.is_empty() {
+                    continue;
+                }
+                Value::Object(deploy)
+            }
+            _ => value.clone(),
+        };
+        attrs.insert(field.clone(), value);
     }
     Value::Object(attrs)
 }
@@ -778,7 +831,7 @@ mod tests {
             "services:\n  api:\n    image: api:1\n    ports: [\"1:2:3:4\"]\n",
         );
         let second = file("b/compose.yaml", "services:\n  api:\n    image: api:2\n");
-        let observation = parse_files(&[first, second], None).unwrap();
+        let observation = parse_files(&[first, second], None, &BTreeMap::new(), false).unwrap();
         assert_eq!(observation.resources.len(), 1);
         assert_eq!(observation.resources[0].id, "default/api");
         assert_eq!(observation.resources[0].attrs["image"], json!("api:1"));
@@ -793,13 +846,23 @@ mod tests {
                 "compose/service default/api in b/compose.yaml is also defined in a/compose.yaml; kept the first".to_string(),
             ]
         );
-        let error = parse_files(&[file("compose.yaml", "services: [web]\n")], None)
-            .unwrap_err()
-            .to_string();
+        let error = parse_files(
+            &[file("compose.yaml", "services: [web]\n")],
+            None,
+            &BTreeMap::new(),
+            false,
+        )
+        .unwrap_err()
+        .to_string();
         assert_eq!(error, "/repo/compose.yaml: \"services\" is not a mapping");
-        let error = parse_files(&[file("compose.yaml", "- web\n")], None)
-            .unwrap_err()
-            .to_string();
+        let error = parse_files(
+            &[file("compose.yaml", "- web\n")],
+            None,
+            &BTreeMap::new(),
+            false,
+        )
+        .unwrap_err()
+        .to_string();
         assert_eq!(
             error,
             "/repo/compose.yaml: not a compose file: the document is not a mapping"
@@ -814,6 +877,8 @@ mod tests {
                 "name: app\nsecrets:\n  token:\n    content: tok-fixture-123\nconfigs:\n  app_conf:\n    content: |\n      debug = false\n    name: app-conf-v2\n",
             )],
             None,
+            &BTreeMap::new(),
+            false,
         )
         .unwrap();
         assert_eq!(
@@ -834,5 +899,166 @@ mod tests {
         assert!(!is_compose_file("compose.override.yaml"));
         assert!(!is_compose_file("dev.compose.yaml"));
         assert!(!is_compose_file("k8s/deployment.yaml"));
+    }
+
+    fn project_of(files: &[InputFile], variables: &[(&str, &str)]) -> Observation {
+        let variables = variables
+            .iter()
+            .map(|(key, value)| (key.to_string(), value.to_string()))
+            .collect();
+        parse_files(files, None, &variables, false).expect("project parses")
+    }
+
+    #[test]
+    fn variables_come_from_env_then_configuration_and_secrets_stay_redacted() {
+        let observation = project_of(
+            &[
+                file(
+                    "compose.yaml",
+                    "services:\n  api:\n    image: \"shop/api:${TAG:-latest}\"\n    \
+                     command: [\"serve\", \"--db-password=${DB_PASSWORD}\", \"--cost=$$5\"]\n    \
+                     environment:\n      - DATABASE_PASSWORD=${DB_PASSWORD}\n    \
+                     restart: ${RESTART:-unless-stopped}\n    hostname: ${HOST}\n",
+                ),
+                file(
+                    ".env",
+                    "# versions\nTAG=1.4.2\nDB_PASSWORD='env-fixture-pw-77'\nRESTART=always\n",
+                ),
+            ],
+            &[("RESTART", "on-failure")],
+        );
+        let api = find(&observation, SERVICE_KIND, "default/api");
+        assert_eq!(api.attrs["image"], json!("shop/api:1.4.2"));
+        // Configuration overrides .env.
+        assert_eq!(api.attrs["restart"], json!("on-failure"));
+        assert_eq!(api.attrs["command"][0], json!("serve"));
+        assert_eq!(
+            api.attrs["command"][1],
+            secret("--db-password=env-fixture-pw-77")
+        );
+        assert_eq!(api.attrs["command"][2], json!("--cost=$5"));
+        assert_eq!(
+            api.attrs["environment"]["DATABASE_PASSWORD"],
+            secret("env-fixture-pw-77")
+        );
+        assert_eq!(api.attrs["hostname"], json!(""));
+        assert_eq!(
+            observation.warnings,
+            vec!["compose.yaml: variable HOST is not set (no .env entry or configured variable); empty".to_string()]
+        );
+        assert!(!serde_json::to_string(&observation.resources)
+            .unwrap()
+            .contains("env-fixture-pw-77"));
+    }
+
+    #[test]
+    fn interpolation_forms() {
+        let environment: BTreeMap<String, String> = [("SET", "x"), ("EMPTY", "")]
+            .iter()
+            .map(|(key, value)| (key.to_string(), value.to_string()))
+            .collect();
+        let run = |text: &str| {
+            let mut secret = false;
+            let mut problems = Vec::new();
+            let out = project::interpolate(text, &environment, &mut secret, &mut problems);
+            (out, problems.len())
+        };
+        assert_eq!(
+            run("${SET}-$SET-${SET:-d}-${SET-d}"),
+            ("x-x-x-x".to_string(), 0)
+        );
+        assert_eq!(run("${EMPTY:-d}|${EMPTY-d}"), ("d|".to_string(), 0));
+        assert_eq!(run("${UNSET:-${SET}}"), ("x".to_string(), 0));
+        assert_eq!(
+            run("${SET:+on}|${EMPTY:+on}|${EMPTY+on}"),
+            ("on||on".to_string(), 0)
+        );
+        assert_eq!(run("${UNSET:?needed}"), (String::new(), 1));
+        assert_eq!(run("$$SET costs $5"), ("$SET costs $5".to_string(), 0));
+    }
+
+    #[test]
+    fn override_files_merge_and_includes_join_the_project() {
+        let observation = project_of(
+            &[
+                file(
+                    "compose.yaml",
+                    "name: shop\ninclude:\n  - infra/db.yaml\nservices:\n  web:\n    image: web:1\n    \
+                     ports: [\"8080:80\"]\n    environment:\n      MODE: prod\n      LOG: info\n",
+                ),
+                file(
+                    "compose.override.yaml",
+                    "services:\n  web:\n    image: web:2-dev\n    ports: [\"9229:9229\"]\n    \
+                     environment: [\"LOG=debug\"]\n",
+                ),
+                file(
+                    "infra/db.yaml",
+                    "services:\n  db:\n    image: postgres:16\nvolumes:\n  pgdata: {}\nx-notes: kept out\n",
+                ),
+            ],
+            &[],
+        );
+        let web = find(&observation, SERVICE_KIND, "shop/web");
+        assert_eq!(web.attrs["image"], json!("web:2-dev"));
+        let targets: Vec<&Value> = web.attrs["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|port| &port["target"])
+            .collect();
+        assert_eq!(targets, vec![&json!(80), &json!(9229)]);
+        assert_eq!(
+            web.attrs["environment"],
+            json!({"LOG": secret("debug"), "MODE": secret("prod")})
+        );
+        let db = find(&observation, SERVICE_KIND, "shop/db");
+        assert_eq!(db.labels[FILE_LABEL], "infra/db.yaml");
+        find(&observation, VOLUME_KIND, "shop/pgdata");
+        assert!(
+            observation.warnings.is_empty(),
+            "{:?}",
+            observation.warnings
+        );
+
+        let error = parse_files(
+            &[file(
+                "compose.yaml",
+                "include: [missing.yaml]\nservices: {}\n",
+            )],
+            None,
+            &BTreeMap::new(),
+            false,
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            error,
+            "/repo/compose.yaml: included file missing.yaml not found"
+        );
+    }
+
+    #[test]
+    fn unmodelled_top_level_keys_and_service_fields_are_not_dropped_silently() {
+        let observation = project_of(
+            &[file(
+                "compose.yaml",
+                "services:\n  web:\n    image: web:1\n    user: \"1000\"\n    cap_add: [NET_ADMIN]\n    \
+                 deploy:\n      replicas: 2\n      resources: {limits: {memory: 256M}}\n\
+                 models:\n  llm: {model: ai/smollm2}\n",
+            )],
+            &[],
+        );
+        let web = find(&observation, SERVICE_KIND, "default/web");
+        assert_eq!(web.attrs["user"], json!("1000"));
+        assert_eq!(web.attrs["cap_add"], json!(["NET_ADMIN"]));
+        assert_eq!(web.attrs["replicas"], json!(2));
+        assert_eq!(
+            web.attrs["deploy"],
+            json!({"resources": {"limits": {"memory": "256M"}}})
+        );
+        assert_eq!(
+            observation.warnings,
+            vec!["compose.yaml: top-level \"models\" is not modelled; ignored".to_string()]
+        );
     }
 }

@@ -6,7 +6,9 @@
 //! charts (`# Source:` comments and `---` separators) and Kustomize output. Empty and null
 //! documents are skipped. Identity follows [`crate::identity`]: kind `k8s/<group>/<Kind>`
 //! (`k8s/apps/Deployment`, `k8s/core/Secret`), id `<namespace>/<name>` (`shop/web`, namespace
-//! `default` when absent) or `<name>` for cluster-scoped kinds (`shop` for a Namespace).
+//! `default` when absent) or `<name>` for cluster-scoped kinds (`shop` for a Namespace; a
+//! custom resource is cluster-scoped when a CustomResourceDefinition among the inputs says
+//! `scope: Cluster`).
 //! attrs are the object without what the API server writes (`status`,
 //! `metadata.{resourceVersion,uid,creationTimestamp,generation,managedFields,selfLink}`) and
 //! without the `kubectl.kubernetes.io/last-applied-configuration` annotation, which can hold a
@@ -108,9 +110,15 @@ impl Source for KubernetesManifestsSource {
 pub fn parse_files(files: &[InputFile]) -> Result<Observation> {
     let mut warnings = Vec::new();
     let mut seen: BTreeMap<(String, String), (ObservedResource, String)> = BTreeMap::new();
+    let mut parsed = Vec::new();
     for file in files {
-        for (object, place) in file_objects(file)? {
-            let Some(resource) = object_resource(file, &place, object, &mut warnings)? else {
+        parsed.push((file, file_objects(file)?));
+    }
+    let scopes = custom_resource_scopes(parsed.iter().flat_map(|(_, objects)| objects));
+    for (file, objects) in parsed {
+        for (object, place) in objects {
+            let Some(resource) = object_resource(file, &place, object, &scopes, &mut warnings)?
+            else {
                 continue;
             };
             let key = (resource.kind.clone(), resource.id.clone());
@@ -287,10 +295,28 @@ fn required_string<'a>(
 }
 
 /// The resource for one object, or `None` (with a warning) when it is skipped.
+/// Whether each custom kind (`(group, Kind)`) a CustomResourceDefinition among the inputs
+/// defines is cluster-scoped (`spec.scope: Cluster`), so its objects get the identity the API
+/// server's discovery gives the live side.
+fn custom_resource_scopes<'a>(
+    objects: impl Iterator<Item = &'a (Value, Place)>,
+) -> BTreeMap<(String, String), bool> {
+    objects
+        .filter(|(object, _)| object["kind"] == "CustomResourceDefinition")
+        .filter_map(|(object, _)| {
+            let spec = object.get("spec")?;
+            let group = spec.get("group")?.as_str()?.to_string();
+            let kind = spec.get("names")?.get("kind")?.as_str()?.to_string();
+            Some(((group, kind), spec["scope"] == "Cluster"))
+        })
+        .collect()
+}
+
 fn object_resource(
     file: &InputFile,
     place: &Place,
     object: Value,
+    scopes: &BTreeMap<(String, String), bool>,
     warnings: &mut Vec<String>,
 ) -> Result<Option<ObservedResource>> {
     let Value::Object(mut object) = object else {
@@ -324,7 +350,15 @@ fn object_resource(
 
     let mut resource = ObservedResource::new(
         identity::kubernetes_kind(&api_version, &kind),
-        identity::kubernetes_id(&kind, namespace.as_deref(), &name),
+        match scopes.get(&(
+            identity::kubernetes_group(&api_version).to_string(),
+            kind.clone(),
+        )) {
+            Some(cluster_scoped) => {
+                identity::kubernetes_scoped_id(*cluster_scoped, namespace.as_deref(), &name)
+            }
+            None => identity::kubernetes_id(&kind, namespace.as_deref(), &name),
+        },
         Layer::Declared,
         Value::Object(object),
     )
@@ -694,6 +728,39 @@ mod tests {
         assert_eq!(
             document_start_lines("---\n# Source: a\napiVersion: v1\n---\n# only a comment\n---\nkind: X\n...\n--- {a: 1}\n"),
             vec![3, 7, 9]
+        );
+    }
+
+    #[test]
+    fn a_crd_among_the_inputs_gives_its_custom_resources_their_scope() {
+        let crd = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\n\
+                   metadata:\n  name: clusterissuers.certs.example.com\nspec:\n  group: certs.example.com\n  \
+                   scope: Cluster\n  names:\n    kind: Issuer2\n    plural: clusterissuers\n---\n\
+                   apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\n\
+                   metadata:\n  name: backups.db.example.com\nspec:\n  group: db.example.com\n  \
+                   scope: Namespaced\n  names:\n    kind: Backup\n    plural: backups\n";
+        let objects = "apiVersion: certs.example.com/v1\nkind: Issuer2\nmetadata:\n  name: letsencrypt\n---\n\
+                       apiVersion: db.example.com/v1\nkind: Backup\nmetadata:\n  name: nightly\n  namespace: shop\n---\n\
+                       apiVersion: other.example.com/v1\nkind: Widget\nmetadata:\n  name: w\n";
+        let observation =
+            parse_files(&[file("crds.yaml", crd), file("objects.yaml", objects)]).unwrap();
+        let ids: Vec<(&str, &str)> = observation
+            .resources
+            .iter()
+            .map(|resource| (resource.kind.as_str(), resource.id.as_str()))
+            .collect();
+        assert!(
+            ids.contains(&("k8s/certs.example.com/Issuer2", "letsencrypt")),
+            "{ids:?}"
+        );
+        assert!(
+            ids.contains(&("k8s/db.example.com/Backup", "shop/nightly")),
+            "{ids:?}"
+        );
+        // No CRD in sight: namespaced, as the API server would default it.
+        assert!(
+            ids.contains(&("k8s/other.example.com/Widget", "default/w")),
+            "{ids:?}"
         );
     }
 }

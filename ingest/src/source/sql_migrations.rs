@@ -25,9 +25,11 @@
 
 mod fold;
 mod layout;
+mod rewrite;
 mod split;
 
 use groundtruth_engine::model::Observation;
+use sqlparser::ast::ObjectName;
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 
@@ -143,7 +145,20 @@ fn fold_files(files: &[InputFile], layout: MigrationLayout) -> Result<Observatio
                 warnings.push(format!("{at}: {kind} is not folded into the schema"));
                 continue;
             }
-            let parsed = match Parser::parse_sql(&dialect, statement.text) {
+            let rewritten = rewrite::rewrite(statement.text);
+            if let Some((parent, child)) = &rewritten.attach_partition {
+                let mut notes = Vec::new();
+                if let Err(message) = parse_name(&dialect, parent).and_then(|parent| {
+                    let child = parse_name(&dialect, child)?;
+                    catalog.attach_partition(&parent, &child, &provenance, &mut notes)
+                }) {
+                    notes.push(message);
+                }
+                warnings.extend(notes.into_iter().map(|note| format!("{at}: {note}")));
+                continue;
+            }
+            let statement_text = rewritten.text.as_str();
+            let parsed = match Parser::parse_sql(&dialect, statement_text) {
                 Ok(parsed) => parsed,
                 Err(error) if kind == "CREATE SEQUENCE" => {
                     // sqlparser wants the options in one fixed order, PostgreSQL takes any;
@@ -169,6 +184,14 @@ fn fold_files(files: &[InputFile], layout: MigrationLayout) -> Result<Observatio
             for parsed in &parsed {
                 let mut notes = Vec::new();
                 catalog.apply(parsed, &provenance, &mut notes);
+                if let Some((table, column, sequence)) = &rewritten.identity_sequence_name {
+                    if let Err(message) = parse_name(&dialect, table).and_then(|table| {
+                        let sequence = parse_name(&dialect, sequence)?;
+                        catalog.rename_identity_sequence(&table, column, &sequence)
+                    }) {
+                        notes.push(message);
+                    }
+                }
                 warnings.extend(notes.into_iter().map(|note| format!("{at}: {note}")));
             }
         }
@@ -176,6 +199,14 @@ fn fold_files(files: &[InputFile], layout: MigrationLayout) -> Result<Observatio
     let mut observation = Observation::complete(catalog.resources());
     observation.warnings = warnings;
     Ok(observation)
+}
+
+/// A (possibly qualified, possibly quoted) name as sqlparser reads it.
+fn parse_name(dialect: &PostgreSqlDialect, text: &str) -> std::result::Result<ObjectName, String> {
+    Parser::new(dialect)
+        .try_with_sql(text)
+        .and_then(|mut parser| parser.parse_object_name(false))
+        .map_err(|error| format!("cannot read the name {text}: {error}"))
 }
 
 /// `CREATE SEQUENCE [IF NOT EXISTS] name [AS type]` of a CREATE SEQUENCE statement.

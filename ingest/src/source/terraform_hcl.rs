@@ -1,8 +1,14 @@
 //! The `terraform_hcl` source: the Terraform configuration of one root module (`.tf` files),
 //! parsed with hcl-rs, as the declared layer: what the code says before any plan or apply.
 //!
-//! Reads one `.tf` file, or the `.tf` files directly in a directory (files in subdirectories
-//! belong to other modules and are skipped; `.tf.json` is not read). Identities:
+//! Reads one `.tf` or `.tf.json` file, or those directly in a directory (files in
+//! subdirectories are other modules, read when a local `module` call names them: their
+//! contents get addresses under the call, `module.<name>.aws_s3_bucket.this`, as in a state
+//! or plan, and a `terraform.module` label; a local source outside a local input is read
+//! from disk beside the calling file, one missing is a warning). `.tf.json` files follow
+//! Terraform's JSON syntax and give the same resources as their `.tf` twins (strings with
+//! `${...}` are templates; JSON cannot tell nested blocks from object attributes, so nested
+//! blocks read as attributes). Identities:
 //! - `resource "aws_sqs_queue" "orders"`: kind `aws_sqs_queue`, id `aws_sqs_queue.orders` (the
 //!   address Terraform gives, without instance keys: `count` / `for_each` stay attributes).
 //!   Managed resources of mapped types carry `live.kind` and, when literal, `live.name` /
@@ -96,16 +102,13 @@ impl Source for TerraformHclSource {
     }
 
     async fn scrape(&self, context: &ScrapeContext) -> Result<Observation> {
-        // Only the root module's own files: subdirectories hold other modules.
-        let files = self
-            .input
-            .read(|relative| input::has_extension(relative, &["tf"]) && !relative.contains('/'))
-            .await?;
+        // Subdirectories hold other modules: read too, for the local module calls.
+        let files = self.input.read(is_configuration_file).await?;
         if files.is_empty() {
             // An empty scrape would record every declared resource as deleted.
             return Err(IngestError::Invalid {
                 path: self.input.location().display_path(),
-                message: "no .tf files found".to_string(),
+                message: "no .tf or .tf.json files found".to_string(),
             });
         }
         if context.cancel.is_cancelled() {
@@ -118,17 +121,265 @@ impl Source for TerraformHclSource {
     }
 }
 
-/// Parse every file of the module into one observation.
+/// Terraform reads `.tf` files and their JSON twins, `.tf.json`.
+fn is_configuration_file(relative: &str) -> bool {
+    input::has_extension(relative, &["tf"]) || relative.to_ascii_lowercase().ends_with(".tf.json")
+}
+
+/// How many labels a block type has in Terraform's JSON syntax (the nesting depth of its
+/// object before the body), for the block types this source models.
+fn json_label_count(block_type: &str) -> Option<usize> {
+    match block_type {
+        "resource" | "data" => Some(2),
+        "module" | "variable" | "output" | "provider" => Some(1),
+        "locals" | "terraform" => Some(0),
+        _ => None,
+    }
+}
+
+/// A JSON value as the HCL expression Terraform reads from it: a string holding `${...}`
+/// is a template, objects and arrays are read element by element.
+fn json_expression(value: &Value) -> Expression {
+    match value {
+        Value::String(text) if text.contains("${") || text.contains("%{") => {
+            let quoted = serde_json::to_string(text).unwrap_or_default();
+            hcl::parse(&format!("x = {quoted}"))
+                .ok()
+                .and_then(|body| body.into_attributes().next())
+                .map(|attribute| attribute.expr)
+                .unwrap_or_else(|| Expression::String(text.clone()))
+        }
+        Value::Object(map) => Expression::Object(
+            map.iter()
+                .map(|(key, item)| (ObjectKey::from(key.as_str()), json_expression(item)))
+                .collect(),
+        ),
+        Value::Array(items) => Expression::Array(items.iter().map(json_expression).collect()),
+        other => hcl::to_expression(other).unwrap_or(Expression::Null),
+    }
+}
+
+/// The blocks of a `.tf.json` file (Terraform's JSON configuration syntax). JSON cannot tell
+/// a nested block from an object attribute, so nested blocks are read as attributes.
+fn json_blocks(file: &InputFile, warnings: &mut Vec<String>) -> Result<Vec<Block>> {
+    let document: Value =
+        serde_json::from_str(file.text()?).map_err(|error| IngestError::Parse {
+            path: file.path.clone(),
+            line: Some(error.line()),
+            message: format!("invalid JSON at column {}: {error}", error.column()),
+        })?;
+    let Value::Object(root) = document else {
+        return Err(IngestError::Invalid {
+            path: file.path.clone(),
+            message: "a .tf.json file must hold a JSON object".to_string(),
+        });
+    };
+    fn collect(
+        block_type: &str,
+        labels: &mut Vec<String>,
+        value: &Value,
+        depth: usize,
+        out: &mut Vec<Block>,
+    ) {
+        match value {
+            // Several blocks with the same labels are written as an array of bodies.
+            Value::Array(bodies) if depth == 0 => bodies
+                .iter()
+                .for_each(|body| collect(block_type, labels, body, 0, out)),
+            Value::Object(map) if depth == 0 => {
+                let body = map
+                    .iter()
+                    .filter(|(key, _)| key.as_str() != "//")
+                    .map(|(key, item)| hcl::Attribute::new(key.as_str(), json_expression(item)));
+                out.push(
+                    Block::builder(block_type)
+                        .add_labels(labels.iter().map(String::as_str))
+                        .add_attributes(body)
+                        .build(),
+                );
+            }
+            Value::Object(map) => {
+                for (label, item) in map.iter().filter(|(key, _)| key.as_str() != "//") {
+                    labels.push(label.clone());
+                    collect(block_type, labels, item, depth - 1, out);
+                    labels.pop();
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut blocks = Vec::new();
+    for (block_type, value) in root.iter().filter(|(key, _)| key.as_str() != "//") {
+        let Some(depth) = json_label_count(block_type) else {
+            warnings.push(format!(
+                "{}: {block_type} block is not modelled; skipped",
+                file.relative
+            ));
+            continue;
+        };
+        collect(block_type, &mut Vec::new(), value, depth, &mut blocks);
+    }
+    Ok(blocks)
+}
+
+/// Deepest chain of local module calls followed (Terraform has no limit; cycles need one).
+const MAX_MODULE_DEPTH: usize = 16;
+/// Largest file read from a local module directory outside the input.
+const MAX_MODULE_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// The configuration files of the module in `directory` (relative to the input): those the
+/// input read, else (a local input whose module lies outside it, as `../../` in an example)
+/// the directory on disk beside `near`.
+fn module_files(
+    files: &[InputFile],
+    directory: &str,
+    near: &InputFile,
+    source: &str,
+) -> Result<Vec<InputFile>> {
+    let read: Vec<InputFile> = files
+        .iter()
+        .filter(|file| input::parent_relative(&file.relative) == directory)
+        .filter(|file| !directory.starts_with(".."))
+        .cloned()
+        .collect();
+    if !read.is_empty() || !near.path.is_file() {
+        return Ok(read);
+    }
+    let Some(on_disk) = near.path.parent().map(|parent| parent.join(source)) else {
+        return Ok(Vec::new());
+    };
+    let Ok(entries) = std::fs::read_dir(&on_disk) else {
+        return Ok(Vec::new());
+    };
+    let mut found = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !path.is_file() || !is_configuration_file(&name) {
+            continue;
+        }
+        if entry.metadata().map_or(0, |metadata| metadata.len()) > MAX_MODULE_FILE_BYTES {
+            return Err(IngestError::Invalid {
+                path,
+                message: format!("larger than {MAX_MODULE_FILE_BYTES} bytes"),
+            });
+        }
+        let bytes = std::fs::read(&path).map_err(|error| IngestError::Invalid {
+            path: path.clone(),
+            message: format!("cannot read: {error}"),
+        })?;
+        found.push(InputFile {
+            path,
+            relative: input::join_relative(directory, &name),
+            bytes,
+        });
+    }
+    found.sort_by(|left, right| left.relative.cmp(&right.relative));
+    Ok(found)
+}
+
+/// Parse every file of the root module (the input's top level) into one observation, and
+/// the local modules it calls (`source = "./modules/x"`, `"../../"`), whose contents get
+/// addresses under the call: `module.x.aws_s3_bucket.this`, as in a state or plan.
 fn parse_files(files: &[InputFile]) -> Result<Observation> {
     let mut observed = Vec::new();
     let mut warnings = Vec::new();
+    let root: Vec<InputFile> = files
+        .iter()
+        .filter(|file| !file.relative.contains('/'))
+        .cloned()
+        .collect();
+    parse_module(files, &root, "", "", 0, &mut observed, &mut warnings)?;
+    terraform::sort_and_dedup(&mut observed, &mut warnings);
+    Ok(Observation {
+        warnings,
+        ..Observation::complete(observed)
+    })
+}
+
+/// One module's files, then the local modules it calls; ids get `prefix` (`module.x.`).
+fn parse_module(
+    all: &[InputFile],
+    module: &[InputFile],
+    directory: &str,
+    prefix: &str,
+    depth: usize,
+    observed: &mut Vec<ObservedResource>,
+    warnings: &mut Vec<String>,
+) -> Result<()> {
+    let mut declared = Vec::new();
+    parse_module_files(module, &mut declared, warnings)?;
+    let calls: Vec<(String, String)> = declared
+        .iter()
+        .filter(|resource| resource.kind == MODULE_KIND)
+        .filter_map(|resource| {
+            let source = resource.attrs.get("source")?.as_str()?;
+            (source.starts_with("./") || source.starts_with("../")).then(|| {
+                (
+                    resource.name.clone().unwrap_or_default(),
+                    source.to_string(),
+                )
+            })
+        })
+        .collect();
+    for mut resource in declared {
+        if !prefix.is_empty() {
+            resource.id = format!("{prefix}{}", resource.id);
+            resource = resource.with_label("terraform.module", prefix.trim_end_matches('.'));
+        }
+        observed.push(resource);
+    }
+    let Some(near) = module.first() else {
+        return Ok(());
+    };
+    for (name, source) in calls {
+        let call = format!("{prefix}module.{name}");
+        if depth >= MAX_MODULE_DEPTH {
+            warnings.push(format!(
+                "{call}: local modules nest deeper than {MAX_MODULE_DEPTH}; not read"
+            ));
+            continue;
+        }
+        let module_directory = input::join_relative(directory, &source);
+        let files = module_files(all, &module_directory, near, &source)?;
+        if files.is_empty() {
+            warnings.push(format!(
+                "{call}: local module source {source} has no .tf files under the input or beside it; its contents are not read"
+            ));
+            continue;
+        }
+        parse_module(
+            all,
+            &files,
+            &module_directory,
+            &format!("{call}."),
+            depth + 1,
+            observed,
+            warnings,
+        )?;
+    }
+    Ok(())
+}
+
+/// Declared resources of one module's files, ids relative to the module.
+fn parse_module_files(
+    files: &[InputFile],
+    observed: &mut Vec<ObservedResource>,
+    warnings: &mut Vec<String>,
+) -> Result<()> {
     for file in files {
+        if file.relative.to_ascii_lowercase().ends_with(".tf.json") {
+            for block in json_blocks(file, warnings)? {
+                declared_block(&block, &file.relative, observed, warnings);
+            }
+            continue;
+        }
         let text = file.text()?;
         let body = parse_body(&file.path, text)?;
         for structure in body.into_iter() {
             match structure {
                 Structure::Block(block) => {
-                    declared_block(&block, &file.relative, &mut observed, &mut warnings)
+                    declared_block(&block, &file.relative, observed, warnings)
                 }
                 Structure::Attribute(attribute) => warnings.push(format!(
                     "{}: top-level attribute {:?} is not valid Terraform; skipped",
@@ -138,11 +389,7 @@ fn parse_files(files: &[InputFile]) -> Result<Observation> {
             }
         }
     }
-    terraform::sort_and_dedup(&mut observed, &mut warnings);
-    Ok(Observation {
-        warnings,
-        ..Observation::complete(observed)
-    })
+    Ok(())
 }
 
 /// Parse one file's HCL, reporting syntax errors with the file and line.
@@ -364,13 +611,16 @@ fn body_value(body: &Body, redact_secret_names: bool) -> Value {
 /// expression is a reference to the secret, not the secret).
 fn attribute_value(name: &str, expression: &Expression, redact_secret_names: bool) -> Value {
     let value = expression_value(expression);
-    if redact_secret_names && looks_secret(name) && !is_expression(&value) {
+    // A boolean hides nothing (`skip_credentials_validation = true` is a switch, not a
+    // credential), and redacting it would hide a real configuration change.
+    if redact_secret_names && looks_secret(name) && !is_expression(&value) && !value.is_boolean() {
         return redact_literals(value);
     }
     value
 }
 
-fn looks_secret(name: &str) -> bool {
+/// Whether a name (attribute, variable) announces a secret: password, token, private_key, ...
+pub(crate) fn looks_secret(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
     SECRET_NAME_FRAGMENTS
         .iter()
@@ -812,5 +1062,57 @@ output "admin_password" {
     #[test]
     fn heredocs_are_dedented() {
         assert_eq!(dedent("    a\n      b\n\n    c\n"), "a\n  b\n\nc\n");
+    }
+
+    #[tokio::test]
+    async fn local_modules_are_followed_and_json_configuration_is_read() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let write = |relative: &str, text: &str| {
+            let path = root.path().join(relative);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        write(
+            "live/main.tf",
+            "module \"queue\" {\n  source = \"./modules/queue\"\n}\n\
+             module \"shared\" {\n  source = \"../shared\"\n}\n\
+             module \"gone\" {\n  source = \"./modules/gone\"\n}\n\
+             module \"registry\" {\n  source = \"terraform-aws-modules/sqs/aws\"\n}\n",
+        );
+        write(
+            "live/modules/queue/main.tf",
+            "resource \"aws_sqs_queue\" \"this\" {\n  name = \"jobs\"\n}\n",
+        );
+        // Outside the input, beside it on disk, as `../../` in a module's examples.
+        write(
+            "shared/main.tf.json",
+            r#"{"resource": {"aws_s3_bucket": {"logs": {"bucket": "${var.name}-logs"}}},
+               "variable": {"name": {"default": "shop"}}}"#,
+        );
+        let observation = scrape_path(&root.path().join("live"))
+            .await
+            .expect("parses");
+        let queue = find(
+            &observation,
+            "aws_sqs_queue",
+            "module.queue.aws_sqs_queue.this",
+        );
+        assert_eq!(queue.attrs["name"], json!("jobs"));
+        assert_eq!(queue.labels["terraform.module"], "module.queue");
+        let bucket = find(
+            &observation,
+            "aws_s3_bucket",
+            "module.shared.aws_s3_bucket.logs",
+        );
+        assert_eq!(
+            bucket.attrs["bucket"],
+            json!({"expression": "\"${var.name}-logs\""})
+        );
+        find(&observation, VARIABLE_KIND, "module.shared.var.name");
+        find(&observation, MODULE_KIND, "module.registry");
+        assert_eq!(
+            observation.warnings,
+            vec!["module.gone: local module source ./modules/gone has no .tf files under the input or beside it; its contents are not read".to_string()]
+        );
     }
 }

@@ -49,6 +49,14 @@ const SHORT_FORMS: &[(&str, &str)] = &[
     ("Transform", "Fn::Transform"),
     ("ToJsonString", "Fn::ToJsonString"),
     ("Length", "Fn::Length"),
+    // Rule functions, valid in a template's `Rules` section (real templates use them to
+    // validate parameters).
+    ("Contains", "Fn::Contains"),
+    ("EachMemberEquals", "Fn::EachMemberEquals"),
+    ("EachMemberIn", "Fn::EachMemberIn"),
+    ("RefAll", "Fn::RefAll"),
+    ("ValueOf", "Fn::ValueOf"),
+    ("ValueOfAll", "Fn::ValueOfAll"),
 ];
 
 const CORE_SCHEMA: &str = "tag:yaml.org,2002:";

@@ -595,6 +595,14 @@ impl Catalog {
                         Ok(())
                     }
                     Ok(_) if alter.if_exists => Ok(()),
+                    // PostgreSQL takes ALTER TABLE on sequences and views too (pg_dump writes
+                    // `ALTER TABLE seq OWNER TO ...`); nothing of theirs it changes is folded.
+                    Ok(key) if self.sequences.contains_key(&key) || self.views.contains_key(&key) => {
+                        Err(format!(
+                            "ALTER TABLE of the sequence or view {}.{} is not folded into the schema",
+                            key.0, key.1
+                        ))
+                    }
                     Ok((schema, table)) => Err(format!("table {schema}.{table} does not exist")),
                     Err(message) => Err(message),
                 }
@@ -1437,7 +1445,11 @@ impl Catalog {
 
     fn create_index(&mut self, create: &CreateIndex, at: &Provenance) -> Result<(), String> {
         let table_key = qualified(&create.table_name)?;
-        if !self.tables.contains_key(&table_key) {
+        let materialized_view = self
+            .views
+            .get(&table_key)
+            .is_some_and(|view| view.materialized);
+        if !self.tables.contains_key(&table_key) && !materialized_view {
             return Err(format!(
                 "table {}.{} does not exist",
                 table_key.0, table_key.1
@@ -1485,6 +1497,75 @@ impl Catalog {
                 provenance: at.clone(),
             },
         );
+        Ok(())
+    }
+
+    /// `ALTER TABLE parent ATTACH PARTITION child ...`: PostgreSQL gives the partition its own
+    /// copy of each primary key and unique constraint of the parent (named for the partition:
+    /// `payment_p2022_01_pkey`), unless the partition already has an equal one.
+    pub(crate) fn attach_partition(
+        &mut self,
+        parent: &ObjectName,
+        child: &ObjectName,
+        at: &Provenance,
+        notes: &mut Notes,
+    ) -> Result<(), String> {
+        let parent = qualified(parent)?;
+        let child = qualified(child)?;
+        let parent_table = self
+            .tables
+            .get(&parent)
+            .ok_or_else(|| format!("table {}.{} does not exist", parent.0, parent.1))?;
+        let child_table = self
+            .tables
+            .get(&child)
+            .ok_or_else(|| format!("table {}.{} does not exist", child.0, child.1))?;
+        let pending: Vec<PendingConstraint> = parent_table
+            .constraints
+            .iter()
+            .filter(|constraint| constraint.kind.has_index())
+            .filter(|constraint| {
+                !child_table.constraints.iter().any(|existing| {
+                    existing.kind == constraint.kind && existing.columns == constraint.columns
+                })
+            })
+            .map(|constraint| PendingConstraint {
+                name: None,
+                kind: constraint.kind,
+                columns: constraint.columns.clone(),
+                references: None,
+                check: None,
+            })
+            .collect();
+        self.add_constraints(&child, pending, at, notes);
+        self.touch(&child, at);
+        Ok(())
+    }
+
+    /// Name an identity column's sequence as `SEQUENCE NAME` said (PostgreSQL's default
+    /// name was chosen when the identity was added).
+    pub(crate) fn rename_identity_sequence(
+        &mut self,
+        table: &ObjectName,
+        column: &str,
+        sequence: &ObjectName,
+    ) -> Result<(), String> {
+        let table = qualified(table)?;
+        let sequence = qualified(sequence)?;
+        let current = self
+            .sequences
+            .iter()
+            .find(|((schema, _), found)| {
+                *schema == table.0
+                    && found
+                        .owned_by
+                        .as_ref()
+                        .is_some_and(|(owner, owned)| *owner == table.1 && owned == column)
+            })
+            .map(|(key, _)| key.clone())
+            .ok_or_else(|| format!("no identity sequence for {}.{}.{column}", table.0, table.1))?;
+        let found = self.sequences.remove(&current).expect("found above");
+        self.sequences.insert(sequence, found);
         Ok(())
     }
 
