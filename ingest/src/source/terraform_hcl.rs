@@ -239,7 +239,7 @@ fn module_files(
     let read: Vec<InputFile> = files
         .iter()
         .filter(|file| input::parent_relative(&file.relative) == directory)
-        .filter(|file| !directory.starts_with(".."))
+        .filter(|_| !directory.starts_with(".."))
         .cloned()
         .collect();
     if !read.is_empty() || !near.path.is_file() {
