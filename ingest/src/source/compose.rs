@@ -946,9 +946,7 @@ mod tests {
             observation.warnings,
             vec!["compose.yaml: variable HOST is not set (no .env entry or configured variable); empty".to_string()]
         );
-        assert!(!serde_json::to_string(&observation.resources)
-            .unwrap()
-            .contains("env-fixture-pw-77"));
+        assert!(!format!("{:?}", observation.resources).contains("env-fixture-pw-77"));
     }
 
     #[test]
