@@ -44,6 +44,27 @@ fn commit_state(repository: &Path, fixture_name: &str, date: &str, message: &str
 }
 
 /// What the source itself reads from a fixture: (kind, id, canonical attrs), sorted.
+/// A secret marker without its digest: the source writes an unkeyed stand-in, the writer
+/// seals it with the store's key, so only "a secret was here" compares across the two.
+fn without_marker_digest(value: serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map)
+            if map.get("redacted") == Some(&serde_json::Value::Bool(true)) =>
+        {
+            serde_json::json!({"redacted": true})
+        }
+        serde_json::Value::Object(map) => serde_json::Value::Object(
+            map.into_iter()
+                .map(|(key, value)| (key, without_marker_digest(value)))
+                .collect(),
+        ),
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.into_iter().map(without_marker_digest).collect())
+        }
+        other => other,
+    }
+}
+
 async fn expected(fixture_name: &str) -> Vec<(String, String, serde_json::Value)> {
     let observation: Observation =
         TerraformStateSource::new("tf", fixture(&format!("terraform/{fixture_name}")))
@@ -56,7 +77,13 @@ async fn expected(fixture_name: &str) -> Vec<(String, String, serde_json::Value)
     let mut resources: Vec<_> = observation
         .resources
         .into_iter()
-        .map(|resource| (resource.kind, resource.id, resource.attrs))
+        .map(|resource| {
+            (
+                resource.kind,
+                resource.id,
+                without_marker_digest(resource.attrs),
+            )
+        })
         .collect();
     resources.sort_by(|left, right| (&left.0, &left.1).cmp(&(&right.0, &right.1)));
     resources
@@ -80,7 +107,7 @@ async fn declared_at(
             (
                 row[0].clone(),
                 row[1].clone(),
-                serde_json::from_str(&row[2]).unwrap(),
+                without_marker_digest(serde_json::from_str(&row[2]).unwrap()),
             )
         })
         .collect()

@@ -461,7 +461,7 @@ mod tests {
             "ghp_0123456789abcdefghijABCDEFGHIJ012345",
             "xoxb-123456789012-abcdefghijkl",
             "sk_live_4eC39HqLyjWDarjtT1zdp7dc",
-            "AIzaSyA1234567890abcdefghijklmnopqrstu",
+            "AIzaSyA1234567890abcdefghijklmnopqrstuv",
             "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
             "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----",
         ] {

@@ -699,7 +699,8 @@ mod tests {
         assert_eq!(
             web.attrs,
             json!({
-                "image": "ghcr.io/acme/shop-web:${WEB_TAG:-2.14.0}",
+                // ${WEB_TAG:-2.14.0} with WEB_TAG unset: the default.
+                "image": "ghcr.io/acme/shop-web:2.14.0",
                 "build": {
                     "context": "./web",
                     "dockerfile": "Dockerfile.prod",

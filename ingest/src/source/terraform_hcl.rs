@@ -787,6 +787,8 @@ mod tests {
                 ("aws_lambda_function", "aws_lambda_function.order_processor"),
                 ("aws_security_group", "aws_security_group.db"),
                 ("aws_sqs_queue", "aws_sqs_queue.orders"),
+                // The local module `./modules/dlq` is read, its addresses under the call.
+                ("aws_sqs_queue", "module.dlq.aws_sqs_queue.dead_letter"),
                 ("aws_subnet", "aws_subnet.private"),
                 (
                     "data.aws_caller_identity",
@@ -795,9 +797,13 @@ mod tests {
                 ("terraform_local", "local.common_tags"),
                 ("terraform_local", "local.services"),
                 ("terraform_module", "module.dlq"),
+                ("terraform_output", "module.dlq.output.arn"),
                 ("terraform_output", "output.db_master_password"),
                 ("terraform_output", "output.queue_url"),
                 ("terraform_provider", "provider.aws"),
+                ("terraform_variable", "module.dlq.var.max_receive_count"),
+                ("terraform_variable", "module.dlq.var.queue_name"),
+                ("terraform_variable", "module.dlq.var.source_queue_arn"),
                 ("terraform_variable", "var.db_password"),
                 ("terraform_variable", "var.environment"),
                 ("terraform_variable", "var.private_subnet_cidrs"),
