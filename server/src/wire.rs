@@ -23,6 +23,7 @@ mod savepoint_hook;
 mod scram_startup;
 mod session_settings;
 mod session_timeouts;
+mod statement_parser;
 mod time_travel_handler;
 mod tls;
 
@@ -35,12 +36,12 @@ use datafusion_postgres::hooks::cursor::CursorStatementHook;
 use datafusion_postgres::hooks::set_show::SetShowHook;
 use datafusion_postgres::hooks::transactions::TransactionStatementHook;
 use datafusion_postgres::hooks::QueryHook;
+use datafusion_postgres::pgwire;
 use datafusion_postgres::pgwire::api::auth::StartupHandler;
 use datafusion_postgres::pgwire::api::cancel::CancelHandler;
 use datafusion_postgres::pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use datafusion_postgres::pgwire::api::{ClientInfo, ErrorHandler, PgWireServerHandlers};
 use datafusion_postgres::pgwire::error::PgWireError;
-use datafusion_postgres::{pgwire, DfSessionService};
 use groundtruth_engine::session::Engine;
 use pgwire::api::auth::noop::NoopStartupHandler;
 use pgwire::api::cancel::DefaultCancelHandler;
@@ -58,7 +59,7 @@ pub use scram_startup::{Verifier, DEFAULT_ITERATIONS};
 /// Salt length of verifiers made by `hash-password`, as PostgreSQL makes them.
 pub const SALT_LENGTH: usize = 16;
 use catalog_tables::CompatibleCatalogSchema;
-pub use time_travel_handler::TimeTravelHandler;
+pub use time_travel_handler::{HandlerParts, TimeTravelHandler};
 
 /// Everything the accept loop hands to pgwire for each connection.
 pub struct GroundtruthHandlers {
@@ -202,18 +203,17 @@ impl GroundtruthHandlers {
         let notices = Arc::new(freshness_notice::FreshnessNotices::new(
             context.as_ref().clone(),
         ));
-        let session = Arc::new(DfSessionService::new_with_hooks(
-            Arc::clone(&context),
-            hooks.clone(),
-        ));
         let connections = Arc::new(ConnectionManager::new());
         let mut queries = TimeTravelHandler::new(
-            session,
-            engine.named_queries(),
-            descriptions,
-            notices,
-            limits,
-            Arc::clone(&metrics),
+            Arc::clone(&context),
+            hooks.clone(),
+            HandlerParts {
+                library: engine.named_queries(),
+                descriptions,
+                notices,
+                limits,
+                metrics: Arc::clone(&metrics),
+            },
         );
         if let Some(budget) = settings.query_memory_limit() {
             queries =

@@ -263,6 +263,58 @@ async fn errors_carry_sqlstate_and_the_connection_survives() {
     server.stop().unwrap();
 }
 
+/// Subqueries in the select list answer what PostgreSQL answers, over both protocols: the
+/// client-compatibility rule that turns catalog queries' correlated subqueries into NULL once
+/// turned these counts into NULL too (derived tables, table functions and nested EXISTS).
+#[tokio::test(flavor = "multi_thread")]
+async fn select_list_subqueries_are_answered_not_nulled() {
+    let work = tempfile::tempdir().unwrap();
+    let config = write_config(work.path(), &work.path().join("store"), "").unwrap();
+    let port = free_port();
+    let mut server = Server::serve(&config, port).await.unwrap();
+    let client = connect(port).await.unwrap();
+    let cases = [
+        (
+            "SELECT (SELECT count(*) FROM (VALUES (1), (3)) l(id) \
+             WHERE NOT EXISTS (SELECT 1 FROM (VALUES (2)) d(id) WHERE d.id = l.id)) AS n",
+            vec![vec!["2".to_string()]],
+        ),
+        (
+            "SELECT v.id, (SELECT count(*) FROM (VALUES (1), (1), (3)) w(id) WHERE w.id = v.id) \
+             AS n FROM (VALUES (1), (3), (4)) v(id) ORDER BY v.id",
+            vec![
+                vec!["1".to_string(), "2".to_string()],
+                vec!["3".to_string(), "1".to_string()],
+                vec!["4".to_string(), "0".to_string()],
+            ],
+        ),
+        (
+            "SELECT (SELECT count(*) FROM changes(now() - INTERVAL '1 hour', now()) l \
+             WHERE NOT EXISTS (SELECT 1 FROM resources d WHERE d.id = l.id)) AS n",
+            vec![vec!["0".to_string()]],
+        ),
+    ];
+    for (sql, expected) in cases {
+        assert_eq!(rows(&client, sql).await.unwrap(), expected, "{sql}");
+        let extended: Vec<Vec<String>> = client
+            .query(sql, &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| {
+                (0..row.len())
+                    .map(|column| match row.columns()[column].type_().name() {
+                        "int8" => row.get::<_, i64>(column).to_string(),
+                        _ => row.get::<_, String>(column),
+                    })
+                    .collect()
+            })
+            .collect();
+        assert_eq!(extended, expected, "{sql} (extended)");
+    }
+    server.stop().unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn kill_nine_during_ingest_loses_nothing_committed() {
     let work = tempfile::tempdir().unwrap();

@@ -39,7 +39,7 @@ struct Format {
 /// A `COPY ... TO STDOUT`: the query to run and how to frame its rows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CopyOut {
-    query: String,
+    query: Statement,
     format: Format,
 }
 
@@ -60,51 +60,54 @@ fn single_byte(character: char, option: &str) -> PgWireResult<u8> {
 impl CopyOut {
     /// The `COPY ... TO STDOUT` in `sql`, if `sql` is exactly one; `None` for anything else
     /// (including other COPYs, which the read-only guard then refuses).
+    #[cfg(test)]
     pub fn parse(sql: &str) -> PgWireResult<Option<Self>> {
-        if !sql
-            .trim_start()
-            .get(..4)
-            .is_some_and(|word| word.eq_ignore_ascii_case("copy"))
-        {
-            return Ok(None);
+        match Parser::parse_sql(&PostgreSqlDialect {}, sql) {
+            Ok(statements) => Self::from_statements(&statements),
+            Err(_) => Ok(None),
         }
-        let Ok(mut statements) = Parser::parse_sql(&PostgreSqlDialect {}, sql) else {
-            return Ok(None);
-        };
-        if statements.len() != 1 {
-            return Ok(None);
-        }
-        let Some(Statement::Copy {
+    }
+
+    /// The `COPY ... TO STDOUT` that `statements` are, if they are exactly one.
+    pub fn from_statements(statements: &[Statement]) -> PgWireResult<Option<Self>> {
+        let [Statement::Copy {
             source,
             to: true,
             target: CopyTarget::Stdout,
             options,
             legacy_options,
             values: _,
-        }) = statements.pop()
+        }] = statements
         else {
             return Ok(None);
         };
         let query = match source {
-            CopySource::Query(query) => query.to_string(),
-            CopySource::Table {
-                table_name,
-                columns,
-            } if columns.is_empty() => format!("SELECT * FROM {table_name}"),
+            CopySource::Query(query) => Statement::Query(query.clone()),
             CopySource::Table {
                 table_name,
                 columns,
             } => {
                 let columns: Vec<String> = columns.iter().map(ToString::to_string).collect();
-                format!("SELECT {} FROM {table_name}", columns.join(", "))
+                let projection = if columns.is_empty() {
+                    "*".to_string()
+                } else {
+                    columns.join(", ")
+                };
+                // Names the parser produced, printed back: this always parses.
+                let select = format!("SELECT {projection} FROM {table_name}");
+                let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, &select)
+                    .map_err(|error| not_supported(format!("copying {table_name} ({error})")))?;
+                statements
+                    .pop()
+                    .ok_or_else(|| not_supported("an empty table name"))?
             }
         };
-        let format = Format::from_options(&options, &legacy_options)?;
+        let format = Format::from_options(options, legacy_options)?;
         Ok(Some(Self { query, format }))
     }
 
     /// The query whose rows are copied out.
-    pub fn query(&self) -> &str {
+    pub fn query(&self) -> &Statement {
         &self.query
     }
 
@@ -314,12 +317,15 @@ mod tests {
         let copy = CopyOut::parse("COPY ( SELECT source FROM sources ) TO STDOUT")
             .expect("parsed")
             .expect("a copy out");
-        assert_eq!(copy.query(), "SELECT source FROM sources");
+        assert_eq!(copy.query().to_string(), "SELECT source FROM sources");
         assert_eq!(copy.format.style, Style::Text);
         let table = CopyOut::parse("copy sources (source, stale) to stdout")
             .expect("parsed")
             .expect("a copy out");
-        assert_eq!(table.query(), "SELECT source, stale FROM sources");
+        assert_eq!(
+            table.query().to_string(),
+            "SELECT source, stale FROM sources"
+        );
         for other in [
             "COPY sources FROM STDIN",
             "COPY sources TO '/tmp/x'",

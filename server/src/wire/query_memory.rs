@@ -119,9 +119,9 @@ impl QueryBudget {
         }
     }
 
-    /// A service for one statement: the shared session's current state (catalogs, settings
+    /// A session for one statement: the shared session's current state (catalogs, settings
     /// and snapshot are shared, not copied) with a fresh budget.
-    pub fn service(&self) -> Arc<DfSessionService> {
+    pub fn context(&self) -> Arc<SessionContext> {
         let state = self.context.state();
         let pool = Arc::new(QueryPool::new(
             Arc::clone(&state.runtime_env().memory_pool),
@@ -141,8 +141,13 @@ impl QueryBudget {
                 SessionContext::new_with_state(state)
             }
         };
+        Arc::new(context)
+    }
+
+    /// A session service for one portal, over [`Self::context`].
+    pub fn service(&self) -> Arc<DfSessionService> {
         Arc::new(DfSessionService::new_with_hooks(
-            Arc::new(context),
+            self.context(),
             self.hooks.clone(),
         ))
     }

@@ -1,12 +1,18 @@
-//! Query handlers that rewrite `FOR SYSTEM_TIME AS OF` before datafusion-postgres parses the
-//! statement, answer `COPY ... TO STDOUT` (see `copy_out`), then delegate everything else to it.
+//! Query handlers that rewrite `FOR SYSTEM_TIME AS OF` and named queries, answer `COPY ... TO
+//! STDOUT` (see `copy_out`), parse each statement once (see `statement_parser`), run the query
+//! hooks, then plan and execute the parsed statement; datafusion-postgres's session service is
+//! used only to bind and execute portals of statements this parser prepared.
 
 use std::fmt::Debug;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::SessionContext;
+use datafusion::sql::parser::Statement as PlannedStatement;
 use datafusion::sql::sqlparser::ast::Statement;
+use datafusion_postgres::arrow_pg::datatypes::df;
+use datafusion_postgres::hooks::QueryHook;
 use datafusion_postgres::pgwire::api::portal::{Format, Portal};
 use datafusion_postgres::pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use datafusion_postgres::pgwire::api::results::{FieldInfo, Response};
@@ -15,6 +21,7 @@ use datafusion_postgres::pgwire::api::store::PortalStore;
 use datafusion_postgres::pgwire::api::{ClientInfo, ClientPortalStore, Type};
 use datafusion_postgres::pgwire::error::{PgWireError, PgWireResult};
 use datafusion_postgres::pgwire::messages::PgWireBackendMessage;
+use datafusion_postgres::pgwire::types::format::FormatOptions;
 use datafusion_postgres::{DfSessionService, Parser};
 use futures::{Sink, SinkExt};
 use groundtruth_engine::sql::NamedQueries;
@@ -27,6 +34,7 @@ use super::freshness_notice::{self, FreshnessNotices};
 use super::json_columns;
 use super::query_limits::{self, QueryLimits};
 use super::query_memory::QueryBudget;
+use super::statement_parser::StatementParser;
 use crate::metrics::Metrics;
 use crate::sqlstate;
 use tokio::time::Instant;
@@ -74,12 +82,42 @@ fn rewrite(sql: &str, library: &Library) -> PgWireResult<String> {
     }
 }
 
+fn api_error(error: impl std::error::Error + Send + Sync + 'static) -> PgWireError {
+    PgWireError::ApiError(Box::new(error))
+}
+
+/// The statements a query's text holds, parsed once after the text rewrites.
+struct Statements {
+    parser: StatementParser,
+    library: Library,
+    descriptions: Arc<CatalogDescriptions>,
+}
+
+impl Statements {
+    /// `sql` rewritten (time travel, named queries, client patterns) and parsed.
+    async fn parse(&self, sql: &str) -> PgWireResult<(String, Vec<Statement>)> {
+        let sql = rewrite(sql, &self.library)?;
+        prepare_descriptions(&sql, &self.descriptions).await?;
+        let statements = self.parser.parse(&sql).map_err(api_error)?;
+        Ok((sql, statements))
+    }
+}
+
+/// Plan a parsed statement on `context` (no second parse).
+async fn plan(context: &SessionContext, statement: Statement) -> PgWireResult<LogicalPlan> {
+    context
+        .state()
+        .statement_to_plan(PlannedStatement::Statement(Box::new(statement)))
+        .await
+        .map_err(api_error)
+}
+
 /// Simple and extended query handling with the time-travel rewrite.
 pub struct TimeTravelHandler {
     inner: Arc<DfSessionService>,
+    context: Arc<SessionContext>,
+    hooks: Vec<Arc<dyn QueryHook>>,
     parser: Arc<TimeTravelParser>,
-    library: Library,
-    descriptions: Arc<CatalogDescriptions>,
     notices: Arc<FreshnessNotices>,
     limits: QueryLimits,
     metrics: Arc<Metrics>,
@@ -102,31 +140,46 @@ where
     Ok(())
 }
 
+/// What a query handler needs besides the session: the query library `named_query(...)`
+/// expands from, the catalog descriptions, the freshness notices, limits and metrics.
+pub struct HandlerParts {
+    pub library: Library,
+    pub descriptions: Arc<CatalogDescriptions>,
+    pub notices: Arc<FreshnessNotices>,
+    pub limits: QueryLimits,
+    pub metrics: Arc<Metrics>,
+}
+
 impl TimeTravelHandler {
-    /// Wrap datafusion-postgres's session service; `library` expands `named_query(...)`.
-    /// `descriptions` answers the catalog's description functions; queries are counted and
-    /// timed in `metrics`; `notices` warns of stale or failed sources a query reads.
+    /// Queries on `context`, with `hooks` answering the statements they own (in order) before
+    /// the rest are planned.
     pub fn new(
-        inner: Arc<DfSessionService>,
-        library: Library,
-        descriptions: Arc<CatalogDescriptions>,
-        notices: Arc<FreshnessNotices>,
-        limits: QueryLimits,
-        metrics: Arc<Metrics>,
+        context: Arc<SessionContext>,
+        hooks: Vec<Arc<dyn QueryHook>>,
+        parts: HandlerParts,
     ) -> Self {
+        let inner = Arc::new(DfSessionService::new_with_hooks(
+            Arc::clone(&context),
+            hooks.clone(),
+        ));
         let parser = Arc::new(TimeTravelParser {
             inner: inner.query_parser(),
-            library: library.clone(),
-            descriptions: Arc::clone(&descriptions),
+            statements: Statements {
+                parser: StatementParser::new(),
+                library: parts.library,
+                descriptions: parts.descriptions,
+            },
+            context: Arc::clone(&context),
+            hooks: hooks.clone(),
         });
         Self {
             inner,
+            context,
+            hooks,
             parser,
-            library,
-            descriptions,
-            notices,
-            limits,
-            metrics,
+            notices: parts.notices,
+            limits: parts.limits,
+            metrics: parts.metrics,
             budget: None,
         }
     }
@@ -137,12 +190,58 @@ impl TimeTravelHandler {
         self
     }
 
-    /// The service one statement runs on.
+    /// The session one statement runs on.
+    fn context(&self) -> Arc<SessionContext> {
+        match &self.budget {
+            Some(budget) => budget.context(),
+            None => Arc::clone(&self.context),
+        }
+    }
+
+    /// The service one portal runs on.
     fn service(&self) -> Arc<DfSessionService> {
         match &self.budget {
             Some(budget) => budget.service(),
             None => Arc::clone(&self.inner),
         }
+    }
+
+    /// Answer each statement: by the first hook that owns it, else planned and executed.
+    async fn run<C>(
+        &self,
+        context: &SessionContext,
+        client: &mut C,
+        statements: Vec<Statement>,
+    ) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if statements.is_empty() {
+            return Ok(vec![Response::EmptyQuery]);
+        }
+        let mut responses = Vec::with_capacity(statements.len());
+        'statement: for statement in statements {
+            for hook in &self.hooks {
+                if let Some(response) = hook.handle_simple_query(&statement, context, client).await
+                {
+                    responses.push(response?);
+                    continue 'statement;
+                }
+            }
+            let plan = plan(context, statement).await?;
+            let frame = context
+                .execute_logical_plan(plan)
+                .await
+                .map_err(api_error)?;
+            let format = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
+            responses.push(Response::Query(
+                df::encode_dataframe(frame, &Format::UnifiedText, Some(format)).await?,
+            ));
+        }
+        Ok(responses)
     }
 }
 
@@ -159,23 +258,21 @@ impl SimpleQueryHandler for TimeTravelHandler {
             .limits
             .timeout_for(client)
             .map(|timeout| Instant::now() + timeout);
-        let service = self.service();
+        let context = self.context();
         self.metrics
             .observe_query(within(deadline, async {
-                let query = rewrite(query, &self.library)?;
-                prepare_descriptions(&query, &self.descriptions).await?;
+                let (query, statements) = self.parser.statements.parse(query).await?;
                 send_notice(&self.notices, client, &query).await?;
-                if let Some(copy) = CopyOut::parse(&query)? {
-                    let results =
-                        SimpleQueryHandler::do_query(service.as_ref(), client, copy.query())
-                            .await?;
+                if let Some(copy) = CopyOut::from_statements(&statements)? {
+                    let results = self
+                        .run(&context, client, vec![copy.query().clone()])
+                        .await?;
                     return results
                         .into_iter()
                         .map(|result| copy.respond(self.limits.apply(result, deadline)))
                         .collect();
                 }
-                let responses =
-                    SimpleQueryHandler::do_query(service.as_ref(), client, &query).await?;
+                let responses = self.run(&context, client, statements).await?;
                 Ok(responses
                     .into_iter()
                     .map(|response| {
@@ -227,11 +324,13 @@ impl ExtendedQueryHandler for TimeTravelHandler {
     }
 }
 
-/// datafusion-postgres's parser behind the rewrite.
+/// Prepares statements with the same rewrites and parser as simple queries; datafusion-postgres's
+/// parser answers parameter types and result schemas from the plan.
 pub struct TimeTravelParser {
     inner: Arc<Parser>,
-    library: Library,
-    descriptions: Arc<CatalogDescriptions>,
+    statements: Statements,
+    context: Arc<SessionContext>,
+    hooks: Vec<Arc<dyn QueryHook>>,
 }
 
 #[async_trait]
@@ -242,14 +341,26 @@ impl QueryParser for TimeTravelParser {
         &self,
         client: &C,
         sql: &str,
-        types: &[Option<Type>],
+        _types: &[Option<Type>],
     ) -> PgWireResult<Option<Self::Statement>>
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
-        let sql = rewrite(sql, &self.library)?;
-        prepare_descriptions(&sql, &self.descriptions).await?;
-        self.inner.parse_sql(client, &sql, types).await
+        let (_, statements) = self.statements.parse(sql).await?;
+        let Some(statement) = statements.into_iter().next() else {
+            return Ok(None);
+        };
+        let text = statement.to_string();
+        for hook in &self.hooks {
+            if let Some(plan) = hook
+                .handle_extended_parse_query(&statement, &self.context, client)
+                .await
+            {
+                return Ok(Some((text, Some((statement, plan?)))));
+            }
+        }
+        let plan = plan(&self.context, statement.clone()).await?;
+        Ok(Some((text, Some((statement, plan)))))
     }
 
     fn get_parameter_types(&self, statement: &Self::Statement) -> PgWireResult<Vec<Type>> {
