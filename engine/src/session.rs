@@ -522,15 +522,20 @@ impl Engine {
         &self.store
     }
 
-    /// Plan one or more read-only statements, applying the time-travel rewrite.
+    /// The statement pipeline this engine's queries go through (named queries from its
+    /// library, then time travel); the wire adds its client rules to it.
+    pub fn pipeline(&self) -> sql::pipeline::Pipeline {
+        sql::pipeline::Pipeline::new(self.named_queries.clone())
+    }
+
+    /// Plan one or more read-only statements, each parsed once and rewritten by
+    /// [`Self::pipeline`].
     pub async fn sql(&self, text: &str) -> Result<Vec<DataFrame>> {
-        let rewritten =
-            sql::rewrite(text, self.named_queries.as_deref())?.unwrap_or_else(|| text.to_string());
-        let statements = sql::parse(&rewritten)?;
+        let statements = self.pipeline().prepare(text)?;
         let mut frames = Vec::with_capacity(statements.len());
         for statement in statements {
-            sql::ensure_read_only(&statement)?;
-            // Plan the statement already parsed (and checked) instead of re-parsing its text.
+            sql::ensure_read_only(statement.statement())?;
+            let statement = statement.into_statement();
             let state = self.context.state();
             let plan = state
                 .statement_to_plan(datafusion::sql::parser::Statement::Statement(Box::new(

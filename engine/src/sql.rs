@@ -1,12 +1,13 @@
-//! SQL text handling that must happen before DataFusion plans a statement: the
-//! `FOR SYSTEM_TIME AS OF` rewrite and the read-only guard. Both the Postgres-wire server and
-//! the `sql` command go through here, so they accept and refuse exactly the same statements.
+//! What must happen to a statement before DataFusion plans it: one parse and an ordered list
+//! of typed rewrites (the [`pipeline`]: named queries, `FOR SYSTEM_TIME AS OF`), and the
+//! read-only guard. Both the Postgres-wire server and the `sql` command go through here, so
+//! they accept and refuse exactly the same statements.
 
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
     FunctionArg, FunctionArgExpr, Ident, ObjectName, ObjectNamePart, Statement, TableAlias,
-    TableFactor, TableFunctionArgs, TableVersion, VisitMut, VisitorMut,
+    TableFactor, TableFunctionArgs, TableVersion, VisitorMut,
 };
 use sqlparser::parser::Parser;
 
@@ -14,6 +15,7 @@ use crate::error::{EngineError, Result};
 
 mod dialect;
 mod named_query;
+pub mod pipeline;
 
 pub use dialect::TimeTravelDialect;
 pub use named_query::{NamedQueries, NamedQueryEntry, NAMED_QUERY_FUNCTION};
@@ -28,50 +30,7 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>> {
         .map_err(|error| EngineError::Syntax(error.to_string()))
 }
 
-/// Every rewrite a statement needs before planning: `FOR SYSTEM_TIME AS OF` (see
-/// [`rewrite_time_travel`]) and, when a query library is given, `named_query(...)` calls
-/// expanded into their SQL. `None` when nothing needed rewriting, so ordinary statements
-/// reach the planner byte-for-byte as the client sent them.
-pub fn rewrite(sql: &str, library: Option<&dyn NamedQueries>) -> Result<Option<String>> {
-    let time_travel = rewrite_time_travel(sql)?;
-    let Some(library) = library.filter(|_| named_query::mentions_named_query(sql)) else {
-        return Ok(time_travel);
-    };
-    let mut statements = parse(time_travel.as_deref().unwrap_or(sql))?;
-    named_query::expand(&mut statements, library)?;
-    // An expanded query may itself use FOR SYSTEM_TIME AS OF.
-    let expanded = statements
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ");
-    Ok(Some(rewrite_time_travel(&expanded)?.unwrap_or(expanded)))
-}
-
-/// Rewrite `resources FOR SYSTEM_TIME AS OF <expr>` into `resources_at(<expr>) AS resources`.
-///
-/// Returns `None` when the text has no time-travel clause, so ordinary statements reach the
-/// planner byte-for-byte as the client sent them.
-pub fn rewrite_time_travel(sql: &str) -> Result<Option<String>> {
-    if !sql.to_ascii_uppercase().contains("SYSTEM_TIME") {
-        return Ok(None);
-    }
-    let mut statements = parse(sql)?;
-    let mut rewriter = TimeTravelRewriter { error: None };
-    for statement in &mut statements {
-        let _ = statement.visit(&mut rewriter);
-    }
-    if let Some(error) = rewriter.error {
-        return Err(error);
-    }
-    let text = statements
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ");
-    Ok(Some(text))
-}
-
+/// Rewrites `resources FOR SYSTEM_TIME AS OF <expr>` into `resources_at(<expr>) AS resources`.
 struct TimeTravelRewriter {
     error: Option<EngineError>,
 }
@@ -207,12 +166,18 @@ pub fn statement_kind(statement: &Statement) -> String {
 mod tests {
     use super::*;
 
+    fn rewrite_time_travel(sql: &str) -> Result<String> {
+        Ok(pipeline::Pipeline::new(None)
+            .prepare_one(sql)?
+            .statement()
+            .to_string())
+    }
+
     #[test]
     fn system_time_becomes_the_table_function() {
         let rewritten = rewrite_time_travel(
             "SELECT id, attrs->>'memory_size' FROM resources FOR SYSTEM_TIME AS OF TIMESTAMP '2026-01-02 00:00:00' WHERE kind = 'x'",
         )
-        .unwrap()
         .unwrap();
         assert_eq!(
             rewritten,
@@ -225,7 +190,6 @@ mod tests {
         let rewritten = rewrite_time_travel(
             "SELECT r.id FROM resources FOR SYSTEM_TIME AS OF now() - INTERVAL '1 day' AS r JOIN sources s ON s.source = r.source",
         )
-        .unwrap()
         .unwrap();
         assert!(
             rewritten.contains("resources_at(now() - INTERVAL '1 day') AS r JOIN sources s"),
@@ -235,7 +199,7 @@ mod tests {
 
     #[test]
     fn other_tables_and_plain_queries() {
-        assert!(rewrite_time_travel("SELECT 1").unwrap().is_none());
+        assert_eq!(rewrite_time_travel("SELECT 1").unwrap(), "SELECT 1");
         let error =
             rewrite_time_travel("SELECT * FROM scrapes FOR SYSTEM_TIME AS OF now()").unwrap_err();
         assert!(error.to_string().contains("scrapes"), "{error}");

@@ -208,7 +208,9 @@ impl GroundtruthHandlers {
             Arc::clone(&context),
             hooks.clone(),
             HandlerParts {
-                library: engine.named_queries(),
+                pipeline: engine
+                    .pipeline()
+                    .with_front(Arc::new(statement_parser::WireFront::new())),
                 descriptions,
                 notices,
                 limits,

@@ -360,8 +360,7 @@ fn statement_rewrites_never_panic_on_mutated_sql() {
         let seed = seeds[rng.random_range(0..seeds.len())].as_bytes();
         let text = String::from_utf8_lossy(&mutate(&mut rng, seed)).into_owned();
         let outcome = std::panic::catch_unwind(|| {
-            let _ = groundtruth_engine::sql::rewrite(&text, None);
-            let _ = groundtruth_engine::sql::rewrite_time_travel(&text);
+            let _ = groundtruth_engine::sql::pipeline::Pipeline::new(None).prepare(&text);
             if let Ok(statements) = groundtruth_engine::sql::parse(&text) {
                 for statement in &statements {
                     let _ = groundtruth_engine::sql::ensure_read_only(statement);

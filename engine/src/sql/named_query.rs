@@ -45,11 +45,6 @@ pub trait NamedQueries: Send + Sync + std::fmt::Debug {
     ) -> std::result::Result<String, String>;
 }
 
-/// Whether `sql` may call `named_query` (a cheap test before parsing).
-pub fn mentions_named_query(sql: &str) -> bool {
-    sql.to_ascii_lowercase().contains(NAMED_QUERY_FUNCTION)
-}
-
 /// Expand every `named_query(...)` table factor of `statements` in place.
 pub fn expand(statements: &mut [Statement], library: &dyn NamedQueries) -> Result<()> {
     expand_nested(statements, library, 0)

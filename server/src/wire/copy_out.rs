@@ -62,22 +62,22 @@ impl CopyOut {
     /// (including other COPYs, which the read-only guard then refuses).
     #[cfg(test)]
     pub fn parse(sql: &str) -> PgWireResult<Option<Self>> {
-        match Parser::parse_sql(&PostgreSqlDialect {}, sql) {
-            Ok(statements) => Self::from_statements(&statements),
-            Err(_) => Ok(None),
+        match Parser::parse_sql(&PostgreSqlDialect {}, sql).as_deref() {
+            Ok([statement]) => Self::from_statement(statement),
+            _ => Ok(None),
         }
     }
 
-    /// The `COPY ... TO STDOUT` that `statements` are, if they are exactly one.
-    pub fn from_statements(statements: &[Statement]) -> PgWireResult<Option<Self>> {
-        let [Statement::Copy {
+    /// The `COPY ... TO STDOUT` that `statement` is, if it is one.
+    pub fn from_statement(statement: &Statement) -> PgWireResult<Option<Self>> {
+        let Statement::Copy {
             source,
             to: true,
             target: CopyTarget::Stdout,
             options,
             legacy_options,
             values: _,
-        }] = statements
+        } = statement
         else {
             return Ok(None);
         };

@@ -1,5 +1,6 @@
 //! Expressions of client catalog queries that DataFusion plans differently from PostgreSQL (or
-//! not at all), rewritten in the parsed statement before datafusion-postgres sees it. Where
+//! not at all), rewritten in the parsed statement before datafusion-pg-catalog's rules see it
+//! (see `statement_parser`). Where
 //! `client_compatibility` replaces fixed fragments of known queries, these are general
 //! expression forms, wherever they appear:
 //!
@@ -67,7 +68,8 @@ const CATALOG_OIDS: &[(&str, u32)] = &[
 ];
 
 /// `sql` with the expressions above rewritten, or `None` when there were none (the statement
-/// then goes on untouched, formatting included).
+/// then goes on untouched, formatting included). For client catalog queries, which
+/// datafusion-pg-catalog's parser reads as text after this.
 pub fn rewrite(sql: &str) -> Option<String> {
     let lower = sql.to_ascii_lowercase();
     let triggers = [
@@ -83,13 +85,9 @@ pub fn rewrite(sql: &str) -> Option<String> {
     }
     let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, sql).ok()?;
     let mut changed = false;
-    let _ = visit_expressions_mut(&mut statements, |expr| {
-        if let Some(replacement) = rewrite_expression(expr) {
-            *expr = replacement;
-            changed = true;
-        }
-        ControlFlow::<()>::Continue(())
-    });
+    for statement in &mut statements {
+        changed |= rewrite_statement(statement);
+    }
     changed.then(|| {
         statements
             .iter()
@@ -97,6 +95,19 @@ pub fn rewrite(sql: &str) -> Option<String> {
             .collect::<Vec<_>>()
             .join("; ")
     })
+}
+
+/// Rewrite the expressions above in a parsed statement; whether any was.
+pub fn rewrite_statement(statement: &mut Statement) -> bool {
+    let mut changed = false;
+    let _ = visit_expressions_mut(statement, |expr| {
+        if let Some(replacement) = rewrite_expression(expr) {
+            *expr = replacement;
+            changed = true;
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    changed
 }
 
 fn rewrite_expression(expr: &Expr) -> Option<Expr> {

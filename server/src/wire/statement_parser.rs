@@ -1,26 +1,34 @@
-//! Turns a query's text into the statements the server plans, parsed once.
+//! The wire's front of the statement pipeline (`groundtruth_engine::sql::pipeline`): the parse
+//! of a query's text, with the client-compatibility rewrites that must see the text.
 //!
-//! datafusion-pg-catalog's `PostgresCompatibilityParser` bundles two things: a blacklist that
-//! swaps known client catalog queries for ones DataFusion can plan, and a list of rules over the
-//! parsed statement. One of those rules, `RemoveSubqueryFromProjection`, replaces every
-//! projection subquery it judges correlated with `NULL` (client tools' catalog queries use
-//! correlated subqueries DataFusion cannot decorrelate). Its judgement only knows plain table
-//! aliases of the subquery's own `FROM`, so a derived table, a table function or a nested
-//! `EXISTS` makes it fire on uncorrelated subqueries too: a `count(*)` over `changes(...)`
-//! answered `NULL` over the wire while the CLI answered 9. A wrong answer is worse than an
-//! error, so that rule runs only where it was meant for: statements that read the PostgreSQL
-//! catalog (`pg_catalog`, `information_schema`, unqualified `pg_*` relations) go through the
-//! whole compatibility parser; every other statement is parsed once with the PostgreSQL
-//! dialect and gets the remaining rules. Text that sqlparser cannot parse (`ABORT`, which the
-//! compatibility parser rewrites at the token level) also takes the compatibility path.
+//! Client tools' exact query texts come first (`client_compatibility`, a token-level pass:
+//! the last resort, each pattern naming its client). Then the text is parsed once:
+//!
+//! - The text is parsed with the engine's dialect (PostgreSQL plus `FOR SYSTEM_TIME AS OF`).
+//!   A statement over Groundtruth's tables then gets `expression_rewrites` and
+//!   datafusion-pg-catalog's rules except `RemoveSubqueryFromProjection`: one parse.
+//! - A statement that reads the PostgreSQL catalog (`pg_catalog`, `information_schema`,
+//!   unqualified `pg_*` relations) is a client tool's catalog query. It goes, as text, through
+//!   `expression_rewrites` and datafusion-pg-catalog's whole `PostgresCompatibilityParser`,
+//!   whose blacklist swaps known client queries at the token level (so it must see the text)
+//!   and whose rules then fix the parsed statement. Only these are parsed a second time.
+//! - Why `RemoveSubqueryFromProjection` is kept to catalog statements: it replaces every select-list subquery it judges
+//!   correlated with `NULL` (client tools' catalog queries use correlated subqueries DataFusion
+//!   cannot decorrelate); its judgement only knows plain table aliases of the subquery's own
+//!   `FROM`, so a derived table, a table function or a nested `EXISTS` made it fire on
+//!   uncorrelated subqueries too: a `count(*)` over `changes(...)` answered `NULL` over the
+//!   wire while the CLI answered 9. A wrong answer is worse than an error, so that rule runs
+//!   only on the catalog statements it was written for.
+//! - Text the engine's parser refuses (`ABORT`, which the compatibility parser rewrites at the
+//!   token level) gets the compatibility parser too; when both refuse it, the engine's error
+//!   is the one reported.
 
 use std::fmt;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use datafusion::sql::sqlparser::ast::{visit_relations, ObjectName, Statement};
-use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
-use datafusion::sql::sqlparser::parser::{Parser, ParserError};
+use datafusion::sql::sqlparser::parser::ParserError;
 use datafusion_postgres::datafusion_pg_catalog::sql::rules::{
     AliasDuplicatedProjectionRewrite, CurrentUserVariableToSessionUserFunctionCall,
     FixArrayLiteral, FixVersionColumnName, PrependUnqualifiedPgTableName,
@@ -28,28 +36,32 @@ use datafusion_postgres::datafusion_pg_catalog::sql::rules::{
     RewriteRegCastToSubquery, SqlStatementRewriteRule, StripCallableQualifier, StripCollate,
 };
 use datafusion_postgres::datafusion_pg_catalog::sql::PostgresCompatibilityParser;
+use groundtruth_engine::error::{EngineError, Result};
+use groundtruth_engine::sql::pipeline::StatementFront;
+
+use super::{client_compatibility, expression_rewrites};
 
 /// Parses query text into statements with the client-compatibility rules applied.
-pub struct StatementParser {
+pub struct WireFront {
     catalog: PostgresCompatibilityParser,
     rules: Vec<Arc<dyn SqlStatementRewriteRule>>,
 }
 
-impl fmt::Debug for StatementParser {
+impl fmt::Debug for WireFront {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StatementParser")
+        f.debug_struct("WireFront")
             .field("rules", &self.rules)
             .finish_non_exhaustive()
     }
 }
 
-impl Default for StatementParser {
+impl Default for WireFront {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl StatementParser {
+impl WireFront {
     /// The compatibility parser and its rules, in its order, without `RemoveSubqueryFromProjection`.
     pub fn new() -> Self {
         Self {
@@ -70,18 +82,31 @@ impl StatementParser {
         }
     }
 
-    /// The statements of `sql`, ready to plan.
-    pub fn parse(&self, sql: &str) -> Result<Vec<Statement>, ParserError> {
-        let statements = match Parser::parse_sql(&PostgreSqlDialect {}, sql) {
+    fn compatibility_parse(&self, sql: &str) -> std::result::Result<Vec<Statement>, ParserError> {
+        self.catalog.parse(sql)
+    }
+}
+
+impl StatementFront for WireFront {
+    fn parse(&self, sql: &str) -> Result<Vec<Statement>> {
+        let compatible = client_compatibility::rewrite(sql);
+        let sql = compatible.as_deref().unwrap_or(sql);
+        let statements = match groundtruth_engine::sql::parse(sql) {
             Ok(statements) => statements,
-            Err(_) => return self.catalog.parse(sql),
+            Err(error) => return self.compatibility_parse(sql).map_err(|_| error),
         };
         if statements.iter().any(reads_catalog) {
-            return self.catalog.parse(sql);
+            // A client tool's catalog query: datafusion-pg-catalog's blacklist matches its
+            // tokens, so it reads the text (after the expression rewrites) a second time.
+            let expressions = expression_rewrites::rewrite(sql);
+            return self
+                .compatibility_parse(expressions.as_deref().unwrap_or(sql))
+                .map_err(|error| EngineError::Syntax(error.to_string()));
         }
         Ok(statements
             .into_iter()
-            .map(|statement| {
+            .map(|mut statement| {
+                expression_rewrites::rewrite_statement(&mut statement);
                 self.rules
                     .iter()
                     .fold(statement, |statement, rule| rule.rewrite(statement))
@@ -120,8 +145,11 @@ fn is_catalog_relation(name: &ObjectName) -> bool {
 mod tests {
     use super::*;
 
+    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use datafusion::sql::sqlparser::parser::Parser;
+
     fn one(sql: &str) -> String {
-        let statements = StatementParser::new().parse(sql).unwrap();
+        let statements = WireFront::new().parse(sql).unwrap();
         assert_eq!(statements.len(), 1, "{sql}");
         statements[0].to_string()
     }
@@ -156,6 +184,21 @@ mod tests {
     }
 
     #[test]
+    fn a_mention_of_the_catalog_is_not_a_catalog_read() {
+        let parsed = one(
+            "SELECT (SELECT count(*) FROM (VALUES ('pg_class')) l(name) \
+             WHERE NOT EXISTS (SELECT 1 FROM resources d WHERE d.id = l.name)) AS n",
+        );
+        assert!(parsed.contains("count(*)"), "{parsed}");
+        let travelled =
+            one("SELECT id FROM resources FOR SYSTEM_TIME AS OF now() WHERE id LIKE 'pg_%'");
+        assert!(
+            travelled.contains("SYSTEM_TIME"),
+            "the engine's rule rewrites it later: {travelled}"
+        );
+    }
+
+    #[test]
     fn text_only_the_compatibility_parser_reads_still_parses() {
         assert_eq!(one("ABORT"), "ROLLBACK");
         assert_eq!(one("SELECT version()"), "SELECT version() AS version");
@@ -163,6 +206,7 @@ mod tests {
 
     #[test]
     fn bad_sql_is_a_parse_error() {
-        assert!(StatementParser::new().parse("SELEC 1").is_err());
+        let error = WireFront::new().parse("SELEC 1").unwrap_err();
+        assert!(matches!(error, EngineError::Syntax(_)), "{error}");
     }
 }

@@ -24,26 +24,20 @@ use datafusion_postgres::pgwire::messages::PgWireBackendMessage;
 use datafusion_postgres::pgwire::types::format::FormatOptions;
 use datafusion_postgres::{DfSessionService, Parser};
 use futures::{Sink, SinkExt};
-use groundtruth_engine::sql::NamedQueries;
+use groundtruth_engine::sql::pipeline::{Pipeline, Prepared};
 
 use super::catalog_descriptions::{mentions_descriptions, CatalogDescriptions};
-use super::client_compatibility;
 use super::copy_out::CopyOut;
-use super::expression_rewrites;
 use super::freshness_notice::{self, FreshnessNotices};
 use super::json_columns;
 use super::query_limits::{self, QueryLimits};
 use super::query_memory::QueryBudget;
-use super::statement_parser::StatementParser;
 use crate::metrics::Metrics;
 use crate::sqlstate;
 use tokio::time::Instant;
 
 /// The statement type datafusion-postgres stores per prepared statement.
 pub type PreparedStatement = (String, Option<(Statement, LogicalPlan)>);
-
-/// The query library `named_query(...)` expands from, if the server has one.
-type Library = Option<Arc<dyn NamedQueries>>;
 
 /// `work`, cut off at `deadline` with SQLSTATE 57014.
 async fn within<T>(
@@ -68,46 +62,43 @@ async fn prepare_descriptions(sql: &str, descriptions: &CatalogDescriptions) -> 
     Ok(())
 }
 
-fn rewrite(sql: &str, library: &Library) -> PgWireResult<String> {
-    let compatible = client_compatibility::rewrite(sql);
-    let sql = compatible.as_deref().unwrap_or(sql);
-    let expressions = expression_rewrites::rewrite(sql);
-    let sql = expressions.as_deref().unwrap_or(sql);
-    match groundtruth_engine::sql::rewrite(sql, library.as_deref()) {
-        Ok(rewritten) => Ok(rewritten.unwrap_or_else(|| sql.to_string())),
-        Err(error) => {
-            let (code, message) = sqlstate::for_engine(&error);
-            Err(sqlstate::user_error(code, message))
-        }
-    }
+/// The statements as SQL text, for the text-level freshness check.
+fn printed(statements: &[Prepared]) -> String {
+    statements
+        .iter()
+        .map(|statement| statement.statement().to_string())
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn api_error(error: impl std::error::Error + Send + Sync + 'static) -> PgWireError {
     PgWireError::ApiError(Box::new(error))
 }
 
-/// The statements a query's text holds, parsed once after the text rewrites.
+/// The statements a query's text holds, through the statement pipeline (one parse).
 struct Statements {
-    parser: StatementParser,
-    library: Library,
+    pipeline: Pipeline,
     descriptions: Arc<CatalogDescriptions>,
 }
 
 impl Statements {
-    /// `sql` rewritten (time travel, named queries, client patterns) and parsed.
-    async fn parse(&self, sql: &str) -> PgWireResult<(String, Vec<Statement>)> {
-        let sql = rewrite(sql, &self.library)?;
-        prepare_descriptions(&sql, &self.descriptions).await?;
-        let statements = self.parser.parse(&sql).map_err(api_error)?;
-        Ok((sql, statements))
+    /// `sql` parsed and rewritten (client patterns, named queries, time travel).
+    async fn prepare(&self, sql: &str) -> PgWireResult<Vec<Prepared>> {
+        prepare_descriptions(sql, &self.descriptions).await?;
+        self.pipeline.prepare(sql).map_err(|error| {
+            let (code, message) = sqlstate::for_engine(&error);
+            sqlstate::user_error(code, message)
+        })
     }
 }
 
-/// Plan a parsed statement on `context` (no second parse).
-async fn plan(context: &SessionContext, statement: Statement) -> PgWireResult<LogicalPlan> {
+/// Plan a prepared statement on `context` (no second parse).
+async fn plan(context: &SessionContext, statement: Prepared) -> PgWireResult<LogicalPlan> {
     context
         .state()
-        .statement_to_plan(PlannedStatement::Statement(Box::new(statement)))
+        .statement_to_plan(PlannedStatement::Statement(Box::new(
+            statement.into_statement(),
+        )))
         .await
         .map_err(api_error)
 }
@@ -124,9 +115,13 @@ pub struct TimeTravelHandler {
     budget: Option<QueryBudget>,
 }
 
-/// Send the freshness notice for `sql` first, when the session wants notices and the query
-/// reads a stale or failed source.
-async fn send_notice<C>(notices: &FreshnessNotices, client: &mut C, sql: &str) -> PgWireResult<()>
+/// Send the freshness notice for the statements `sql` gives first, when the session wants
+/// notices and the query reads a stale or failed source.
+async fn send_notice<C>(
+    notices: &FreshnessNotices,
+    client: &mut C,
+    sql: impl FnOnce() -> String,
+) -> PgWireResult<()>
 where
     C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
     PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
@@ -134,16 +129,18 @@ where
     if !freshness_notice::enabled(client) {
         return Ok(());
     }
-    if let Some(notice) = notices.notice_for(sql).await {
+    // The rewritten statements, so a named query's expansion names the tables it reads.
+    if let Some(notice) = notices.notice_for(&sql()).await {
         client.send(notice).await?;
     }
     Ok(())
 }
 
-/// What a query handler needs besides the session: the query library `named_query(...)`
-/// expands from, the catalog descriptions, the freshness notices, limits and metrics.
+/// What a query handler needs besides the session: the statement pipeline (the engine's,
+/// behind the wire's front), the catalog descriptions, the freshness notices, limits and
+/// metrics.
 pub struct HandlerParts {
-    pub library: Library,
+    pub pipeline: Pipeline,
     pub descriptions: Arc<CatalogDescriptions>,
     pub notices: Arc<FreshnessNotices>,
     pub limits: QueryLimits,
@@ -165,8 +162,7 @@ impl TimeTravelHandler {
         let parser = Arc::new(TimeTravelParser {
             inner: inner.query_parser(),
             statements: Statements {
-                parser: StatementParser::new(),
-                library: parts.library,
+                pipeline: parts.pipeline,
                 descriptions: parts.descriptions,
             },
             context: Arc::clone(&context),
@@ -211,7 +207,7 @@ impl TimeTravelHandler {
         &self,
         context: &SessionContext,
         client: &mut C,
-        statements: Vec<Statement>,
+        statements: Vec<Prepared>,
     ) -> PgWireResult<Vec<Response>>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
@@ -225,7 +221,9 @@ impl TimeTravelHandler {
         let mut responses = Vec::with_capacity(statements.len());
         'statement: for statement in statements {
             for hook in &self.hooks {
-                if let Some(response) = hook.handle_simple_query(&statement, context, client).await
+                if let Some(response) = hook
+                    .handle_simple_query(statement.statement(), context, client)
+                    .await
                 {
                     responses.push(response?);
                     continue 'statement;
@@ -261,16 +259,17 @@ impl SimpleQueryHandler for TimeTravelHandler {
         let context = self.context();
         self.metrics
             .observe_query(within(deadline, async {
-                let (query, statements) = self.parser.statements.parse(query).await?;
-                send_notice(&self.notices, client, &query).await?;
-                if let Some(copy) = CopyOut::from_statements(&statements)? {
-                    let results = self
-                        .run(&context, client, vec![copy.query().clone()])
-                        .await?;
-                    return results
-                        .into_iter()
-                        .map(|result| copy.respond(self.limits.apply(result, deadline)))
-                        .collect();
+                let statements = self.parser.statements.prepare(query).await?;
+                send_notice(&self.notices, client, || printed(&statements)).await?;
+                if let [statement] = statements.as_slice() {
+                    if let Some(copy) = CopyOut::from_statement(statement.statement())? {
+                        let query = statement.part(|_| copy.query().clone());
+                        let results = self.run(&context, client, vec![query]).await?;
+                        return results
+                            .into_iter()
+                            .map(|result| copy.respond(self.limits.apply(result, deadline)))
+                            .collect();
+                    }
                 }
                 let responses = self.run(&context, client, statements).await?;
                 Ok(responses
@@ -310,7 +309,10 @@ impl ExtendedQueryHandler for TimeTravelHandler {
             .timeout_for(client)
             .map(|timeout| Instant::now() + timeout);
         let service = self.service();
-        send_notice(&self.notices, client, &portal.statement.statement.0).await?;
+        send_notice(&self.notices, client, || {
+            portal.statement.statement.0.clone()
+        })
+        .await?;
         let response = self
             .metrics
             .observe_query(within(
@@ -346,11 +348,13 @@ impl QueryParser for TimeTravelParser {
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
-        let (_, statements) = self.statements.parse(sql).await?;
-        let Some(statement) = statements.into_iter().next() else {
+        let statements = self.statements.prepare(sql).await?;
+        let Some(prepared) = statements.into_iter().next() else {
             return Ok(None);
         };
-        let text = statement.to_string();
+        // The text is kept for the freshness notice and logs; it is never parsed again.
+        let text = prepared.statement().to_string();
+        let statement = prepared.statement().clone();
         for hook in &self.hooks {
             if let Some(plan) = hook
                 .handle_extended_parse_query(&statement, &self.context, client)
@@ -359,7 +363,7 @@ impl QueryParser for TimeTravelParser {
                 return Ok(Some((text, Some((statement, plan?)))));
             }
         }
-        let plan = plan(&self.context, statement.clone()).await?;
+        let plan = plan(&self.context, prepared).await?;
         Ok(Some((text, Some((statement, plan)))))
     }
 
