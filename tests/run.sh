@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite. README.md documents this command and .ci/run calls it.
-#   1. build the `groundtruth` binary (integration tests run the real binary);
+#   1. build the `groundtruth` binary (integration tests run the real binary), and clippy with
+#      warnings as errors (the workspace's lints are in Cargo.toml);
 #   2. cargo test: unit tests, source conformance, sqllogictest files under tests/sql,
 #      and integration tests that drive `groundtruth serve` over the Postgres protocol;
 #   3. psql against `groundtruth demo`, running every SQL example in README.md;
@@ -19,6 +20,7 @@ GROUNDTRUTH_TEST_VENV=$(bash tests/scripts/test_venv.sh)
 export GROUNDTRUTH_TEST_VENV
 
 cargo build --workspace --bins
+cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace --no-fail-fast
 bash tests/scripts/demo_psql.sh
 bash tests/scripts/s3_store.sh

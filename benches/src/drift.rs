@@ -291,7 +291,7 @@ impl Identity {
 }
 
 fn cpu_canonical(millis: u32) -> String {
-    if millis % 1000 == 0 {
+    if millis.is_multiple_of(1000) {
         format!("{}", millis / 1000)
     } else {
         format!("{millis}m")
@@ -299,7 +299,7 @@ fn cpu_canonical(millis: u32) -> String {
 }
 
 fn cpu_alternate(millis: u32) -> Value {
-    if millis % 1000 == 0 {
+    if millis.is_multiple_of(1000) {
         json!(format!("{millis}m"))
     } else {
         json!(format!("{}", f64::from(millis) / 1000.0))
@@ -307,7 +307,7 @@ fn cpu_alternate(millis: u32) -> Value {
 }
 
 fn memory_canonical(mib: u32) -> String {
-    if mib % 1024 == 0 {
+    if mib.is_multiple_of(1024) {
         format!("{}Gi", mib / 1024)
     } else {
         format!("{mib}Mi")

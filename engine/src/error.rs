@@ -14,8 +14,10 @@ pub enum EngineError {
     Delta {
         table: &'static str,
         operation: &'static str,
+        // Boxed: the error types of the libraries below are large, and every `Result` of the
+        // workspace carries an `EngineError` in its `Err` (clippy's result_large_err).
         #[source]
-        source: deltalake::DeltaTableError,
+        source: Box<deltalake::DeltaTableError>,
     },
 
     /// An object of one of the store's tables could not be read, listed or deleted.
@@ -25,7 +27,7 @@ pub enum EngineError {
         operation: &'static str,
         path: String,
         #[source]
-        source: object_store::Error,
+        source: Box<object_store::Error>,
     },
 
     /// A DataFusion planning or execution error.
@@ -33,7 +35,7 @@ pub enum EngineError {
     Query {
         context: String,
         #[source]
-        source: datafusion::error::DataFusionError,
+        source: Box<datafusion::error::DataFusionError>,
     },
 
     /// Arrow could not build a record batch (a schema mismatch inside the engine).
@@ -76,7 +78,7 @@ impl EngineError {
     ) -> Self {
         EngineError::Query {
             context: context.into(),
-            source,
+            source: Box::new(source),
         }
     }
 }

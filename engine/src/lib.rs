@@ -156,6 +156,7 @@ pub mod canonical;
 pub mod clock;
 pub mod drift;
 pub mod error;
+pub mod kinds;
 pub mod model;
 pub mod relations;
 pub mod session;

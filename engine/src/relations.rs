@@ -28,6 +28,8 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
 
+use crate::kinds::{aws, k8s, postgres, CLOUDFORMATION_PREFIX, LIVE_KIND_LABEL};
+
 /// How a reference's target is found among the versions of the same layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum MatchOn {
@@ -81,43 +83,39 @@ pub struct Reference {
 /// Kinds whose versions can make references; the view reads only these (plus declared
 /// Terraform and CloudFormation resources, see [`may_reference`]).
 pub const REFERENCING_KINDS: &[&str] = &[
-    "aws_lambda_event_source_mapping",
-    "aws_lambda_function",
-    "aws_sqs_queue",
-    "aws_instance",
-    "aws_db_instance",
-    "aws_cloudformation_stack_resource",
-    "postgres/constraint",
-    "postgres/index",
+    aws::LAMBDA_EVENT_SOURCE_MAPPING,
+    aws::LAMBDA_FUNCTION,
+    aws::SQS_QUEUE,
+    aws::INSTANCE,
+    aws::DB_INSTANCE,
+    aws::CLOUDFORMATION_STACK_RESOURCE,
+    postgres::CONSTRAINT,
+    postgres::INDEX,
 ];
 
 /// Kubernetes kinds whose pod template can mount ConfigMaps and Secrets.
 const WORKLOAD_KINDS: &[&str] = &[
-    "k8s/apps/Deployment",
-    "k8s/apps/StatefulSet",
-    "k8s/apps/DaemonSet",
-    "k8s/apps/ReplicaSet",
-    "k8s/batch/Job",
-    "k8s/batch/CronJob",
-    "k8s/core/Pod",
+    k8s::DEPLOYMENT,
+    k8s::STATEFUL_SET,
+    k8s::DAEMON_SET,
+    k8s::REPLICA_SET,
+    k8s::JOB,
+    k8s::CRON_JOB,
+    k8s::POD,
 ];
 
 /// Kinds a Service selects (ReplicaSets and Pods are children of these, see drift's owner
 /// rule, so selecting them too would only repeat the same relation).
-const SELECTABLE_KINDS: &[&str] = &[
-    "k8s/apps/Deployment",
-    "k8s/apps/StatefulSet",
-    "k8s/apps/DaemonSet",
-];
+const SELECTABLE_KINDS: &[&str] = &[k8s::DEPLOYMENT, k8s::STATEFUL_SET, k8s::DAEMON_SET];
 
 /// Whether a resource of this kind and layer can make references at all: a cheap test that
 /// spares parsing the attributes of everything else.
 pub fn may_reference(kind: &str, layer: &str) -> bool {
     REFERENCING_KINDS.contains(&kind)
         || WORKLOAD_KINDS.contains(&kind)
-        || kind == "k8s/core/Service"
-        || kind == "k8s/networking.k8s.io/Ingress"
-        || kind.starts_with("AWS::")
+        || kind == k8s::SERVICE
+        || kind == k8s::INGRESS
+        || kind.starts_with(CLOUDFORMATION_PREFIX)
         || (layer == "declared" && is_terraform_kind(kind))
 }
 
@@ -142,52 +140,54 @@ pub fn references(
         found.insert(reference);
     };
     match kind {
-        "aws_lambda_event_source_mapping" => event_source_mapping(attrs, &mut add),
-        "aws_lambda_function" => {
+        aws::LAMBDA_EVENT_SOURCE_MAPPING => event_source_mapping(attrs, &mut add),
+        aws::LAMBDA_FUNCTION => {
             if let Some(role) = text(attrs, &["role"]) {
-                by_arn("assumes_role", "aws_iam_role", role, &mut add);
+                by_arn("assumes_role", aws::IAM_ROLE, role, &mut add);
             }
         }
-        "aws_sqs_queue" => {
+        aws::SQS_QUEUE => {
             let policy = attrs.get("redrive_policy").map(json_or_object);
             let target = policy
                 .as_ref()
                 .and_then(|policy| policy.get("deadLetterTargetArn"))
                 .and_then(Value::as_str);
             if let Some(target) = target.filter(|target| !target.is_empty()) {
-                by_arn("dead_letters_to", "aws_sqs_queue", target, &mut add);
+                by_arn("dead_letters_to", aws::SQS_QUEUE, target, &mut add);
             }
         }
-        "aws_instance" | "aws_db_instance" => {
+        aws::INSTANCE | aws::DB_INSTANCE => {
             for group in strings(attrs.get("vpc_security_group_ids")) {
                 add(to_kind(
                     "uses_security_group",
-                    "aws_security_group",
+                    aws::SECURITY_GROUP,
                     MatchOn::AwsId,
                     group,
                 ));
             }
         }
-        "aws_cloudformation_stack_resource" => stack_resource(attrs, labels, &mut add),
-        "postgres/constraint" => {
+        aws::CLOUDFORMATION_STACK_RESOURCE => stack_resource(attrs, labels, &mut add),
+        postgres::CONSTRAINT => {
             let table = text(attrs, &["table"]);
             let referenced = text(attrs, &["references", "table"]);
             if let (Some(table), Some(referenced)) = (table, referenced) {
                 add(Reference {
-                    origin: Some(("postgres/table".into(), table.into())),
-                    ..to_kind("references", "postgres/table", MatchOn::Id, referenced)
+                    origin: Some((postgres::TABLE.into(), table.into())),
+                    ..to_kind("references", postgres::TABLE, MatchOn::Id, referenced)
                 });
             }
         }
-        "postgres/index" => {
+        postgres::INDEX => {
             if let Some(table) = text(attrs, &["table"]) {
-                add(to_kind("indexes", "postgres/table", MatchOn::Id, table));
+                add(to_kind("indexes", postgres::TABLE, MatchOn::Id, table));
             }
         }
-        "k8s/core/Service" => service(id, attrs, &mut add),
-        "k8s/networking.k8s.io/Ingress" => ingress(id, attrs, &mut add),
+        k8s::SERVICE => service(id, attrs, &mut add),
+        k8s::INGRESS => ingress(id, attrs, &mut add),
         _ if WORKLOAD_KINDS.contains(&kind) => workload(kind, id, attrs, &mut add),
-        _ if kind.starts_with("AWS::") => cloudformation_template(id, attrs, &mut add),
+        _ if kind.starts_with(CLOUDFORMATION_PREFIX) => {
+            cloudformation_template(id, attrs, &mut add)
+        }
         _ => {}
     }
     // Terraform declarations hold values (state) or expressions (HCL) in the same attributes:
@@ -224,23 +224,23 @@ fn event_source_mapping(attrs: &Value, add: &mut impl FnMut(Reference)) {
     if let Some(source) = text(attrs, &["event_source_arn"]) {
         let service = source.split(':').nth(2).unwrap_or("");
         match service {
-            "sqs" => by_arn("reads_from", "aws_sqs_queue", source, add),
+            "sqs" => by_arn("reads_from", aws::SQS_QUEUE, source, add),
             // A stream ARN is the table ARN followed by `/stream/<label>`.
             "dynamodb" => {
                 let table = source.split("/stream/").next().unwrap_or(source);
-                by_arn("reads_from", "aws_dynamodb_table", table, add);
+                by_arn("reads_from", aws::DYNAMODB_TABLE, table, add);
             }
-            "kinesis" => by_arn("reads_from", "aws_kinesis_stream", source, add),
+            "kinesis" => by_arn("reads_from", aws::KINESIS_STREAM, source, add),
             _ => {}
         }
     }
     let function = text(attrs, &["function_arn"]).or_else(|| text(attrs, &["function_name"]));
     if let Some(function) = function {
-        by_arn("invokes", "aws_lambda_function", function, add);
+        by_arn("invokes", aws::LAMBDA_FUNCTION, function, add);
         // An ARN with a version or alias qualifier still invokes the function.
         let parts: Vec<&str> = function.split(':').collect();
         if function.starts_with("arn:") && parts.len() == 8 {
-            by_arn("invokes", "aws_lambda_function", &parts[..7].join(":"), add);
+            by_arn("invokes", aws::LAMBDA_FUNCTION, &parts[..7].join(":"), add);
         }
     }
 }
@@ -250,12 +250,13 @@ fn stack_resource(attrs: &Value, labels: &Map<String, Value>, add: &mut impl FnM
     if let Some(stack) = label("cloudformation.stack") {
         add(to_kind(
             "part_of_stack",
-            "aws_cloudformation_stack",
+            aws::CLOUDFORMATION_STACK,
             MatchOn::Name,
             stack,
         ));
     }
-    let (Some(kind), Some(physical)) = (label("live.kind"), text(attrs, &["physical_id"])) else {
+    let (Some(kind), Some(physical)) = (label(LIVE_KIND_LABEL), text(attrs, &["physical_id"]))
+    else {
         return;
     };
     // A physical id is an ARN, a name, or a URL ending in the name (SQS queues).
@@ -307,7 +308,7 @@ fn ingress(id: &str, attrs: &Value, add: &mut impl FnMut(Reference)) {
         if let Some(name) = name {
             add(to_kind(
                 "routes_to",
-                "k8s/core/Service",
+                k8s::SERVICE,
                 MatchOn::Id,
                 &format!("{namespace}/{name}"),
             ));
@@ -317,8 +318,8 @@ fn ingress(id: &str, attrs: &Value, add: &mut impl FnMut(Reference)) {
 
 fn workload(kind: &str, id: &str, attrs: &Value, add: &mut impl FnMut(Reference)) {
     let pod = match kind {
-        "k8s/core/Pod" => attrs.get("spec"),
-        "k8s/batch/CronJob" => attrs.pointer("/spec/jobTemplate/spec/template/spec"),
+        k8s::POD => attrs.get("spec"),
+        k8s::CRON_JOB => attrs.pointer("/spec/jobTemplate/spec/template/spec"),
         _ => attrs.pointer("/spec/template/spec"),
     };
     let Some(pod) = pod else { return };
@@ -335,11 +336,11 @@ fn workload(kind: &str, id: &str, attrs: &Value, add: &mut impl FnMut(Reference)
     };
     for volume in array(pod.get("volumes")) {
         mount(
-            "k8s/core/ConfigMap",
+            k8s::CONFIG_MAP,
             volume.pointer("/configMap/name").and_then(Value::as_str),
         );
         mount(
-            "k8s/core/Secret",
+            k8s::SECRET,
             volume.pointer("/secret/secretName").and_then(Value::as_str),
         );
     }
@@ -347,11 +348,11 @@ fn workload(kind: &str, id: &str, attrs: &Value, add: &mut impl FnMut(Reference)
     for container in containers {
         for source in array(container.get("envFrom")) {
             mount(
-                "k8s/core/ConfigMap",
+                k8s::CONFIG_MAP,
                 source.pointer("/configMapRef/name").and_then(Value::as_str),
             );
             mount(
-                "k8s/core/Secret",
+                k8s::SECRET,
                 source.pointer("/secretRef/name").and_then(Value::as_str),
             );
         }
@@ -365,7 +366,7 @@ fn cloudformation_template(id: &str, attrs: &Value, add: &mut impl FnMut(Referen
         return;
     };
     let mut target = |relation: &'static str, logical_id: &str| {
-        if logical_id != own && !logical_id.starts_with("AWS::") {
+        if logical_id != own && !logical_id.starts_with(CLOUDFORMATION_PREFIX) {
             add(Reference {
                 relation,
                 origin: None,

@@ -124,7 +124,7 @@ fn delta_error(
     move |source| EngineError::Delta {
         table: table.name(),
         operation,
-        source,
+        source: Box::new(source),
     }
 }
 

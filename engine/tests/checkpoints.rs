@@ -26,7 +26,7 @@ fn literal(instant: DateTime<Utc>) -> String {
 /// re-creates one deleted earlier, so histories have modifications, gaps and new existences.
 fn observation(scrape: usize, count: usize) -> Observation {
     let resources = (0..count)
-        .filter(|index| (index + scrape) % 7 != 0 || scrape % 3 != 0)
+        .filter(|index| !(index + scrape).is_multiple_of(7) || !scrape.is_multiple_of(3))
         .map(|index| {
             let version = if index % 5 == scrape % 5 {
                 scrape

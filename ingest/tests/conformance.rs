@@ -302,7 +302,9 @@ pub(crate) async fn check_bad_inputs(
     }
     // Mode 000 cannot stop root, so this part only runs for other users.
     // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
+    #[allow(unsafe_code)]
+    let as_root = unsafe { libc::geteuid() } == 0;
+    if !as_root {
         let directory = tempfile::tempdir().expect("tempdir");
         let file = directory.path().join(file_name);
         fs::write(&file, "{}").expect("write");

@@ -275,7 +275,7 @@ pub(crate) async fn run_sql(context: &Context<'_>, text: &str, max_rows: usize) 
                 "executing",
                 EngineError::Query {
                     context: "executing".into(),
-                    source,
+                    source: Box::new(source),
                 },
             )
         };

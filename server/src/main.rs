@@ -413,7 +413,7 @@ pub(crate) async fn run_services(
     tracing::info!(%address, sources = sources.len(), "serving");
     let operations = match operations_listener {
         Some(operations_listener) => {
-            seed_metrics(&metrics, &engine, &sources).await;
+            seed_metrics(&metrics, &engine, sources).await;
             tracing::info!(address = %operations_listener.local_addr()?, "serving /metrics and /health");
             Some(tokio::spawn(http::serve(
                 operations_listener,

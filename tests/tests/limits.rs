@@ -85,7 +85,7 @@ async fn stalled_startups_and_idle_sessions_are_closed_and_free_their_slots() {
                 .unwrap(),
         );
     }
-    let refused = connect(port).await.err().expect("both slots are held");
+    let refused = connect(port).await.expect_err("both slots are held");
     let refused = refused.downcast_ref::<tokio_postgres::Error>().unwrap();
     assert_eq!(
         refused.code(),

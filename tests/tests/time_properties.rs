@@ -1195,7 +1195,7 @@ fn seeds() -> Vec<(u64, bool)> {
     };
     let all = std::env::var("GT_PROPERTY_DRIFT").as_deref() == Ok("all");
     (first..end)
-        .map(|seed: u64| (seed, all || seed % 4 == 0))
+        .map(|seed: u64| (seed, all || seed.is_multiple_of(4)))
         .collect()
 }
 

@@ -2,6 +2,8 @@
 
 use serde_json::Value;
 
+use crate::kinds::{k8s, postgres};
+
 /// Whether `declared` and `live` are the same setting for a resource of `kind` at `path`
 /// (path segments as in [`super::AttributeDrift::path`]).
 pub fn equivalent(kind: &str, path: &[String], declared: &Value, live: &Value) -> bool {
@@ -16,7 +18,7 @@ pub fn equivalent(kind: &str, path: &[String], declared: &Value, live: &Value) -
     match (declared, live) {
         // Column lists of keys and indexes are ordered; elsewhere scalar lists are sets.
         (Value::Array(declared_items), Value::Array(live_items))
-            if kind.starts_with("postgres/") =>
+            if kind.starts_with(postgres::PREFIX) =>
         {
             declared_items.len() == live_items.len()
                 && declared_items
@@ -65,18 +67,18 @@ fn scalars_equivalent(kind: &str, path: &[String], declared: &Value, live: &Valu
         return close(left, right);
     }
     let attribute = path.last().map(String::as_str).unwrap_or("");
-    if kind.starts_with("k8s/") {
+    if kind.starts_with(k8s::PREFIX) {
         if let (Some(left), Some(right)) = (quantity(&declared_text), quantity(&live_text)) {
             return close(left, right);
         }
     }
-    if kind.starts_with("postgres/") {
+    if kind.starts_with(postgres::PREFIX) {
         if attribute == "type" || attribute == "data_type" {
             return postgres_type(&declared_text) == postgres_type(&live_text);
         }
         // pg_get_viewdef drops the parentheses a dump writes around joins and conditions,
         // and lays the query out its own way; the words and their order still must match.
-        if kind == "postgres/view" && attribute == "definition" {
+        if kind == postgres::VIEW && attribute == "definition" {
             return sql_equivalent(&declared_text, &live_text)
                 || view_words(&declared_text) == view_words(&live_text);
         }
@@ -227,7 +229,7 @@ pub fn postgres_type(text: &str) -> String {
         ("varbit", "bit varying"),
     ];
     // Keep a length or precision suffix: varchar(20) -> character varying(20).
-    let (base, rest) = match collapsed.find(|c: char| c == '(' || c == '[') {
+    let (base, rest) = match collapsed.find(['(', '[']) {
         Some(index) => (collapsed[..index].trim_end(), &collapsed[index..]),
         None => (collapsed.as_str(), ""),
     };
@@ -350,17 +352,14 @@ impl sqlparser::ast::VisitorMut for ExpressionSpelling {
             let replacement = match expression {
                 Expr::Nested(inner) => Some((**inner).clone()),
                 Expr::Cast {
-                    expr, data_type, ..
-                } if matches!(
-                    data_type,
-                    DataType::Text
+                    expr,
+                    data_type:
+                        DataType::Text
                         | DataType::Varchar(_)
                         | DataType::CharacterVarying(_)
-                        | DataType::Array(_)
-                ) =>
-                {
-                    Some((**expr).clone())
-                }
+                        | DataType::Array(_),
+                    ..
+                } => Some((**expr).clone()),
                 Expr::AnyOp {
                     left,
                     compare_op: BinaryOperator::Eq,

@@ -101,7 +101,7 @@ impl Store {
                             table: table.name(),
                             operation: "vacuum check",
                             path: file,
-                            source,
+                            source: Box::new(source),
                         })
                     }
                 }

@@ -634,6 +634,7 @@ impl Drop for ProcessGroupKiller {
         if let Some(group) = self.0.and_then(|id| i32::try_from(id).ok()) {
             // SAFETY: kill has no memory-safety preconditions; a group already gone gives
             // ESRCH, which is ignored.
+            #[allow(unsafe_code)]
             unsafe {
                 libc::kill(-group, libc::SIGKILL);
             }

@@ -37,6 +37,7 @@ impl PostgresServer {
             .tempdir_in("/tmp")
             .expect("tempdir");
         // SAFETY: geteuid has no preconditions and cannot fail.
+        #[allow(unsafe_code)]
         let as_postgres_user = unsafe { libc::geteuid() } == 0;
         std::fs::set_permissions(
             directory.path(),

@@ -58,10 +58,13 @@ pub fn enabled(client: &(impl ClientInfo + ?Sized)) -> bool {
         .is_none_or(|value| value != "off")
 }
 
+/// `(source, warning)` pairs of the `freshness` view.
+type Warnings = Arc<Vec<(String, String)>>;
+
 /// The warnings of the `freshness` view, read at most once per [`REUSE_FOR`].
 pub struct FreshnessNotices {
     context: SessionContext,
-    cached: Mutex<Option<(Instant, Arc<Vec<(String, String)>>)>>,
+    cached: Mutex<Option<(Instant, Warnings)>>,
 }
 
 impl FreshnessNotices {
@@ -104,11 +107,8 @@ impl FreshnessNotices {
                         return Vec::new();
                     };
                     (0..batch.num_rows())
-                        .filter_map(move |row| {
-                            (!texts.is_null(row)).then(|| {
-                                (sources.value(row).to_string(), texts.value(row).to_string())
-                            })
-                        })
+                        .filter(|&row| !texts.is_null(row))
+                        .map(|row| (sources.value(row).to_string(), texts.value(row).to_string()))
                         .collect::<Vec<_>>()
                 })
                 .collect(),

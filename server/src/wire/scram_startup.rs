@@ -229,7 +229,7 @@ fn protocol_error(message: &str) -> PgWireError {
 }
 
 /// The `name=value` attributes of a SCRAM message.
-fn attribute<'a>(message: &'a str, name: char) -> Option<&'a str> {
+fn attribute(message: &str, name: char) -> Option<&str> {
     message.split(',').find_map(|part| {
         let mut characters = part.chars();
         (characters.next() == Some(name) && characters.next() == Some('=')).then(|| &part[2..])
