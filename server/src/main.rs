@@ -9,7 +9,7 @@ mod http;
 mod metrics;
 mod retention;
 mod secret_key;
-mod sqlstate;
+pub use groundtruth_pg_compat::sqlstate;
 mod wire;
 
 use std::net::SocketAddr;

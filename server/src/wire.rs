@@ -1,29 +1,28 @@
-//! The Postgres-wire front end: datafusion-postgres for protocol, catalog emulation and type
-//! encoding; Groundtruth adds the time-travel rewrite, the read-only guard, SQLSTATE mapping,
-//! authentication (trust on loopback, SCRAM-SHA-256 verifiers), TLS, per-statement limits, and
-//! an accept loop that refuses connections over the limit with SQLSTATE 53300 and stops on a
-//! cancellation token.
+//! The Postgres-wire front end: pgwire and datafusion-postgres for the protocol, portals and
+//! type encoding; the `groundtruth-pg-compat` crate for PostgreSQL-client emulation (catalog,
+//! settings, client rules, the statement pipeline's front, SQLSTATEs). Here: the query handler
+//! (one parse per statement through the engine's pipeline, hooks, planning the parsed
+//! statement), the read-only guard, authentication (trust on loopback, SCRAM-SHA-256
+//! verifiers), TLS, per-statement limits and memory budgets, and an accept loop that refuses
+//! connections over the limit with SQLSTATE 53300 and stops on a cancellation token.
 
-mod catalog_descriptions;
-mod catalog_tables;
-mod client_compatibility;
+// PostgreSQL-client emulation lives in its own crate; imported here so the handler's modules
+// name it as before.
+use groundtruth_pg_compat::{
+    catalog_descriptions, catalog_tables, format_function, information_schema, json_columns,
+    json_functions, session_settings, statement_parser,
+};
+
 mod connection_refusal;
 mod copy_out;
-mod expression_rewrites;
-mod format_function;
 mod freshness_notice;
-mod information_schema;
-mod json_columns;
-mod json_functions;
 mod panic_containment;
 mod query_limits;
 mod query_memory;
 mod read_only_hook;
 mod savepoint_hook;
 mod scram_startup;
-mod session_settings;
 mod session_timeouts;
-mod statement_parser;
 mod time_travel_handler;
 mod tls;
 

@@ -24,7 +24,7 @@ use datafusion::datasource::{provider_as_source, MemTable, ViewTable};
 use datafusion::logical_expr::{cast, col, lit, Expr, LogicalPlanBuilder};
 use datafusion::prelude::SessionContext;
 
-use super::session_settings::SETTINGS;
+use crate::session_settings::SETTINGS;
 
 /// The text-encoded array columns, with the element type each really has (`int2[]` and
 /// `int2vector` as Int16, `oid[]` and `oidvector` as Int32, as the emulation types oids).

@@ -221,7 +221,8 @@ fn shown(statement: &Statement) -> Option<(&'static str, &'static str)> {
     setting(&name.join(" "))
 }
 
-pub(super) fn show_plan(name: &str) -> PgWireResult<LogicalPlan> {
+/// The plan of `SHOW name` (one text column) for the extended protocol's Describe.
+pub fn show_plan(name: &str) -> PgWireResult<LogicalPlan> {
     let schema = Schema::new(vec![Field::new(name, DataType::Utf8, false)]);
     let schema = schema
         .to_dfschema()
@@ -232,7 +233,8 @@ pub(super) fn show_plan(name: &str) -> PgWireResult<LogicalPlan> {
     }))
 }
 
-pub(super) fn show_response(name: &str, value: &str) -> PgWireResult<Response> {
+/// The response to `SHOW name`: one row, `value`.
+pub fn show_response(name: &str, value: &str) -> PgWireResult<Response> {
     let fields = Arc::new(vec![FieldInfo::new(
         name.to_string(),
         None,

@@ -318,7 +318,7 @@ mod tests {
             .with_information_schema(true)
             .with_default_catalog_and_schema("groundtruth", "public");
         let context = SessionContext::new_with_config(config);
-        super::super::session_settings::apply_defaults(&context).expect("zoned timestamps");
+        crate::session_settings::apply_defaults(&context).expect("zoned timestamps");
         context
             .sql("CREATE TABLE t (id VARCHAR, seen TIMESTAMP WITH TIME ZONE, n BIGINT)")
             .await

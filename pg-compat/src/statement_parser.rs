@@ -39,7 +39,7 @@ use datafusion_postgres::datafusion_pg_catalog::sql::PostgresCompatibilityParser
 use groundtruth_engine::error::{EngineError, Result};
 use groundtruth_engine::sql::pipeline::StatementFront;
 
-use super::{client_compatibility, expression_rewrites};
+use crate::{client_compatibility, expression_rewrites};
 
 /// Parses query text into statements with the client-compatibility rules applied.
 pub struct WireFront {
