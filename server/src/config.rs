@@ -458,7 +458,7 @@ impl ServerConfig {
             _ => {}
         }
         for user in &self.users {
-            crate::wire::Verifier::parse(&user.password_verifier).map_err(|error| {
+            crate::scram_verifier::Verifier::parse(&user.password_verifier).map_err(|error| {
                 ServerError::Config(format!(
                     "[[server.users]] '{}': password_verifier: {error}",
                     user.name
@@ -757,7 +757,8 @@ mod tests {
             error.contains("'ops'") && error.contains("SCRAM-SHA-256$"),
             "{error}"
         );
-        let verifier = crate::wire::Verifier::from_password("pw", b"saltsaltsaltsalt", 4096);
+        let verifier =
+            crate::scram_verifier::Verifier::from_password("pw", b"saltsaltsaltsalt", 4096);
         let config = Config::parse(
             &format!(
                 "[server]\nlisten = '0.0.0.0:5433'\nauth = 'scram-sha-256'\nmemory_limit = '512MiB'\n\

@@ -8,6 +8,7 @@ mod drift_check;
 mod http;
 mod metrics;
 mod retention;
+mod scram_verifier;
 mod secret_key;
 pub use groundtruth_pg_compat::sqlstate;
 mod wire;
@@ -284,10 +285,14 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 .context("reading the password from standard input")?;
             let password = password.trim_end_matches(['\n', '\r']);
             anyhow::ensure!(!password.is_empty(), "empty password on standard input");
-            let salt: [u8; wire::SALT_LENGTH] = rand::random();
+            let salt: [u8; scram_verifier::SALT_LENGTH] = rand::random();
             println!(
                 "{}",
-                wire::Verifier::from_password(password, &salt, wire::DEFAULT_ITERATIONS)
+                scram_verifier::Verifier::from_password(
+                    password,
+                    &salt,
+                    scram_verifier::DEFAULT_ITERATIONS
+                )
             );
             Ok(std::process::ExitCode::SUCCESS)
         }

@@ -50,14 +50,11 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::scram_verifier::Verifier;
 use crate::sqlstate;
 use catalog_descriptions::{catalog_functions, CatalogDescriptions, DescribedCatalogSchema};
-pub use query_limits::QueryLimits;
-pub use scram_startup::{Verifier, DEFAULT_ITERATIONS};
-
-/// Salt length of verifiers made by `hash-password`, as PostgreSQL makes them.
-pub const SALT_LENGTH: usize = 16;
 use catalog_tables::CompatibleCatalogSchema;
+pub use query_limits::QueryLimits;
 pub use time_travel_handler::{HandlerParts, TimeTravelHandler};
 
 /// Everything the accept loop hands to pgwire for each connection.
