@@ -5,8 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use groundtruth_engine::model::Layer;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
+pub use crate::duration::parse_duration;
 use crate::error::{IngestError, Result};
 use crate::input::{Input, InputLimits, InputLocation};
 use crate::scheduler::ScheduledSource;
@@ -78,10 +79,10 @@ pub struct FileSourceConfig {
     #[serde(default)]
     pub max_file_bytes: Option<u64>,
     /// Time between scrapes, e.g. "5m" (default 5m).
-    #[serde(default, deserialize_with = "optional_duration")]
+    #[serde(default, deserialize_with = "crate::duration::optional_duration")]
     pub interval: Option<Duration>,
     /// Per-scrape limit, e.g. "2m" (default 2m).
-    #[serde(default, deserialize_with = "optional_duration")]
+    #[serde(default, deserialize_with = "crate::duration::optional_duration")]
     pub timeout: Option<Duration>,
 }
 
@@ -118,10 +119,10 @@ pub struct CloudFormationConfig {
     #[serde(default)]
     pub max_file_bytes: Option<u64>,
     /// Time between scrapes (default 5m).
-    #[serde(default, deserialize_with = "optional_duration")]
+    #[serde(default, deserialize_with = "crate::duration::optional_duration")]
     pub interval: Option<Duration>,
     /// Per-scrape limit (default 2m).
-    #[serde(default, deserialize_with = "optional_duration")]
+    #[serde(default, deserialize_with = "crate::duration::optional_duration")]
     pub timeout: Option<Duration>,
 }
 
@@ -143,10 +144,10 @@ pub struct SqlMigrationsConfig {
     #[serde(default)]
     pub max_file_bytes: Option<u64>,
     /// Time between scrapes (default 5m).
-    #[serde(default, deserialize_with = "optional_duration")]
+    #[serde(default, deserialize_with = "crate::duration::optional_duration")]
     pub interval: Option<Duration>,
     /// Per-scrape limit (default 2m).
-    #[serde(default, deserialize_with = "optional_duration")]
+    #[serde(default, deserialize_with = "crate::duration::optional_duration")]
     pub timeout: Option<Duration>,
 }
 
@@ -172,10 +173,10 @@ pub struct ComposeConfig {
     #[serde(default)]
     pub max_file_bytes: Option<u64>,
     /// Time between scrapes (default 5m).
-    #[serde(default, deserialize_with = "optional_duration")]
+    #[serde(default, deserialize_with = "crate::duration::optional_duration")]
     pub interval: Option<Duration>,
     /// Per-scrape limit (default 2m).
-    #[serde(default, deserialize_with = "optional_duration")]
+    #[serde(default, deserialize_with = "crate::duration::optional_duration")]
     pub timeout: Option<Duration>,
 }
 
@@ -189,10 +190,10 @@ pub struct HostConfig {
     #[serde(default)]
     pub proc_root: Option<PathBuf>,
     /// Time between scrapes (default 5m).
-    #[serde(default, deserialize_with = "optional_duration")]
+    #[serde(default, deserialize_with = "crate::duration::optional_duration")]
     pub interval: Option<Duration>,
     /// Per-scrape limit (default 2m).
-    #[serde(default, deserialize_with = "optional_duration")]
+    #[serde(default, deserialize_with = "crate::duration::optional_duration")]
     pub timeout: Option<Duration>,
 }
 
@@ -211,10 +212,10 @@ pub struct SimulatedConfig {
     #[serde(default)]
     pub services: Option<usize>,
     /// Time between scrapes (default 5m).
-    #[serde(default, deserialize_with = "optional_duration")]
+    #[serde(default, deserialize_with = "crate::duration::optional_duration")]
     pub interval: Option<Duration>,
     /// Per-scrape limit (default 2m).
-    #[serde(default, deserialize_with = "optional_duration")]
+    #[serde(default, deserialize_with = "crate::duration::optional_duration")]
     pub timeout: Option<Duration>,
 }
 
@@ -240,16 +241,16 @@ pub struct PostgresCatalogConfig {
     #[serde(default)]
     pub exclude_schemas: Vec<String>,
     /// Bound on connecting and authenticating (default 10s).
-    #[serde(default, deserialize_with = "optional_duration")]
+    #[serde(default, deserialize_with = "crate::duration::optional_duration")]
     pub connect_timeout: Option<Duration>,
     /// Bound on each catalog query (default 30s).
-    #[serde(default, deserialize_with = "optional_duration")]
+    #[serde(default, deserialize_with = "crate::duration::optional_duration")]
     pub statement_timeout: Option<Duration>,
     /// Time between scrapes (default 5m).
-    #[serde(default, deserialize_with = "optional_duration")]
+    #[serde(default, deserialize_with = "crate::duration::optional_duration")]
     pub interval: Option<Duration>,
     /// Per-scrape limit (default 2m).
-    #[serde(default, deserialize_with = "optional_duration")]
+    #[serde(default, deserialize_with = "crate::duration::optional_duration")]
     pub timeout: Option<Duration>,
 }
 
@@ -537,40 +538,6 @@ pub fn build_all(
             config.build(epoch)
         })
         .collect()
-}
-
-/// Parse "90s", "5m", "2h", "1d" or a bare number of seconds.
-pub fn parse_duration(text: &str) -> Result<Duration> {
-    let text = text.trim();
-    let split = text
-        .find(|character: char| !character.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: u64 = number.parse().map_err(|_| {
-        IngestError::Config(format!(
-            "invalid duration '{text}' (use e.g. 30s, 5m, 2h, 1d)"
-        ))
-    })?;
-    let seconds = match unit.trim() {
-        "" | "s" => value,
-        "m" => value * 60,
-        "h" => value * 3600,
-        "d" => value * 86_400,
-        other => {
-            return Err(IngestError::Config(format!(
-                "invalid duration unit '{other}' in '{text}' (use s, m, h or d)"
-            )))
-        }
-    };
-    Ok(Duration::from_secs(seconds))
-}
-
-fn optional_duration<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> std::result::Result<Option<Duration>, D::Error> {
-    let text: Option<String> = Option::deserialize(deserializer)?;
-    text.map(|text| parse_duration(&text).map_err(serde::de::Error::custom))
-        .transpose()
 }
 
 #[cfg(test)]

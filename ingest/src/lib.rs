@@ -22,6 +22,7 @@
 
 pub mod backfill;
 pub mod config;
+pub mod duration;
 pub mod error;
 pub mod git;
 pub mod identity;

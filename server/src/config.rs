@@ -375,7 +375,7 @@ pub struct ServerConfig {
     /// `SET statement_timeout` can only shorten it. Exceeding it is SQLSTATE 57014.
     #[serde(
         default = "default_statement_timeout",
-        deserialize_with = "optional_duration"
+        deserialize_with = "groundtruth_ingest::duration::optional_duration"
     )]
     pub statement_timeout: Option<Duration>,
     /// Most rows one result may have; more is SQLSTATE 54000.
@@ -395,12 +395,15 @@ pub struct ServerConfig {
     /// itself gives up after 60 s, so a longer value acts as 60 s.
     #[serde(
         default = "default_startup_timeout",
-        deserialize_with = "optional_duration"
+        deserialize_with = "groundtruth_ingest::duration::optional_duration"
     )]
     pub startup_timeout: Option<Duration>,
     /// A session idle between statements for this long is closed with SQLSTATE 57P05
     /// (default: never).
-    #[serde(default, deserialize_with = "optional_duration")]
+    #[serde(
+        default,
+        deserialize_with = "groundtruth_ingest::duration::optional_duration"
+    )]
     pub idle_session_timeout: Option<Duration>,
     /// Address of the HTTP `/metrics` and `/health` listener; none by default.
     #[serde(default)]
@@ -516,14 +519,6 @@ fn default_statement_timeout() -> Option<Duration> {
 
 fn default_max_result_rows() -> Option<u64> {
     Some(10_000_000)
-}
-
-fn optional_duration<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<Duration>, D::Error> {
-    let text: Option<String> = Option::deserialize(deserializer)?;
-    text.map(|text| parse_duration(&text).map_err(serde::de::Error::custom))
-        .transpose()
 }
 
 /// `"512MiB"`, `"4GiB"`, `"1000000"` (bytes).

@@ -65,7 +65,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 use groundtruth_engine::canonical;
 use groundtruth_engine::model::{Coverage, Layer, Observation, ObservedResource, Scope};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 use tokio::sync::Semaphore;
 
@@ -108,13 +108,13 @@ pub struct AwsConfig {
     #[serde(default)]
     pub max_attempts: Option<u32>,
     /// Bound on one call including its retries, and on connecting (default 30s).
-    #[serde(default, deserialize_with = "optional_duration")]
+    #[serde(default, deserialize_with = "crate::duration::optional_duration")]
     pub call_timeout: Option<Duration>,
     /// Time between scrapes (default 5m).
-    #[serde(default, deserialize_with = "optional_duration")]
+    #[serde(default, deserialize_with = "crate::duration::optional_duration")]
     pub interval: Option<Duration>,
     /// Per-scrape limit (default 2m).
-    #[serde(default, deserialize_with = "optional_duration")]
+    #[serde(default, deserialize_with = "crate::duration::optional_duration")]
     pub timeout: Option<Duration>,
 }
 
@@ -201,14 +201,6 @@ impl AwsConfig {
             .filter(|service| names.iter().any(|name| name == service.as_str()))
             .collect())
     }
-}
-
-fn optional_duration<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> std::result::Result<Option<Duration>, D::Error> {
-    let text: Option<String> = Option::deserialize(deserializer)?;
-    text.map(|text| crate::config::parse_duration(&text).map_err(serde::de::Error::custom))
-        .transpose()
 }
 
 /// One AWS service the source reads.

@@ -34,7 +34,7 @@ use std::time::Duration;
 
 use groundtruth_engine::canonical;
 use groundtruth_engine::model::{Layer, Observation, ObservedResource};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
@@ -107,10 +107,10 @@ pub struct CommandConfig {
     #[serde(default)]
     pub allow_empty_output: bool,
     /// Time between scrapes (default 5m).
-    #[serde(default, deserialize_with = "optional_duration")]
+    #[serde(default, deserialize_with = "crate::duration::optional_duration")]
     pub interval: Option<Duration>,
     /// Per-scrape limit (default 2m); the command is killed when it is reached.
-    #[serde(default, deserialize_with = "optional_duration")]
+    #[serde(default, deserialize_with = "crate::duration::optional_duration")]
     pub timeout: Option<Duration>,
 }
 
@@ -140,14 +140,6 @@ impl std::fmt::Debug for CommandConfig {
             .field("timeout", &self.timeout)
             .finish()
     }
-}
-
-fn optional_duration<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> std::result::Result<Option<Duration>, D::Error> {
-    let text: Option<String> = Option::deserialize(deserializer)?;
-    text.map(|text| crate::config::parse_duration(&text).map_err(serde::de::Error::custom))
-        .transpose()
 }
 
 impl CommandConfig {

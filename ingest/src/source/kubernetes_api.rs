@@ -57,7 +57,7 @@ use groundtruth_engine::model::{Coverage, Layer, Observation, ObservedResource, 
 use kube::api::{DynamicObject, ListParams};
 use kube::core::{ApiResource, GroupVersion, Resource};
 use kube::discovery::{verbs, ApiGroup};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::{IngestError, Result};
@@ -147,22 +147,14 @@ pub struct KubernetesApiConfig {
     #[serde(default)]
     pub max_in_flight: Option<usize>,
     /// Bound on connecting and on each request (default 30s).
-    #[serde(default, deserialize_with = "optional_duration")]
+    #[serde(default, deserialize_with = "crate::duration::optional_duration")]
     pub request_timeout: Option<Duration>,
     /// Time between scrapes (default 5m).
-    #[serde(default, deserialize_with = "optional_duration")]
+    #[serde(default, deserialize_with = "crate::duration::optional_duration")]
     pub interval: Option<Duration>,
     /// Per-scrape limit (default 2m).
-    #[serde(default, deserialize_with = "optional_duration")]
+    #[serde(default, deserialize_with = "crate::duration::optional_duration")]
     pub timeout: Option<Duration>,
-}
-
-fn optional_duration<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> std::result::Result<Option<Duration>, D::Error> {
-    let text: Option<String> = Option::deserialize(deserializer)?;
-    text.map(|text| crate::config::parse_duration(&text).map_err(serde::de::Error::custom))
-        .transpose()
 }
 
 impl KubernetesApiConfig {
