@@ -78,7 +78,7 @@ pub async fn run(
     }
     progress.finish_with_message("simulated history");
 
-    let engine = crate::open_engine(Arc::clone(&store), drift).await?;
+    let engine = crate::commands::open_engine(Arc::clone(&store), drift).await?;
     let sources = vec![
         ScheduledSource {
             source: declared,
@@ -97,16 +97,16 @@ pub async fn run(
         },
     ];
     // SIGTERM is honoured from before the banner says the demo is ready.
-    let shutdown = crate::shutdown_signal();
+    let shutdown = crate::commands::shutdown_signal();
     print_instructions(listener.local_addr()?);
     let mut config = Config::default();
     config.server.listen = listen;
-    let writer = crate::Writer {
+    let writer = crate::commands::serve::Writer {
         ingestor,
         sources,
         maintains: true,
     };
-    crate::run_services(engine, Some(writer), listener, &config, shutdown).await
+    crate::commands::serve::run_services(engine, Some(writer), listener, &config, shutdown).await
 }
 
 fn prepare_directory(directory: &Path) -> anyhow::Result<()> {
