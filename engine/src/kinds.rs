@@ -16,9 +16,10 @@
 //!   the Terraform-named live kind they carry in `live.kind`.
 //! - **PostgreSQL**: kinds `postgres/schema`, `postgres/table`, `postgres/column`,
 //!   `postgres/index`, `postgres/constraint`, `postgres/view`, `postgres/sequence`,
-//!   `postgres/extension`; ids are qualified names: `schema`, `schema.table`,
-//!   `schema.table.column`, `schema.index`, `schema.table.constraint`, `schema.view`,
-//!   `schema.sequence`, `extension`. Unquoted identifiers are folded to lower case, as
+//!   `postgres/extension`, `postgres/type`, `postgres/domain`; ids are qualified names:
+//!   `schema`, `schema.table`, `schema.table.column`, `schema.index`,
+//!   `schema.table.constraint`, `schema.view`, `schema.sequence`, `extension`, `schema.type`,
+//!   `schema.domain`. Unquoted identifiers are folded to lower case, as
 //!   PostgreSQL does.
 
 /// Label naming the kind a declared resource has on the live side.
@@ -108,6 +109,10 @@ pub mod postgres {
     pub const SEQUENCE: &str = "postgres/sequence";
     /// An extension (`pgcrypto`): extensions are database-wide.
     pub const EXTENSION: &str = "postgres/extension";
+    /// A user-defined enum or composite type (`public.mood`).
+    pub const TYPE: &str = "postgres/type";
+    /// A domain over a base type (`public.year`).
+    pub const DOMAIN: &str = "postgres/domain";
 }
 
 /// Kinds that are not namespaced. Custom resources are namespaced unless listed; the live

@@ -2,7 +2,9 @@
 //! migrations to a private server, read the catalog, and check that the folded declared
 //! schema lists exactly the same objects (tables, columns with type/nullability/default/
 //! position, indexes with uniqueness/columns/method, constraints, sequences, views,
-//! extensions, schemas).
+//! extensions, schemas, enum and composite types, domains with their CHECKs). Each migration
+//! file runs in a session of its own, as the source assumes (a `SET search_path` lasts to
+//! the end of its file).
 //!
 //! Needs the PostgreSQL 15 server binaries (`postgresql` package) in
 //! `/usr/lib/postgresql/15/bin`; without them the test fails and says so.
@@ -14,6 +16,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use chrono::{TimeZone, Utc};
+use groundtruth_engine::drift::normalize::sql_equivalent;
 use groundtruth_engine::model::{Observation, ObservedResource};
 use groundtruth_ingest::input::{Input, InputLocation};
 use groundtruth_ingest::source::sql_migrations::{MigrationLayout, SqlMigrationsSource};
@@ -115,7 +118,46 @@ const CATALOG: &[(&str, &str)] = &[
            AND n.nspname <> 'information_schema'",
     ),
     ("extension", "SELECT extname::text FROM pg_extension"),
+    (
+        "type",
+        "SELECT concat_ws(' | ', n.nspname || '.' || t.typname,
+                CASE t.typtype WHEN 'e' THEN 'enum' ELSE 'composite' END,
+                (SELECT string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder) FROM pg_enum e
+                 WHERE e.enumtypid = t.oid),
+                (SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ','
+                                   ORDER BY a.attnum)
+                 FROM pg_attribute a
+                 WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped))
+         FROM pg_type t
+         JOIN pg_namespace n ON n.oid = t.typnamespace
+         LEFT JOIN pg_class c ON c.oid = t.typrelid
+         WHERE (t.typtype = 'e' OR (t.typtype = 'c' AND c.relkind = 'c'))
+           AND n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema'",
+    ),
+    (
+        "domain",
+        "SELECT concat_ws(' | ', n.nspname || '.' || t.typname,
+                format_type(t.typbasetype, t.typtypmod),
+                CASE WHEN t.typnotnull THEN 'not null' ELSE 'null' END,
+                coalesce(t.typdefault, '<no default>'),
+                (SELECT string_agg(con.conname, ',' ORDER BY con.conname) FROM pg_constraint con
+                 WHERE con.contypid = t.oid AND con.contype = 'c'))
+         FROM pg_type t
+         JOIN pg_namespace n ON n.oid = t.typnamespace
+         WHERE t.typtype = 'd'
+           AND n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema'",
+    ),
 ];
+
+/// Each domain's CHECK expressions in name order, as `pg_get_constraintdef` prints them.
+const DOMAIN_CHECKS: &str = "
+SELECT n.nspname || '.' || t.typname,
+       ARRAY(SELECT substring(pg_get_constraintdef(con.oid, true) FROM '^CHECK \\((.*)\\)$')
+             FROM pg_constraint con
+             WHERE con.contypid = t.oid AND con.contype = 'c' ORDER BY con.conname)
+FROM pg_type t
+JOIN pg_namespace n ON n.oid = t.typnamespace
+WHERE t.typtype = 'd' AND n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema'";
 
 fn text(value: &serde_json::Value) -> String {
     match value {
@@ -200,6 +242,48 @@ fn declared_line(resource: &ObservedResource) -> Option<(&'static str, String)> 
             }
             parts.join(" | ")
         }
+        "type" => {
+            let mut parts = vec![resource.id.clone(), text(&attrs["category"])];
+            if attrs["category"] == "enum" {
+                parts.push(strings(&attrs["labels"]));
+            } else {
+                let names = attrs["attributes"].as_array().cloned().unwrap_or_default();
+                let types = attrs["attribute_types"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                parts.push(
+                    names
+                        .iter()
+                        .zip(&types)
+                        .map(|(name, data_type)| format!("{} {}", text(name), text(data_type)))
+                        .collect::<Vec<_>>()
+                        .join(","),
+                );
+            }
+            parts.join(" | ")
+        }
+        "domain" => {
+            let mut parts = vec![
+                resource.id.clone(),
+                text(&attrs["data_type"]),
+                if attrs["not_null"] == true {
+                    "not null"
+                } else {
+                    "null"
+                }
+                .to_string(),
+                attrs["default"]
+                    .as_str()
+                    .unwrap_or("<no default>")
+                    .to_string(),
+            ];
+            let constraints = strings(&attrs["constraints"]);
+            if !constraints.is_empty() {
+                parts.push(constraints);
+            }
+            parts.join(" | ")
+        }
         _ => resource.id.clone(),
     };
     let kind = CATALOG.iter().find(|(name, _)| *name == kind)?.0;
@@ -213,10 +297,11 @@ async fn check_against_postgres(server: &PostgresServer, project: &str, layout: 
         .batch_execute(&format!("CREATE DATABASE {project}"))
         .await
         .expect("create database");
-    let client = server.connect(project).await;
     for file in migration_order(&directory) {
         let sql = std::fs::read_to_string(&file).expect("read migration");
-        client
+        server
+            .connect(project)
+            .await
             .batch_execute(&sql)
             .await
             .unwrap_or_else(|error| panic!("PostgreSQL rejected {}: {error:?}", file.display()));
@@ -228,7 +313,7 @@ async fn check_against_postgres(server: &PostgresServer, project: &str, layout: 
         layout,
     );
     let observation: Observation = source.scrape(&context()).await.expect("scrape");
-
+    let client = server.connect(project).await;
     let mut differences = Vec::new();
     for (kind, query) in CATALOG {
         let live: BTreeSet<String> = client
@@ -252,6 +337,37 @@ async fn check_against_postgres(server: &PostgresServer, project: &str, layout: 
             differences.push(format!("{kind}: declared only:      {extra}"));
         }
     }
+    for row in client
+        .query(DOMAIN_CHECKS, &[])
+        .await
+        .expect("domain checks")
+    {
+        let id: String = row.get(0);
+        let live: Vec<String> = row.get(1);
+        let declared: Vec<String> = observation
+            .resources
+            .iter()
+            .find(|resource| resource.kind == "postgres/domain" && resource.id == id)
+            .map(|resource| {
+                resource.attrs["check"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(text)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let same = declared.len() == live.len()
+            && declared
+                .iter()
+                .zip(&live)
+                .all(|(declared, live)| sql_equivalent(declared, live));
+        if !same {
+            differences.push(format!(
+                "domain checks of {id}: PostgreSQL {live:?}, declared {declared:?}"
+            ));
+        }
+    }
     assert!(
         differences.is_empty(),
         "{project}: the folded schema differs from PostgreSQL's catalog:\n{}\n(warnings: {:#?})",
@@ -265,4 +381,5 @@ async fn folded_schemas_match_postgres_catalog() {
     let server = PostgresServer::start();
     check_against_postgres(&server, "flyway", MigrationLayout::Auto).await;
     check_against_postgres(&server, "golang_migrate", MigrationLayout::GolangMigrate).await;
+    check_against_postgres(&server, "types_paths", MigrationLayout::Flyway).await;
 }

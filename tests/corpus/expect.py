@@ -688,6 +688,37 @@ def expect_sql(path, dsn):
             expectation.add("postgres/sequence", f"{schema}.{name}")
         for (name,) in connection.execute("SELECT extname FROM pg_extension").fetchall():
             expectation.add("postgres/extension", name)
+        # Enum and stand-alone composite types; not the implicit ones (row types of tables,
+        # views and sequences, array types) nor those an extension owns.
+        not_from_extension = (
+            "NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_type'::regclass "
+            "AND d.objid = t.oid AND d.deptype = 'e')")
+        for schema, name, typtype, labels, attributes in connection.execute(
+                f"SELECT n.nspname, t.typname, t.typtype::text, "
+                f"ARRAY(SELECT e.enumlabel::text FROM pg_enum e WHERE e.enumtypid = t.oid "
+                f"ORDER BY e.enumsortorder), "
+                f"ARRAY(SELECT a.attname::text FROM pg_attribute a WHERE a.attrelid = t.typrelid "
+                f"AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum) "
+                f"FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace "
+                f"LEFT JOIN pg_class c ON c.oid = t.typrelid "
+                f"WHERE (t.typtype = 'e' OR (t.typtype = 'c' AND c.relkind = 'c')) "
+                f"AND {user_schemas} AND {not_from_extension}").fetchall():
+            entry = expectation.add("postgres/type", f"{schema}.{name}")
+            if typtype == "e":
+                entry["values"]["/category"] = "enum"
+                entry["values"]["/labels"] = labels
+            else:
+                entry["values"]["/category"] = "composite"
+                entry["values"]["/attributes"] = attributes
+        for schema, name, not_null, constraints in connection.execute(
+                f"SELECT n.nspname, t.typname, t.typnotnull, "
+                f"ARRAY(SELECT con.conname::text FROM pg_constraint con "
+                f"WHERE con.contypid = t.oid AND con.contype = 'c' ORDER BY con.conname) "
+                f"FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace "
+                f"WHERE t.typtype = 'd' AND {user_schemas} AND {not_from_extension}").fetchall():
+            entry = expectation.add("postgres/domain", f"{schema}.{name}")
+            entry["values"]["/not_null"] = not_null
+            entry["values"]["/constraints"] = constraints
     with psycopg.connect(dsn, autocommit=True) as admin:
         admin.execute(f"DROP DATABASE IF EXISTS {database}")
     return expectation

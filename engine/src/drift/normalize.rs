@@ -73,7 +73,7 @@ fn scalars_equivalent(kind: &str, path: &[String], declared: &Value, live: &Valu
         }
     }
     if kind.starts_with(postgres::PREFIX) {
-        if attribute == "type" || attribute == "data_type" {
+        if matches!(attribute, "type" | "data_type" | "attribute_types") {
             return postgres_type(&declared_text) == postgres_type(&live_text);
         }
         // pg_get_viewdef drops the parentheses a dump writes around joins and conditions,

@@ -4,16 +4,17 @@
 //! It connects with tokio-postgres (no TLS: use it on a trusted network, a unix socket or an
 //! SSH/stunnel tunnel; PostgreSQL 12 or later, any role that can read the catalogs), opens one read-only REPEATABLE READ transaction so every query sees
 //! the same catalog snapshot, and reads schemas, tables, columns, indexes, constraints (with
-//! foreign keys), views and materialized views, sequences and extensions. Identity and
-//! attributes are exactly those of the declared `sql_migrations` source
-//! ([`crate::identity::postgres`]): kinds `postgres/schema|table|column|index|constraint|view|
-//! sequence|extension`, ids `public`, `public.orders`, `public.orders.id`,
-//! `public.orders_pkey`, `public.orders.orders_customer_id_fkey`, `public.open_orders`,
-//! `public.orders_id_seq`, `pgcrypto`, and the `builtin` label on the `public` schema and the
+//! foreign keys), views and materialized views, sequences, extensions, enum and composite
+//! types and domains. Identity and attributes are exactly those of the declared
+//! `sql_migrations` source ([`crate::identity::postgres`]): kinds `postgres/schema|table|
+//! column|index|constraint|view|sequence|extension|type|domain`, ids `public`,
+//! `public.orders`, `public.orders.id`, `public.orders_pkey`,
+//! `public.orders.orders_customer_id_fkey`, `public.open_orders`, `public.orders_id_seq`,
+//! `pgcrypto`, `public.mood`, `public.year`, and the `builtin` label on the `public` schema and the
 //! `plpgsql` extension, so drift compares the two layers attribute by attribute. The live
 //! side adds attributes the declared side cannot know: indexes `valid`, `ready` and
 //! `definition` (`pg_get_indexdef`); constraints `definition` (`pg_get_constraintdef`) and
-//! `validated`; sequences `start`, `increment`, `min_value`, `max_value`, `cache`, `cycle`.
+//! `validated`; domains `definitions` (`pg_get_constraintdef` of each CHECK); sequences `start`, `increment`, `min_value`, `max_value`, `cache`, `cycle`.
 //! Texts PostgreSQL deparses (CHECK expressions, index predicates and expressions, view
 //! definitions, generated-column expressions) are in PostgreSQL's own spelling
 //! (`(total >= (0)::numeric)`), which can differ from the migration's text.
@@ -381,6 +382,56 @@ JOIN pg_class c ON c.oid = s.seqrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname::text = ANY($1)";
 
+/// Enum and stand-alone composite types. Implicit types are left out: a table's, view's or
+/// sequence's row type (its pg_class entry is not a composite, relkind 'c'), array types
+/// (typtype 'b'), and types an extension owns.
+const TYPES: &str = "
+SELECT n.nspname::text, t.typname::text, t.typtype::text,
+       ARRAY(SELECT e.enumlabel::text FROM pg_enum e
+             WHERE e.enumtypid = t.oid ORDER BY e.enumsortorder),
+       ARRAY(SELECT a.attname::text FROM pg_attribute a
+             WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped
+             ORDER BY a.attnum),
+       ARRAY(SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
+             WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped
+             ORDER BY a.attnum)
+FROM pg_type t
+JOIN pg_namespace n ON n.oid = t.typnamespace
+LEFT JOIN pg_class c ON c.oid = t.typrelid
+WHERE (t.typtype = 'e' OR (t.typtype = 'c' AND c.relkind = 'c'))
+  AND n.nspname::text = ANY($1)
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                  WHERE d.classid = 'pg_type'::regclass AND d.objid = t.oid AND d.deptype = 'e')";
+
+/// Domains with their CHECK constraints in name order (the order PostgreSQL checks them),
+/// each as `pg_get_constraintdef` prints it and as its bare expression.
+const DOMAINS: &str = "
+SELECT n.nspname::text, t.typname::text, format_type(t.typbasetype, t.typtypmod),
+       t.typnotnull, t.typdefault,
+       ARRAY(SELECT con.conname::text FROM pg_constraint con
+             WHERE con.contypid = t.oid AND con.contype = 'c' ORDER BY con.conname),
+       ARRAY(SELECT pg_get_constraintdef(con.oid, true) FROM pg_constraint con
+             WHERE con.contypid = t.oid AND con.contype = 'c' ORDER BY con.conname)
+FROM pg_type t
+JOIN pg_namespace n ON n.oid = t.typnamespace
+WHERE t.typtype = 'd' AND n.nspname::text = ANY($1)
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                  WHERE d.classid = 'pg_type'::regclass AND d.objid = t.oid AND d.deptype = 'e')";
+
+/// The expression of a `CHECK (expr) [NOT VALID]` definition.
+fn check_expression(definition: &str) -> String {
+    let trimmed = definition.trim();
+    let trimmed = trimmed
+        .strip_suffix("NOT VALID")
+        .unwrap_or(trimmed)
+        .trim_end();
+    trimmed
+        .strip_prefix("CHECK (")
+        .and_then(|rest| rest.strip_suffix(')'))
+        .unwrap_or(trimmed)
+        .to_string()
+}
+
 const EXTENSIONS: &str = "
 SELECT e.extname::text, n.nspname::text, e.extversion
 FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace";
@@ -664,6 +715,60 @@ impl PostgresCatalogSource {
         }
         cancelled()?;
 
+        for row in session.query("reading types", TYPES, &params).await? {
+            let schema: String = get(&row, 0, target, "type")?;
+            let name: String = get(&row, 1, target, "type")?;
+            let attrs = if get::<String>(&row, 2, target, "type")? == "e" {
+                json!({
+                    "category": "enum",
+                    "labels": get::<Vec<String>>(&row, 3, target, "type")?,
+                })
+            } else {
+                json!({
+                    "category": "composite",
+                    "attributes": get::<Vec<String>>(&row, 4, target, "type")?,
+                    "attribute_types": get::<Vec<String>>(&row, 5, target, "type")?,
+                })
+            };
+            resources.push(
+                ObservedResource::new(
+                    postgres::TYPE,
+                    format!("{schema}.{name}"),
+                    Layer::Live,
+                    attrs,
+                )
+                .with_name(name),
+            );
+        }
+        cancelled()?;
+
+        for row in session.query("reading domains", DOMAINS, &params).await? {
+            let schema: String = get(&row, 0, target, "domain")?;
+            let name: String = get(&row, 1, target, "domain")?;
+            let definitions: Vec<String> = get(&row, 6, target, "domain")?;
+            let checks: Vec<String> = definitions
+                .iter()
+                .map(|definition| check_expression(definition))
+                .collect();
+            resources.push(
+                ObservedResource::new(
+                    postgres::DOMAIN,
+                    format!("{schema}.{name}"),
+                    Layer::Live,
+                    json!({
+                        "data_type": get::<String>(&row, 2, target, "domain")?,
+                        "not_null": get::<bool>(&row, 3, target, "domain")?,
+                        "default": get::<Option<String>>(&row, 4, target, "domain")?,
+                        "constraints": get::<Vec<String>>(&row, 5, target, "domain")?,
+                        "check": checks,
+                        "definitions": definitions,
+                    }),
+                )
+                .with_name(name),
+            );
+        }
+        cancelled()?;
+
         for row in session.query("reading extensions", EXTENSIONS, &[]).await? {
             let name: String = get(&row, 0, target, "extension")?;
             let mut resource = ObservedResource::new(
@@ -804,6 +909,18 @@ mod tests {
             error,
             "postgres://app@db:5432/app: password environment variable \
              GT_TEST_SURELY_UNSET_PASSWORD is not set"
+        );
+    }
+
+    #[test]
+    fn domain_checks_are_their_expressions() {
+        assert_eq!(
+            check_expression("CHECK (VALUE >= 1901 AND VALUE <= 2155)"),
+            "VALUE >= 1901 AND VALUE <= 2155"
+        );
+        assert_eq!(
+            check_expression("CHECK (VALUE <> ''::text) NOT VALID"),
+            "VALUE <> ''::text"
         );
     }
 

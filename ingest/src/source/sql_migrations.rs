@@ -9,9 +9,13 @@
 //! PostgreSQL dialect and applies them in order to an in-memory catalog
 //! ([`fold::Catalog`]). Identity follows [`crate::identity::postgres`], as a live catalog
 //! source reports it: kinds `postgres/schema|table|column|index|constraint|view|sequence|
-//! extension`, ids `public`, `public.orders`, `public.orders.id`, `public.orders_pkey`
-//! (indexes are per schema), `public.orders.orders_customer_id_fkey`, `public.open_orders`,
-//! `public.orders_id_seq`, `pgcrypto`. Implicit names, types, serial defaults and the indexes
+//! extension|type|domain`, ids `public`, `public.orders`, `public.orders.id`,
+//! `public.orders_pkey` (indexes are per schema), `public.orders.orders_customer_id_fkey`,
+//! `public.open_orders`, `public.orders_id_seq`, `pgcrypto`, `public.mood` (enum and
+//! composite types), `public.year` (domains). `SET search_path` (and pg_dump's `set_config`)
+//! sends unqualified names to the first existing schema of the path until the file ends;
+//! `CREATE TABLE ... PARTITION OF` inherits the parent's columns and CHECKs and is attached
+//! like `ATTACH PARTITION`. Implicit names, types, serial defaults and the indexes
 //! behind PRIMARY KEY/UNIQUE are produced as PostgreSQL produces them. Every resource carries
 //! the `migration.file` (relative path) and `migration.version` of the last migration that
 //! touched it; the `public` schema and `plpgsql` extension every database has are labelled
@@ -38,6 +42,13 @@ use crate::input::{has_extension, Input, InputFile};
 use crate::source::{read_and_parse, ScrapeContext, Source};
 
 use fold::{statement_kind, Catalog, Provenance};
+use rewrite::SearchPath;
+
+/// The ALTER TYPE forms folded (the rest, such as OWNER TO, change nothing compared).
+static ALTER_TYPE_FOLDED: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(r"(?is)^\s*ALTER\s+TYPE\s+\S+\s+(?:ADD\s+VALUE|RENAME\s+(?:VALUE|TO))\b")
+        .expect("valid regex")
+});
 
 /// How migration files are named and ordered.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
@@ -103,8 +114,6 @@ const NOT_SCHEMA: &[&str] = &[
     "CREATE TRIGGER",
     "CREATE OR REPLACE TRIGGER",
     "CREATE CONSTRAINT",
-    "CREATE TYPE",
-    "CREATE DOMAIN",
     "CREATE POLICY",
     "CREATE ROLE",
     "CREATE USER",
@@ -113,9 +122,7 @@ const NOT_SCHEMA: &[&str] = &[
     "DROP FUNCTION",
     "DROP PROCEDURE",
     "DROP TRIGGER",
-    "DROP TYPE",
     "ALTER FUNCTION",
-    "ALTER TYPE",
     "ALTER ROLE",
     "ALTER DEFAULT",
     "SET",
@@ -137,15 +144,30 @@ fn fold_files(files: &[InputFile], layout: MigrationLayout) -> Result<Observatio
             file: file.relative.clone(),
             version: migration.version.clone(),
         };
+        // Each file is applied in a session of its own, so a SET search_path lasts to its end.
+        catalog.reset_search_path();
         for statement in split::split_statements(text) {
             let line = file.line_of_offset(statement.offset);
             let at = format!("{}:{line}", file.relative);
             let kind = statement_kind(statement.text);
-            if NOT_SCHEMA.contains(&kind.as_str()) {
+            let rewritten = rewrite::rewrite(statement.text);
+            match rewritten.search_path {
+                Some(SearchPath::Set(schemas)) => {
+                    catalog.set_search_path(schemas);
+                    continue;
+                }
+                Some(SearchPath::Default) => {
+                    catalog.reset_search_path();
+                    continue;
+                }
+                None => {}
+            }
+            if NOT_SCHEMA.contains(&kind.as_str())
+                || (kind == "ALTER TYPE" && !ALTER_TYPE_FOLDED.is_match(statement.text))
+            {
                 warnings.push(format!("{at}: {kind} is not folded into the schema"));
                 continue;
             }
-            let rewritten = rewrite::rewrite(statement.text);
             if let Some((parent, child)) = &rewritten.attach_partition {
                 let mut notes = Vec::new();
                 if let Err(message) = parse_name(&dialect, parent).and_then(|parent| {
@@ -189,6 +211,13 @@ fn fold_files(files: &[InputFile], layout: MigrationLayout) -> Result<Observatio
                         let sequence = parse_name(&dialect, sequence)?;
                         catalog.rename_identity_sequence(&table, column, &sequence)
                     }) {
+                        notes.push(message);
+                    }
+                }
+                if let Some(domain) = &rewritten.domain_not_null {
+                    if let Err(message) = parse_name(&dialect, domain)
+                        .and_then(|domain| catalog.set_domain_not_null(&domain))
+                    {
                         notes.push(message);
                     }
                 }
@@ -278,6 +307,45 @@ mod tests {
             .filter(|resource| resource.kind == kind)
             .map(|resource| resource.id.clone())
             .collect()
+    }
+
+    #[test]
+    fn search_path_lasts_to_the_end_of_its_file_and_domains_keep_not_null() {
+        let files = vec![
+            file(
+                "V1__app.sql",
+                "CREATE SCHEMA app;\nSET search_path TO app, public;\n\
+                 CREATE DOMAIN code AS text NOT NULL CHECK (VALUE <> '');\n\
+                 CREATE TYPE state AS ENUM ('on');\nALTER TYPE state OWNER TO admin;\n\
+                 CREATE TABLE t (c code);",
+            ),
+            file("V2__public.sql", "CREATE TABLE t (id int);"),
+            file(
+                "V3__dump.sql",
+                "SELECT pg_catalog.set_config('search_path', '', false);\n\
+                 CREATE TABLE app.u (id int);\nCREATE TABLE v (id int);",
+            ),
+        ];
+        let observation = fold_files(&files, MigrationLayout::Auto).expect("folds");
+        assert_eq!(
+            observation.warnings,
+            vec![
+                "V1__app.sql:5: ALTER TYPE is not folded into the schema",
+                "V3__dump.sql:3: no schema has been selected for v (the search_path is empty)",
+            ]
+        );
+        assert_eq!(
+            ids(&observation, "postgres/table"),
+            vec!["app.t", "app.u", "public.t"]
+        );
+        let domain = attrs(&observation, "postgres/domain", "app.code");
+        assert_eq!(domain["not_null"], true);
+        assert_eq!(domain["check"], serde_json::json!(["VALUE <> ''"]));
+        assert_eq!(
+            attrs(&observation, "postgres/column", "app.t.c")["type"],
+            "app.code"
+        );
+        assert_eq!(ids(&observation, "postgres/type"), vec!["app.state"]);
     }
 
     #[test]

@@ -8,10 +8,11 @@ use std::ops::ControlFlow;
 use groundtruth_engine::model::{Layer, ObservedResource};
 use serde_json::{json, Value};
 use sqlparser::ast::{
-    AlterColumnOperation, AlterIndexOperation, AlterTableOperation, ColumnDef, ColumnOption,
+    AlterColumnOperation, AlterIndexOperation, AlterTableOperation, AlterType,
+    AlterTypeAddValuePosition, AlterTypeOperation, ColumnDef, ColumnOption, CreateDomain,
     CreateIndex, CreateTable, DataType, DropBehavior, Expr, GeneratedAs, Ident, ObjectName,
     ObjectNamePart, ObjectType, ReferentialAction, RenameTableNameKind, SchemaName, Statement,
-    TableConstraint, UnaryOperator, Value as SqlValue,
+    TableConstraint, UnaryOperator, UserDefinedTypeRepresentation, Value as SqlValue,
 };
 
 use crate::identity::{postgres, postgres_identifier};
@@ -107,6 +108,8 @@ struct Index {
 
 #[derive(Debug, Clone)]
 struct View {
+    /// The schema unqualified names in the query resolved to when it was created.
+    schema: Option<String>,
     /// Kept parsed so renames of the tables it reads show in its definition, as in
     /// `pg_get_viewdef`.
     query: Box<sqlparser::ast::Query>,
@@ -129,7 +132,34 @@ struct Extension {
     provenance: Option<Provenance>,
 }
 
+/// What a `CREATE TYPE` made: an enum's labels or a composite's attributes, in order.
+#[derive(Debug, Clone)]
+enum TypeDefinition {
+    Enum(Vec<String>),
+    /// (name, type in `format_type` spelling)
+    Composite(Vec<(String, String)>),
+}
+
+#[derive(Debug, Clone)]
+struct UserType {
+    definition: TypeDefinition,
+    provenance: Provenance,
+}
+
+#[derive(Debug, Clone)]
+struct Domain {
+    base_type: String,
+    not_null: bool,
+    default: Option<String>,
+    /// (constraint name, expression); PostgreSQL checks them in name order.
+    checks: Vec<(String, Expr)>,
+    provenance: Provenance,
+}
+
 type Qualified = (String, String);
+
+/// The search path of a fresh session (`"$user"` names no schema a migration makes).
+const DEFAULT_SEARCH_PATH: &[&str] = &["public"];
 
 /// The declared schema built by applying migrations in order.
 #[derive(Debug, Clone)]
@@ -140,6 +170,10 @@ pub(crate) struct Catalog {
     views: BTreeMap<Qualified, View>,
     sequences: BTreeMap<Qualified, Sequence>,
     extensions: BTreeMap<String, Extension>,
+    types: BTreeMap<Qualified, UserType>,
+    domains: BTreeMap<Qualified, Domain>,
+    /// The session's `search_path`: unqualified names go to its first existing schema.
+    search_path: Vec<String>,
 }
 
 impl Default for Catalog {
@@ -152,7 +186,11 @@ impl Default for Catalog {
             views: BTreeMap::new(),
             sequences: BTreeMap::new(),
             extensions: BTreeMap::new(),
+            types: BTreeMap::new(),
+            domains: BTreeMap::new(),
+            search_path: Vec::new(),
         };
+        catalog.reset_search_path();
         catalog.schemas.insert("public".to_string(), None);
         catalog.extensions.insert(
             "plpgsql".to_string(),
@@ -206,11 +244,17 @@ fn name_parts(name: &ObjectName) -> Result<Vec<String>, String> {
         .collect()
 }
 
-/// `schema.name`, `name` (in `public`) or `database.schema.name`.
-fn qualified(name: &ObjectName) -> Result<Qualified, String> {
+/// `schema.name`, `name` (in `schema`, the first existing schema of the search path) or
+/// `database.schema.name`.
+fn qualified_in(name: &ObjectName, schema: Option<&str>) -> Result<Qualified, String> {
     let parts = name_parts(name)?;
     match parts.as_slice() {
-        [name] => Ok(("public".to_string(), name.clone())),
+        [name] => match schema {
+            Some(schema) => Ok((schema.to_string(), name.clone())),
+            None => Err(format!(
+                "no schema has been selected for {name} (the search_path is empty)"
+            )),
+        },
         [.., schema, name] => Ok((schema.clone(), name.clone())),
         [] => Err("empty name".to_string()),
     }
@@ -512,6 +556,40 @@ fn index_key_name(key: &IndexKey, expr: &Expr) -> String {
 }
 
 impl Catalog {
+    /// `SET search_path`: schemas in order (`"$user"` and missing schemas are skipped when
+    /// resolving, as PostgreSQL does).
+    pub(crate) fn set_search_path(&mut self, schemas: Vec<String>) {
+        self.search_path = schemas;
+    }
+
+    /// Back to a fresh session's path: each migration file starts a new session.
+    pub(crate) fn reset_search_path(&mut self) {
+        self.search_path = DEFAULT_SEARCH_PATH.iter().map(|s| s.to_string()).collect();
+    }
+
+    /// Where unqualified names go: the first schema of the search path that exists.
+    fn default_schema(&self) -> Option<&str> {
+        self.search_path
+            .iter()
+            .find(|schema| self.schemas.contains_key(*schema))
+            .map(String::as_str)
+    }
+
+    fn qualified(&self, name: &ObjectName) -> Result<Qualified, String> {
+        qualified_in(name, self.default_schema())
+    }
+
+    /// Whether `schema.name` is taken in `pg_type`: user types, domains, and the row types
+    /// of tables, views and sequences.
+    fn type_exists(&self, schema: &str, name: &str) -> bool {
+        let key = (schema.to_string(), name.to_string());
+        self.types.contains_key(&key)
+            || self.domains.contains_key(&key)
+            || self.tables.contains_key(&key)
+            || self.views.contains_key(&key)
+            || self.sequences.contains_key(&key)
+    }
+
     fn relation_exists(&self, schema: &str, name: &str) -> bool {
         let key = (schema.to_string(), name.to_string());
         self.tables.contains_key(&key)
@@ -525,6 +603,31 @@ impl Catalog {
             .iter()
             .filter(|((table_schema, _), _)| table_schema == schema)
             .any(|(_, table)| table.constraints.iter().any(|c| c.name == name))
+            || self
+                .domains
+                .iter()
+                .filter(|((domain_schema, _), _)| domain_schema == schema)
+                .any(|(_, domain)| domain.checks.iter().any(|(c, _)| c == name))
+    }
+
+    /// A type as `format_type` prints it for a reader whose search path is the default one:
+    /// an unqualified user type or domain found through this session's search path is
+    /// qualified with its schema unless that is `public`.
+    fn column_type(&self, data_type: &DataType) -> String {
+        let normalized = normalize_type(&data_type.to_string());
+        let base = normalized.trim_end_matches("[]");
+        let suffix = &normalized[base.len()..];
+        if base.contains(['.', '(', ' ', '"']) {
+            return normalized;
+        }
+        let found = self.search_path.iter().find(|schema| {
+            let key = (schema.to_string(), base.to_string());
+            self.types.contains_key(&key) || self.domains.contains_key(&key)
+        });
+        match found {
+            Some(schema) if schema != "public" => format!("{schema}.{base}{suffix}"),
+            _ => normalized,
+        }
     }
 
     /// `ChooseRelationName`: the first of `label`, `label1`, `label2`, ... that is free.
@@ -581,7 +684,7 @@ impl Catalog {
         let outcome = match statement {
             Statement::CreateTable(create) => self.create_table(create, at, notes),
             Statement::AlterTable(alter) => {
-                let key = qualified(&alter.name);
+                let key = self.qualified(&alter.name);
                 match key {
                     Ok(key) if self.tables.contains_key(&key) => {
                         let mut key = key;
@@ -621,14 +724,14 @@ impl Catalog {
                 ..
             } => {
                 for name in names {
-                    if let Err(message) = self.drop(*object_type, name, *if_exists, *cascade) {
+                    if let Err(message) = self.drop(*object_type, name, *if_exists, *cascade, at) {
                         notes.push(message);
                     }
                 }
                 Ok(())
             }
             Statement::CreateView(create) => (|| {
-                let key = qualified(&create.name)?;
+                let key = self.qualified(&create.name)?;
                 if self.views.contains_key(&key) && !create.or_replace {
                     return Err(format!("view {}.{} already exists", key.0, key.1));
                 }
@@ -636,6 +739,7 @@ impl Catalog {
                 self.views.insert(
                     key,
                     View {
+                        schema: self.default_schema().map(str::to_string),
                         query: create.query.clone(),
                         materialized: create.materialized,
                         provenance: at.clone(),
@@ -650,7 +754,7 @@ impl Catalog {
                 owned_by,
                 ..
             } => (|| {
-                let key = qualified(name)?;
+                let key = self.qualified(name)?;
                 if self.relation_exists(&key.0, &key.1) {
                     return if *if_not_exists {
                         Ok(())
@@ -738,6 +842,19 @@ impl Catalog {
                     Ok(())
                 }
             },
+            Statement::CreateType {
+                name,
+                representation,
+            } => self.create_type(name, representation.as_ref(), at),
+            Statement::CreateDomain(create) => self.create_domain(create, at, notes),
+            Statement::AlterType(alter) => self.alter_type(alter, at),
+            Statement::DropDomain(drop) => self.drop_type(
+                &drop.name,
+                true,
+                drop.if_exists,
+                matches!(drop.drop_behavior, Some(DropBehavior::Cascade)),
+                at,
+            ),
             Statement::StartTransaction { .. }
             | Statement::Commit { .. }
             | Statement::Rollback { .. } => Ok(()),
@@ -765,7 +882,7 @@ impl Catalog {
         at: &Provenance,
         notes: &mut Notes,
     ) -> Result<(), String> {
-        let key = qualified(&create.name)?;
+        let key = self.qualified(&create.name)?;
         if self.relation_exists(&key.0, &key.1) {
             return if create.if_not_exists {
                 Ok(())
@@ -774,6 +891,9 @@ impl Catalog {
             };
         }
         self.require_schema(&key.0)?;
+        if let Some(parent) = &create.partition_of {
+            return self.create_partition(&key, parent, create, at, notes);
+        }
         if create.query.is_some() {
             return Err(format!(
                 "CREATE TABLE {}.{} AS is not folded into the schema",
@@ -794,13 +914,67 @@ impl Catalog {
             pending.extend(self.add_column(&key, column, at)?);
         }
         for constraint in &create.constraints {
-            match table_constraint(constraint) {
+            match table_constraint(constraint, self.default_schema()) {
                 Ok(constraint) => pending.push(constraint),
                 Err(message) => notes.push(message),
             }
         }
         self.add_constraints(&key, pending, at, notes);
         Ok(())
+    }
+
+    /// `CREATE TABLE child PARTITION OF parent FOR VALUES ...`: the parent's columns (types,
+    /// NOT NULL, defaults, generated expressions; positions without the parent's gaps) and
+    /// CHECK constraints are inherited, then the partition is attached as by ATTACH PARTITION.
+    fn create_partition(
+        &mut self,
+        key: &Qualified,
+        parent: &ObjectName,
+        create: &CreateTable,
+        at: &Provenance,
+        notes: &mut Notes,
+    ) -> Result<(), String> {
+        let parent = self.qualified(parent)?;
+        let parent_table = self
+            .tables
+            .get(&parent)
+            .ok_or_else(|| format!("table {}.{} does not exist", parent.0, parent.1))?;
+        if !create.columns.is_empty() || !create.constraints.is_empty() {
+            notes.push(format!(
+                "column options and constraints of the partition {}.{} are not folded",
+                key.0, key.1
+            ));
+        }
+        let columns: Vec<Column> = parent_table
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(index, column)| Column {
+                identity: None,
+                position: index + 1,
+                provenance: at.clone(),
+                ..column.clone()
+            })
+            .collect();
+        let constraints: Vec<Constraint> = parent_table
+            .constraints
+            .iter()
+            .filter(|constraint| constraint.kind == ConstraintType::Check)
+            .map(|constraint| Constraint {
+                provenance: at.clone(),
+                ..constraint.clone()
+            })
+            .collect();
+        self.tables.insert(
+            key.clone(),
+            Table {
+                next_position: columns.len() + 1,
+                columns,
+                constraints,
+                provenance: at.clone(),
+            },
+        );
+        self.attach_keys(&parent, key, at, notes)
     }
 
     /// Add a column; returns its inline constraints for the caller to name and add.
@@ -813,7 +987,7 @@ impl Catalog {
         let name = fold_ident(&definition.name);
         let data_type = serial_type(&definition.data_type)
             .map(str::to_string)
-            .unwrap_or_else(|| normalize_type(&definition.data_type.to_string()));
+            .unwrap_or_else(|| self.column_type(&definition.data_type));
         let mut column = Column {
             name: name.clone(),
             data_type: data_type.clone(),
@@ -856,7 +1030,7 @@ impl Catalog {
                     kind: ConstraintType::ForeignKey,
                     columns: vec![name.clone()],
                     references: Some((
-                        qualified(&foreign.foreign_table)?,
+                        self.qualified(&foreign.foreign_table)?,
                         foreign.referred_columns.iter().map(fold_ident).collect(),
                         referential_action(foreign.on_delete),
                         referential_action(foreign.on_update),
@@ -1123,6 +1297,12 @@ impl Catalog {
             }
             AlterTableOperation::AlterColumn { column_name, op } => {
                 let name = fold_ident(column_name);
+                let new_type = match op {
+                    AlterColumnOperation::SetDataType { data_type, .. } => {
+                        Some(self.column_type(data_type))
+                    }
+                    _ => None,
+                };
                 let column = self.column_mut(key, &name)?;
                 match op {
                     AlterColumnOperation::SetNotNull => column.not_null = true,
@@ -1131,8 +1311,10 @@ impl Catalog {
                         column.default = Some(default_text(value, &column.data_type))
                     }
                     AlterColumnOperation::DropDefault => column.default = None,
-                    AlterColumnOperation::SetDataType { data_type, .. } => {
-                        column.data_type = normalize_type(&data_type.to_string())
+                    AlterColumnOperation::SetDataType { .. } => {
+                        if let Some(new_type) = new_type {
+                            column.data_type = new_type;
+                        }
                     }
                     AlterColumnOperation::AddGenerated { generated_as, .. } => {
                         column.identity = Some(match generated_as {
@@ -1165,7 +1347,7 @@ impl Catalog {
                 Ok(None)
             }
             AlterTableOperation::AddConstraint { constraint, .. } => {
-                let pending = table_constraint(constraint)?;
+                let pending = table_constraint(constraint, self.default_schema())?;
                 self.add_constraint(key, pending, at)?;
                 Ok(None)
             }
@@ -1244,7 +1426,7 @@ impl Catalog {
                     }
                 }
                 for view in self.views.values_mut() {
-                    rename_relation(&mut view.query, key, &new_name);
+                    rename_relation(&mut view.query, view.schema.as_deref(), key, &new_name);
                 }
                 Ok(Some(new_key))
             }
@@ -1444,7 +1626,7 @@ impl Catalog {
     }
 
     fn create_index(&mut self, create: &CreateIndex, at: &Provenance) -> Result<(), String> {
-        let table_key = qualified(&create.table_name)?;
+        let table_key = self.qualified(&create.table_name)?;
         let materialized_view = self
             .views
             .get(&table_key)
@@ -1510,8 +1692,19 @@ impl Catalog {
         at: &Provenance,
         notes: &mut Notes,
     ) -> Result<(), String> {
-        let parent = qualified(parent)?;
-        let child = qualified(child)?;
+        let parent = self.qualified(parent)?;
+        let child = self.qualified(child)?;
+        self.attach_keys(&parent, &child, at, notes)
+    }
+
+    /// What attaching `child` to `parent` adds: the parent's key constraints.
+    fn attach_keys(
+        &mut self,
+        parent: &Qualified,
+        child: &Qualified,
+        at: &Provenance,
+        notes: &mut Notes,
+    ) -> Result<(), String> {
         let parent_table = self
             .tables
             .get(&parent)
@@ -1537,8 +1730,8 @@ impl Catalog {
                 check: None,
             })
             .collect();
-        self.add_constraints(&child, pending, at, notes);
-        self.touch(&child, at);
+        self.add_constraints(child, pending, at, notes);
+        self.touch(child, at);
         Ok(())
     }
 
@@ -1550,8 +1743,8 @@ impl Catalog {
         column: &str,
         sequence: &ObjectName,
     ) -> Result<(), String> {
-        let table = qualified(table)?;
-        let sequence = qualified(sequence)?;
+        let table = self.qualified(table)?;
+        let sequence = self.qualified(sequence)?;
         let current = self
             .sequences
             .iter()
@@ -1576,7 +1769,7 @@ impl Catalog {
         new_name: &ObjectName,
         at: &Provenance,
     ) -> Result<(), String> {
-        let key = qualified(name)?;
+        let key = self.qualified(name)?;
         let new = last_part(new_name)?;
         if self.relation_exists(&key.0, &new) {
             return Err(format!("relation {}.{new} already exists", key.0));
@@ -1605,6 +1798,7 @@ impl Catalog {
         name: &ObjectName,
         if_exists: bool,
         cascade: bool,
+        at: &Provenance,
     ) -> Result<(), String> {
         let missing = |what: &str, label: String| {
             if if_exists {
@@ -1615,14 +1809,14 @@ impl Catalog {
         };
         match object_type {
             ObjectType::Table => {
-                let key = qualified(name)?;
+                let key = self.qualified(name)?;
                 if !self.tables.contains_key(&key) {
                     return missing("table", format!("{}.{}", key.0, key.1));
                 }
                 self.drop_table(&key, cascade)
             }
             ObjectType::Index => {
-                let key = qualified(name)?;
+                let key = self.qualified(name)?;
                 match self.indexes.get(&key) {
                     None => missing("index", format!("{}.{}", key.0, key.1)),
                     Some(index) => {
@@ -1645,7 +1839,7 @@ impl Catalog {
                 }
             }
             ObjectType::View | ObjectType::MaterializedView => {
-                let key = qualified(name)?;
+                let key = self.qualified(name)?;
                 if !self.views.contains_key(&key) {
                     return missing("view", format!("{}.{}", key.0, key.1));
                 }
@@ -1654,7 +1848,7 @@ impl Catalog {
                 Ok(())
             }
             ObjectType::Sequence => {
-                let key = qualified(name)?;
+                let key = self.qualified(name)?;
                 match self.sequences.remove(&key) {
                     Some(_) => Ok(()),
                     None => missing("sequence", format!("{}.{}", key.0, key.1)),
@@ -1673,7 +1867,9 @@ impl Catalog {
                     .collect();
                 let has_objects = !tables.is_empty()
                     || self.views.keys().any(|(s, _)| *s == schema)
-                    || self.sequences.keys().any(|(s, _)| *s == schema);
+                    || self.sequences.keys().any(|(s, _)| *s == schema)
+                    || self.types.keys().any(|(s, _)| *s == schema)
+                    || self.domains.keys().any(|(s, _)| *s == schema);
                 if has_objects && !cascade {
                     return Err(format!(
                         "cannot drop schema {schema}: it is not empty (use CASCADE)"
@@ -1685,11 +1881,314 @@ impl Catalog {
                 self.views.retain(|(s, _), _| *s != schema);
                 self.sequences.retain(|(s, _), _| *s != schema);
                 self.indexes.retain(|(s, _), _| *s != schema);
+                self.types.retain(|(s, _), _| *s != schema);
+                self.domains.retain(|(s, _), _| *s != schema);
                 self.schemas.remove(&schema);
                 Ok(())
             }
+            ObjectType::Type => self.drop_type(name, false, if_exists, cascade, at),
             other => Err(format!("DROP {other} is not folded into the schema")),
         }
+    }
+
+    fn create_type(
+        &mut self,
+        name: &ObjectName,
+        representation: Option<&UserDefinedTypeRepresentation>,
+        at: &Provenance,
+    ) -> Result<(), String> {
+        let key = self.qualified(name)?;
+        let definition = match representation {
+            Some(UserDefinedTypeRepresentation::Enum { labels }) => {
+                TypeDefinition::Enum(labels.iter().map(|label| label.value.clone()).collect())
+            }
+            Some(UserDefinedTypeRepresentation::Composite { attributes }) => {
+                TypeDefinition::Composite(
+                    attributes
+                        .iter()
+                        .map(|attribute| {
+                            (
+                                fold_ident(&attribute.name),
+                                self.column_type(&attribute.data_type),
+                            )
+                        })
+                        .collect(),
+                )
+            }
+            _ => {
+                return Err(format!(
+                    "CREATE TYPE {}.{} (range, base or shell type) is not folded into the schema",
+                    key.0, key.1
+                ))
+            }
+        };
+        if self.type_exists(&key.0, &key.1) {
+            return Err(format!("type {}.{} already exists", key.0, key.1));
+        }
+        self.require_schema(&key.0)?;
+        self.types.insert(
+            key,
+            UserType {
+                definition,
+                provenance: at.clone(),
+            },
+        );
+        Ok(())
+    }
+
+    fn create_domain(
+        &mut self,
+        create: &CreateDomain,
+        at: &Provenance,
+        notes: &mut Notes,
+    ) -> Result<(), String> {
+        let key = self.qualified(&create.name)?;
+        if self.type_exists(&key.0, &key.1) {
+            return Err(format!("type {}.{} already exists", key.0, key.1));
+        }
+        self.require_schema(&key.0)?;
+        let base_type = self.column_type(&create.data_type);
+        let mut checks: Vec<(String, Expr)> = Vec::new();
+        for constraint in &create.constraints {
+            let TableConstraint::Check(check) = constraint else {
+                notes.push(format!(
+                    "domain constraint {constraint} of {}.{} is not folded into the schema",
+                    key.0, key.1
+                ));
+                continue;
+            };
+            // `ChooseConstraintName(domain, NULL, "check")`, as DefineDomain does.
+            let name = match &check.name {
+                Some(name) => fold_ident(name),
+                None => (0usize..)
+                    .map(|pass| {
+                        let label = if pass == 0 {
+                            "check".to_string()
+                        } else {
+                            format!("check{pass}")
+                        };
+                        make_object_name(&key.1, None, &label)
+                    })
+                    .find(|candidate| {
+                        !self.constraint_exists(&key.0, candidate)
+                            && !checks.iter().any(|(taken, _)| taken == candidate)
+                    })
+                    .unwrap_or_default(),
+            };
+            checks.push((name, (*check.expr).clone()));
+        }
+        checks.sort_by(|left, right| left.0.cmp(&right.0));
+        self.domains.insert(
+            key,
+            Domain {
+                default: create
+                    .default
+                    .as_ref()
+                    .map(|expr| default_text(expr, &base_type)),
+                base_type,
+                not_null: false,
+                checks,
+                provenance: at.clone(),
+            },
+        );
+        Ok(())
+    }
+
+    /// `NOT NULL` of a CREATE DOMAIN, which sqlparser does not read (the rewrite removes it).
+    pub(crate) fn set_domain_not_null(&mut self, name: &ObjectName) -> Result<(), String> {
+        let key = self.qualified(name)?;
+        let domain = self
+            .domains
+            .get_mut(&key)
+            .ok_or_else(|| format!("domain {}.{} does not exist", key.0, key.1))?;
+        domain.not_null = true;
+        Ok(())
+    }
+
+    fn alter_type(&mut self, alter: &AlterType, at: &Provenance) -> Result<(), String> {
+        let key = self.qualified(&alter.name)?;
+        let Some(user_type) = self.types.get_mut(&key) else {
+            return Err(format!("type {}.{} does not exist", key.0, key.1));
+        };
+        user_type.provenance = at.clone();
+        match &alter.operation {
+            AlterTypeOperation::AddValue(add) => {
+                let TypeDefinition::Enum(labels) = &mut user_type.definition else {
+                    return Err(format!("{}.{} is not an enum", key.0, key.1));
+                };
+                let value = add.value.value.clone();
+                if labels.contains(&value) {
+                    return if add.if_not_exists {
+                        Ok(())
+                    } else {
+                        Err(format!(
+                            "enum label \"{value}\" already exists in {}.{}",
+                            key.0, key.1
+                        ))
+                    };
+                }
+                let at_index = match &add.position {
+                    None => labels.len(),
+                    Some(
+                        AlterTypeAddValuePosition::Before(neighbour)
+                        | AlterTypeAddValuePosition::After(neighbour),
+                    ) => {
+                        let found = labels
+                            .iter()
+                            .position(|label| *label == neighbour.value)
+                            .ok_or_else(|| {
+                                format!(
+                                    "\"{}\" is not an existing enum label of {}.{}",
+                                    neighbour.value, key.0, key.1
+                                )
+                            })?;
+                        match &add.position {
+                            Some(AlterTypeAddValuePosition::After(_)) => found + 1,
+                            _ => found,
+                        }
+                    }
+                };
+                labels.insert(at_index, value);
+                Ok(())
+            }
+            AlterTypeOperation::RenameValue(rename) => {
+                let TypeDefinition::Enum(labels) = &mut user_type.definition else {
+                    return Err(format!("{}.{} is not an enum", key.0, key.1));
+                };
+                if labels.contains(&rename.to.value) {
+                    return Err(format!(
+                        "enum label \"{}\" already exists in {}.{}",
+                        rename.to.value, key.0, key.1
+                    ));
+                }
+                let label = labels
+                    .iter_mut()
+                    .find(|label| **label == rename.from.value)
+                    .ok_or_else(|| {
+                        format!(
+                            "\"{}\" is not an existing enum label of {}.{}",
+                            rename.from.value, key.0, key.1
+                        )
+                    })?;
+                *label = rename.to.value.clone();
+                Ok(())
+            }
+            AlterTypeOperation::Rename(rename) => {
+                let new_name = fold_ident(&rename.new_name);
+                if self.type_exists(&key.0, &new_name) {
+                    return Err(format!("type {}.{new_name} already exists", key.0));
+                }
+                let renamed = (key.0.clone(), new_name);
+                if let Some(user_type) = self.types.remove(&key) {
+                    self.types.insert(renamed.clone(), user_type);
+                }
+                // Columns keep the type (by oid), so they show its new name.
+                self.retype_columns(&key, Some(&renamed));
+                Ok(())
+            }
+        }
+    }
+
+    /// How `format_type` prints a user type (see [`Catalog::column_type`]), and the
+    /// `public.`-qualified spelling a dump writes.
+    fn type_spellings(key: &Qualified) -> Vec<String> {
+        let qualified = format!("{}.{}", key.0, key.1);
+        if key.0 == "public" {
+            vec![key.1.clone(), qualified]
+        } else {
+            vec![qualified]
+        }
+    }
+
+    /// Columns, composite attributes and domains of type `key` (or an array of it): renamed
+    /// to `renamed`, or listed when `renamed` is None. Returns (table, column) of columns.
+    fn retype_columns(
+        &mut self,
+        key: &Qualified,
+        renamed: Option<&Qualified>,
+    ) -> Vec<(Qualified, String)> {
+        let spellings = Self::type_spellings(key);
+        let new_spelling = renamed.map(|renamed| {
+            if renamed.0 == "public" {
+                renamed.1.clone()
+            } else {
+                format!("{}.{}", renamed.0, renamed.1)
+            }
+        });
+        let mut users = Vec::new();
+        let retype = |data_type: &mut String| -> bool {
+            let base = data_type.trim_end_matches("[]");
+            if !spellings.iter().any(|spelling| spelling.as_str() == base) {
+                return false;
+            }
+            let base_length = base.len();
+            if let Some(new_spelling) = &new_spelling {
+                let suffix = data_type[base_length..].to_string();
+                *data_type = format!("{new_spelling}{suffix}");
+            }
+            true
+        };
+        for (table_key, table) in self.tables.iter_mut() {
+            for column in &mut table.columns {
+                if retype(&mut column.data_type) {
+                    users.push((table_key.clone(), column.name.clone()));
+                }
+            }
+        }
+        for user_type in self.types.values_mut() {
+            if let TypeDefinition::Composite(attributes) = &mut user_type.definition {
+                for (_, data_type) in attributes {
+                    retype(data_type);
+                }
+            }
+        }
+        for domain in self.domains.values_mut() {
+            retype(&mut domain.base_type);
+        }
+        users
+    }
+
+    /// DROP TYPE / DROP DOMAIN: refused while columns use it, unless CASCADE (which drops
+    /// those columns, as PostgreSQL does).
+    fn drop_type(
+        &mut self,
+        name: &ObjectName,
+        domain: bool,
+        if_exists: bool,
+        cascade: bool,
+        at: &Provenance,
+    ) -> Result<(), String> {
+        let key = self.qualified(name)?;
+        let what = if domain { "domain" } else { "type" };
+        let exists = if domain {
+            self.domains.contains_key(&key)
+        } else {
+            self.types.contains_key(&key)
+        };
+        if !exists {
+            return if if_exists {
+                Ok(())
+            } else {
+                Err(format!("{what} {}.{} does not exist", key.0, key.1))
+            };
+        }
+        let users = self.retype_columns(&key, None);
+        if !users.is_empty() && !cascade {
+            let (table, column) = &users[0];
+            return Err(format!(
+                "cannot drop {what} {}.{}: column {}.{}.{column} depends on it (use CASCADE)",
+                key.0, key.1, table.0, table.1
+            ));
+        }
+        for (table, column) in users {
+            self.drop_column(&table, &column, true, at)?;
+        }
+        if domain {
+            self.domains.remove(&key);
+        } else {
+            self.types.remove(&key);
+        }
+        Ok(())
     }
 
     /// Views reading `key`, directly or through other views.
@@ -1698,7 +2197,9 @@ impl Catalog {
         let mut pending = vec![key.clone()];
         while let Some(relation) = pending.pop() {
             for (view_key, view) in &self.views {
-                if !found.contains(view_key) && reads_relation(&view.query, &relation) {
+                if !found.contains(view_key)
+                    && reads_relation(&view.query, view.schema.as_deref(), &relation)
+                {
                     found.push(view_key.clone());
                     pending.push(view_key.clone());
                 }
@@ -1913,6 +2414,44 @@ impl Catalog {
                 Some(&sequence.provenance),
             ));
         }
+        for ((schema, name), user_type) in &self.types {
+            let attrs = match &user_type.definition {
+                TypeDefinition::Enum(labels) => json!({ "category": "enum", "labels": labels }),
+                TypeDefinition::Composite(attributes) => json!({
+                    "category": "composite",
+                    "attributes": attributes.iter().map(|(name, _)| name).collect::<Vec<_>>(),
+                    "attribute_types": attributes.iter().map(|(_, t)| t).collect::<Vec<_>>(),
+                }),
+            };
+            resources.push(labelled(
+                ObservedResource::new(
+                    postgres::TYPE,
+                    format!("{schema}.{name}"),
+                    Layer::Declared,
+                    attrs,
+                )
+                .with_name(name.clone()),
+                Some(&user_type.provenance),
+            ));
+        }
+        for ((schema, name), domain) in &self.domains {
+            resources.push(labelled(
+                ObservedResource::new(
+                    postgres::DOMAIN,
+                    format!("{schema}.{name}"),
+                    Layer::Declared,
+                    json!({
+                        "data_type": domain.base_type,
+                        "not_null": domain.not_null,
+                        "default": domain.default,
+                        "constraints": domain.checks.iter().map(|(name, _)| name).collect::<Vec<_>>(),
+                        "check": domain.checks.iter().map(|(_, expr)| expr.to_string()).collect::<Vec<_>>(),
+                    }),
+                )
+                .with_name(name.clone()),
+                Some(&domain.provenance),
+            ));
+        }
         for (name, extension) in &self.extensions {
             resources.push(labelled(
                 ObservedResource::new(
@@ -1930,10 +2469,15 @@ impl Catalog {
     }
 }
 
-/// Whether a view's query reads `relation` (unqualified names resolve to `public`).
-fn reads_relation(query: &sqlparser::ast::Query, relation: &Qualified) -> bool {
+/// Whether a view's query reads `relation` (unqualified names resolve to `schema`, the
+/// creation schema when the view was made).
+fn reads_relation(
+    query: &sqlparser::ast::Query,
+    schema: Option<&str>,
+    relation: &Qualified,
+) -> bool {
     sqlparser::ast::visit_relations(query, |name| {
-        if qualified(name).is_ok_and(|key| key == *relation) {
+        if qualified_in(name, schema).is_ok_and(|key| key == *relation) {
             ControlFlow::Break(())
         } else {
             ControlFlow::Continue(())
@@ -1944,9 +2488,14 @@ fn reads_relation(query: &sqlparser::ast::Query, relation: &Qualified) -> bool {
 
 /// Views reference tables by oid in PostgreSQL, so a renamed table shows its new name in
 /// their definitions: rewrite the references.
-fn rename_relation(query: &mut sqlparser::ast::Query, old: &Qualified, new_name: &str) {
+fn rename_relation(
+    query: &mut sqlparser::ast::Query,
+    schema: Option<&str>,
+    old: &Qualified,
+    new_name: &str,
+) {
     let _ = sqlparser::ast::visit_relations_mut(query, |name| {
-        if qualified(name).is_ok_and(|key| key == *old) {
+        if qualified_in(name, schema).is_ok_and(|key| key == *old) {
             if let Some(ObjectNamePart::Identifier(last)) = name.0.last_mut() {
                 *last = Ident::new(new_name);
             }
@@ -1978,7 +2527,11 @@ fn index_columns(columns: &[sqlparser::ast::IndexColumn]) -> Result<Vec<String>,
         .collect()
 }
 
-fn table_constraint(constraint: &TableConstraint) -> Result<PendingConstraint, String> {
+/// A constraint as written; unqualified referenced tables are in `schema`.
+fn table_constraint(
+    constraint: &TableConstraint,
+    schema: Option<&str>,
+) -> Result<PendingConstraint, String> {
     Ok(match constraint {
         TableConstraint::PrimaryKey(primary) => PendingConstraint {
             name: primary.name.as_ref().map(fold_ident),
@@ -1999,7 +2552,7 @@ fn table_constraint(constraint: &TableConstraint) -> Result<PendingConstraint, S
             kind: ConstraintType::ForeignKey,
             columns: foreign.columns.iter().map(fold_ident).collect(),
             references: Some((
-                qualified(&foreign.foreign_table)?,
+                qualified_in(&foreign.foreign_table, schema)?,
                 foreign.referred_columns.iter().map(fold_ident).collect(),
                 referential_action(foreign.on_delete),
                 referential_action(foreign.on_update),
@@ -2055,7 +2608,215 @@ pub(crate) fn statement_kind(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use sqlparser::dialect::PostgreSqlDialect;
+    use sqlparser::parser::Parser;
+
     use super::*;
+
+    /// Fold statements sqlparser reads as they are; returns the resources and the notes.
+    fn fold(catalog: &mut Catalog, sql: &str) -> Notes {
+        let at = Provenance {
+            file: "V1__t.sql".to_string(),
+            version: "1".to_string(),
+        };
+        let mut notes = Vec::new();
+        for statement in Parser::parse_sql(&PostgreSqlDialect {}, sql).expect("parses") {
+            catalog.apply(&statement, &at, &mut notes);
+        }
+        notes
+    }
+
+    fn attrs(catalog: &Catalog, kind: &str, id: &str) -> Option<Value> {
+        catalog
+            .resources()
+            .into_iter()
+            .find(|resource| resource.kind == kind && resource.id == id)
+            .map(|resource| resource.attrs)
+    }
+
+    #[test]
+    fn enum_and_composite_types_fold_with_alter_and_drop() {
+        let mut catalog = Catalog::default();
+        let notes = fold(
+            &mut catalog,
+            "CREATE TYPE mood AS ENUM ('sad', 'happy');
+             ALTER TYPE mood ADD VALUE 'ok' BEFORE 'happy';
+             ALTER TYPE mood ADD VALUE 'ecstatic' AFTER 'happy';
+             ALTER TYPE mood ADD VALUE 'meh';
+             ALTER TYPE mood ADD VALUE IF NOT EXISTS 'sad';
+             ALTER TYPE mood RENAME VALUE 'sad' TO 'blue';
+             CREATE TYPE Address AS (Street varchar(80), zip int, tags text[]);
+             CREATE TABLE people (id int, feeling mood, home address);
+             ALTER TYPE mood ADD VALUE 'sad' BEFORE 'nope';
+             DROP TYPE address;",
+        );
+        assert_eq!(
+            notes,
+            vec![
+                "\"nope\" is not an existing enum label of public.mood",
+                "cannot drop type public.address: column public.people.home depends on it (use CASCADE)",
+            ]
+        );
+        assert_eq!(
+            attrs(&catalog, postgres::TYPE, "public.mood"),
+            Some(json!({
+                "category": "enum",
+                "labels": ["blue", "ok", "happy", "ecstatic", "meh"],
+            }))
+        );
+        assert_eq!(
+            attrs(&catalog, postgres::TYPE, "public.address"),
+            Some(json!({
+                "category": "composite",
+                "attributes": ["street", "zip", "tags"],
+                "attribute_types": ["character varying(80)", "integer", "text[]"],
+            }))
+        );
+        let notes = fold(
+            &mut catalog,
+            "ALTER TYPE mood RENAME TO feeling; DROP TYPE address CASCADE; DROP TYPE IF EXISTS gone;",
+        );
+        assert_eq!(notes, Vec::<String>::new());
+        assert_eq!(attrs(&catalog, postgres::TYPE, "public.address"), None);
+        assert_eq!(
+            attrs(&catalog, postgres::COLUMN, "public.people.home"),
+            None
+        );
+        assert_eq!(
+            attrs(&catalog, postgres::COLUMN, "public.people.feeling").map(|a| a["type"].clone()),
+            Some(json!("feeling"))
+        );
+        assert_eq!(
+            fold(&mut catalog, "CREATE TYPE people AS ENUM ('x');"),
+            vec!["type public.people already exists"]
+        );
+    }
+
+    #[test]
+    fn domains_fold_with_defaults_and_named_checks() {
+        let mut catalog = Catalog::default();
+        let notes = fold(
+            &mut catalog,
+            "CREATE SCHEMA app;
+             CREATE DOMAIN app.year AS int DEFAULT 2000
+               CHECK (VALUE >= 1901) CONSTRAINT a_first CHECK (VALUE <= 2155) CHECK (VALUE <> 1999);
+             CREATE DOMAIN code AS varchar(8) DEFAULT 'x';
+             CREATE TABLE app.t (y app.year, c code);
+             DROP DOMAIN code;",
+        );
+        assert_eq!(
+            notes,
+            vec!["cannot drop domain public.code: column app.t.c depends on it (use CASCADE)"]
+        );
+        assert_eq!(
+            attrs(&catalog, postgres::DOMAIN, "app.year"),
+            Some(json!({
+                "data_type": "integer",
+                "not_null": false,
+                "default": "2000",
+                "constraints": ["a_first", "year_check", "year_check1"],
+                "check": ["VALUE <= 2155", "VALUE >= 1901", "VALUE <> 1999"],
+            }))
+        );
+        assert_eq!(
+            attrs(&catalog, postgres::DOMAIN, "public.code").map(|a| a["default"].clone()),
+            Some(json!("'x'::character varying"))
+        );
+        assert_eq!(
+            fold(&mut catalog, "DROP DOMAIN code CASCADE;"),
+            Vec::<String>::new()
+        );
+        assert_eq!(attrs(&catalog, postgres::COLUMN, "app.t.c"), None);
+        assert_eq!(attrs(&catalog, postgres::DOMAIN, "public.code"), None);
+    }
+
+    #[test]
+    fn search_path_decides_where_unqualified_names_go() {
+        let mut catalog = Catalog::default();
+        fold(&mut catalog, "CREATE SCHEMA app;");
+        catalog.set_search_path(vec!["$user".to_string(), "app".to_string()]);
+        let notes = fold(
+            &mut catalog,
+            "CREATE TYPE state AS ENUM ('on', 'off');
+             CREATE TABLE parent (id int PRIMARY KEY);
+             CREATE TABLE child (parent_id int REFERENCES parent, s state, ss state[]);
+             CREATE VIEW v AS SELECT id FROM parent;",
+        );
+        assert_eq!(notes, Vec::<String>::new());
+        catalog.reset_search_path();
+        let column = attrs(&catalog, postgres::COLUMN, "app.child.s").expect("column in app");
+        assert_eq!(column["type"], "app.state");
+        assert_eq!(
+            attrs(&catalog, postgres::COLUMN, "app.child.ss").map(|a| a["type"].clone()),
+            Some(json!("app.state[]"))
+        );
+        assert_eq!(
+            attrs(
+                &catalog,
+                postgres::CONSTRAINT,
+                "app.child.child_parent_id_fkey"
+            )
+            .map(|a| a["references"]["table"].clone()),
+            Some(json!("app.parent"))
+        );
+        // The view still reads app.parent after the path changed back.
+        assert_eq!(
+            fold(&mut catalog, "DROP TABLE app.parent;"),
+            vec!["cannot drop app.parent: view app.v depend on it (use CASCADE)"]
+        );
+        catalog.set_search_path(Vec::new());
+        assert_eq!(
+            fold(&mut catalog, "CREATE TABLE t (id int);"),
+            vec!["no schema has been selected for t (the search_path is empty)"]
+        );
+        catalog.set_search_path(vec!["missing".to_string(), "public".to_string()]);
+        assert_eq!(
+            fold(&mut catalog, "CREATE TABLE t (id int);"),
+            Vec::<String>::new()
+        );
+        assert!(attrs(&catalog, postgres::TABLE, "public.t").is_some());
+    }
+
+    #[test]
+    fn partitions_created_of_a_parent_inherit_columns_and_keys() {
+        let mut catalog = Catalog::default();
+        let notes = fold(
+            &mut catalog,
+            "CREATE TABLE events (id int NOT NULL, gone int, at date NOT NULL DEFAULT '2024-01-01',
+                                  amount numeric CHECK (amount > 0),
+                                  PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
+             ALTER TABLE events DROP COLUMN gone;
+             CREATE TABLE events_2024 PARTITION OF events
+               FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+             CREATE TABLE orphan PARTITION OF nothing FOR VALUES IN (1);",
+        );
+        assert_eq!(notes, vec!["table public.nothing does not exist"]);
+        let column = attrs(&catalog, postgres::COLUMN, "public.events_2024.at").expect("column");
+        assert_eq!(column["position"], 2);
+        assert_eq!(column["not_null"], true);
+        assert_eq!(column["default"], "'2024-01-01'::date");
+        assert_eq!(
+            attrs(&catalog, postgres::COLUMN, "public.events.at").map(|a| a["position"].clone()),
+            Some(json!(3))
+        );
+        assert!(attrs(
+            &catalog,
+            postgres::CONSTRAINT,
+            "public.events_2024.events_amount_check"
+        )
+        .is_some());
+        assert_eq!(
+            attrs(
+                &catalog,
+                postgres::CONSTRAINT,
+                "public.events_2024.events_2024_pkey"
+            )
+            .map(|a| a["columns"].clone()),
+            Some(json!(["id", "at"]))
+        );
+        assert!(attrs(&catalog, postgres::INDEX, "public.events_2024_pkey").is_some());
+        assert_eq!(attrs(&catalog, postgres::TABLE, "public.orphan"), None);
+    }
 
     #[test]
     fn implicit_names_follow_postgres() {

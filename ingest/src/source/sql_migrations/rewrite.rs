@@ -5,7 +5,11 @@
 //! - `CREATE MATERIALIZED VIEW ... WITH [NO] DATA` loses the storage clause (data, not
 //!   schema);
 //! - `ALTER TABLE t ALTER COLUMN c ADD GENERATED ... AS IDENTITY (SEQUENCE NAME s ...)` loses
-//!   its sequence options (not folded) and records the sequence name to apply after.
+//!   its sequence options (not folded) and records the sequence name to apply after;
+//! - `SET [SESSION|LOCAL] search_path {TO|=} ...`, `RESET search_path` and pg_dump's
+//!   `SELECT pg_catalog.set_config('search_path', '...', false)` become a search path change;
+//! - `CREATE DOMAIN ... [CONSTRAINT name] [NOT] NULL` loses the NULL clause, which sqlparser
+//!   does not read, and records whether the domain is NOT NULL.
 
 use std::sync::LazyLock;
 
@@ -28,6 +32,26 @@ static IDENTITY_OPTIONS: LazyLock<Regex> = LazyLock::new(|| {
     )
     .expect("valid regex")
 });
+static SET_SEARCH_PATH: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r#"(?is)^\s*SET\s+(?:SESSION\s+|LOCAL\s+)?search_path\s*(?:=|\bTO\b)\s*(.*?)\s*;?\s*$"#,
+    )
+    .expect("valid regex")
+});
+static SET_CONFIG_SEARCH_PATH: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r#"(?is)^\s*SELECT\s+(?:pg_catalog\s*\.\s*)?set_config\s*\(\s*'search_path'\s*,\s*'((?:[^']|'')*)'\s*,\s*(?:false|true)\s*\)\s*;?\s*$"#,
+    )
+    .expect("valid regex")
+});
+static RESET_SEARCH_PATH: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?is)^\s*RESET\s+search_path\s*;?\s*$").expect("valid regex"));
+static CREATE_DOMAIN: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r#"(?is)^\s*CREATE\s+DOMAIN\s+([\w."$]+)"#).expect("valid regex"));
+static NULL_CLAUSE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"(?is)(\bDEFAULT\s+)?(?:\bCONSTRAINT\s+[\w"$]+\s+)?\b(NOT\s+)?NULL\b"#)
+        .expect("valid regex")
+});
 static SEQUENCE_NAME: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r#"(?is)\bSEQUENCE\s+NAME\s+([\w."$]+)"#).expect("valid regex"));
 
@@ -40,6 +64,53 @@ pub(crate) struct Rewritten {
     pub attach_partition: Option<(String, String)>,
     /// `(table, column, sequence)`: the identity sequence's declared name.
     pub identity_sequence_name: Option<(String, String, String)>,
+    /// A change of the session's search path.
+    pub search_path: Option<SearchPath>,
+    /// The name of a domain created NOT NULL.
+    pub domain_not_null: Option<String>,
+}
+
+/// What a statement does to the search path.
+#[derive(Debug, PartialEq)]
+pub(crate) enum SearchPath {
+    /// These schemas, in order (identifiers folded; may be empty, as pg_dump sets it).
+    Set(Vec<String>),
+    /// The session's default (`RESET`, `SET ... TO DEFAULT`).
+    Default,
+}
+
+/// A search path list: `a, "B", 'c'` (unquoted names fold to lower case).
+fn search_path_list(list: &str) -> Vec<String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty() && *item != "''")
+        .map(|item| {
+            match item
+                .strip_prefix('\'')
+                .and_then(|rest| rest.strip_suffix('\''))
+            {
+                Some(literal) => literal.replace("''", "'"),
+                None => fold(item),
+            }
+        })
+        .collect()
+}
+
+/// Parenthesis depth at `offset`, outside quoted text.
+fn depth_at(text: &str, offset: usize) -> i32 {
+    let mut depth = 0;
+    let mut quote: Option<char> = None;
+    for character in text[..offset].chars() {
+        match (quote, character) {
+            (Some(open), c) if c == open => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(character),
+            (None, '(') => depth += 1,
+            (None, ')') => depth -= 1,
+            _ => {}
+        }
+    }
+    depth
 }
 
 /// An unquoted identifier folds to lower case; a quoted one is kept.
@@ -59,7 +130,56 @@ pub(crate) fn rewrite(text: &str) -> Rewritten {
         return Rewritten {
             text: text.to_string(),
             attach_partition: Some((captures[1].to_string(), captures[2].to_string())),
-            identity_sequence_name: None,
+            ..Rewritten::default()
+        };
+    }
+    if let Some(captures) = SET_SEARCH_PATH.captures(text) {
+        let value = &captures[1];
+        let search_path = if value.eq_ignore_ascii_case("default") {
+            SearchPath::Default
+        } else {
+            SearchPath::Set(search_path_list(value))
+        };
+        return Rewritten {
+            search_path: Some(search_path),
+            ..Rewritten::default()
+        };
+    }
+    if let Some(captures) = SET_CONFIG_SEARCH_PATH.captures(text) {
+        return Rewritten {
+            search_path: Some(SearchPath::Set(search_path_list(
+                &captures[1].replace("''", "'"),
+            ))),
+            ..Rewritten::default()
+        };
+    }
+    if RESET_SEARCH_PATH.is_match(text) {
+        return Rewritten {
+            search_path: Some(SearchPath::Default),
+            ..Rewritten::default()
+        };
+    }
+    if let Some(captures) = CREATE_DOMAIN.captures(text) {
+        let name = captures[1].to_string();
+        let after_name = captures.get(1).map_or(0, |m| m.end());
+        let mut kept = String::new();
+        let mut copied = 0;
+        let mut not_null = false;
+        for clause in NULL_CLAUSE.captures_iter(&text[after_name..]) {
+            let whole = clause.get(0).expect("whole match");
+            let (start, end) = (after_name + whole.start(), after_name + whole.end());
+            if clause.get(1).is_some() || depth_at(text, start) != 0 {
+                continue;
+            }
+            not_null = clause.get(2).is_some();
+            kept.push_str(&text[copied..start]);
+            copied = end;
+        }
+        kept.push_str(&text[copied..]);
+        return Rewritten {
+            text: kept,
+            domain_not_null: not_null.then_some(name),
+            ..Rewritten::default()
         };
     }
     if MATERIALIZED_VIEW.is_match(text) {
@@ -78,8 +198,8 @@ pub(crate) fn rewrite(text: &str) -> Rewritten {
         });
         return Rewritten {
             text: captures[1].to_string(),
-            attach_partition: None,
             identity_sequence_name,
+            ..Rewritten::default()
         };
     }
     Rewritten {
@@ -127,8 +247,59 @@ mod tests {
                 "public.t_seq".to_string()
             ))
         );
+        let domain = rewrite(
+            "CREATE DOMAIN app.\"Code\" AS text CONSTRAINT code_nn NOT NULL DEFAULT 'x' \
+             CHECK (VALUE IS NOT NULL AND VALUE <> '');",
+        );
+        assert_eq!(
+            domain.text,
+            "CREATE DOMAIN app.\"Code\" AS text  DEFAULT 'x' CHECK (VALUE IS NOT NULL AND VALUE <> '');"
+        );
+        assert_eq!(domain.domain_not_null, Some("app.\"Code\"".to_string()));
+        let nullable = rewrite("CREATE DOMAIN d AS int DEFAULT NULL NULL;");
+        assert_eq!(nullable.text, "CREATE DOMAIN d AS int DEFAULT NULL ;");
+        assert_eq!(nullable.domain_not_null, None);
         let plain = rewrite("CREATE TABLE t (id int);");
         assert_eq!(plain.text, "CREATE TABLE t (id int);");
         assert_eq!(plain.attach_partition, None);
+        assert_eq!(plain.search_path, None);
+    }
+
+    #[test]
+    fn search_path_changes_are_recognised() {
+        let path = |text: &str| rewrite(text).search_path;
+        assert_eq!(
+            path("SET search_path TO Inventory, \"Mixed\", public;"),
+            Some(SearchPath::Set(vec![
+                "inventory".to_string(),
+                "Mixed".to_string(),
+                "public".to_string()
+            ]))
+        );
+        assert_eq!(
+            path("set local search_path = '$user', app"),
+            Some(SearchPath::Set(vec![
+                "$user".to_string(),
+                "app".to_string()
+            ]))
+        );
+        assert_eq!(
+            path("SELECT pg_catalog.set_config('search_path', '', false);"),
+            Some(SearchPath::Set(Vec::new()))
+        );
+        assert_eq!(
+            path("SELECT set_config('search_path', 'app, public', false);"),
+            Some(SearchPath::Set(vec![
+                "app".to_string(),
+                "public".to_string()
+            ]))
+        );
+        assert_eq!(path("RESET search_path;"), Some(SearchPath::Default));
+        assert_eq!(
+            path("SET search_path TO DEFAULT;"),
+            Some(SearchPath::Default)
+        );
+        assert_eq!(path("SET statement_timeout = 0;"), None);
+        assert_eq!(path("SELECT set_config('work_mem', '1MB', false);"), None);
     }
 }
