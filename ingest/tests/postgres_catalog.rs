@@ -383,7 +383,7 @@ async fn live_types_and_domains_match_the_folded_migrations() {
             let live_attrs = &live_resources[id];
             for (name, value) in declared_attrs.as_object().expect("object") {
                 assert!(
-                    equivalent(kind, &[name.clone()], value, &live_attrs[name]),
+                    equivalent(kind, std::slice::from_ref(name), value, &live_attrs[name]),
                     "{kind} {id} {name}: declared {value}, live {}",
                     live_attrs[name]
                 );

@@ -1707,11 +1707,11 @@ impl Catalog {
     ) -> Result<(), String> {
         let parent_table = self
             .tables
-            .get(&parent)
+            .get(parent)
             .ok_or_else(|| format!("table {}.{} does not exist", parent.0, parent.1))?;
         let child_table = self
             .tables
-            .get(&child)
+            .get(child)
             .ok_or_else(|| format!("table {}.{} does not exist", child.0, child.1))?;
         let pending: Vec<PendingConstraint> = parent_table
             .constraints
