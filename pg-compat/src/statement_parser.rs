@@ -28,7 +28,6 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use datafusion::sql::sqlparser::ast::{visit_relations, ObjectName, Statement};
-use datafusion::sql::sqlparser::parser::ParserError;
 use datafusion_postgres::datafusion_pg_catalog::sql::rules::{
     AliasDuplicatedProjectionRewrite, CurrentUserVariableToSessionUserFunctionCall,
     FixArrayLiteral, FixVersionColumnName, PrependUnqualifiedPgTableName,
@@ -81,10 +80,6 @@ impl WireFront {
             ],
         }
     }
-
-    fn compatibility_parse(&self, sql: &str) -> std::result::Result<Vec<Statement>, ParserError> {
-        self.catalog.parse(sql)
-    }
 }
 
 impl StatementFront for WireFront {
@@ -93,14 +88,15 @@ impl StatementFront for WireFront {
         let sql = compatible.as_deref().unwrap_or(sql);
         let statements = match groundtruth_engine::sql::parse(sql) {
             Ok(statements) => statements,
-            Err(error) => return self.compatibility_parse(sql).map_err(|_| error),
+            Err(error) => return self.catalog.parse(sql).map_err(|_| error),
         };
         if statements.iter().any(reads_catalog) {
             // A client tool's catalog query: datafusion-pg-catalog's blacklist matches its
             // tokens, so it reads the text (after the expression rewrites) a second time.
             let expressions = expression_rewrites::rewrite(sql);
             return self
-                .compatibility_parse(expressions.as_deref().unwrap_or(sql))
+                .catalog
+                .parse(expressions.as_deref().unwrap_or(sql))
                 .map_err(|error| EngineError::Syntax(error.to_string()));
         }
         Ok(statements

@@ -12,7 +12,7 @@ use sqlparser::ast::{Statement, VisitMut};
 
 use super::named_query::{self, NamedQueries};
 use super::{parse, TimeTravelRewriter};
-use crate::error::{EngineError, Result};
+use crate::error::Result;
 
 /// Turns query text into statements: the single parse of the pipeline.
 pub trait StatementFront: Send + Sync + fmt::Debug {
@@ -129,13 +129,15 @@ impl Pipeline {
             .collect()
     }
 
-    /// The one statement of `sql`; an error when there is none.
-    pub fn prepare_one(&self, sql: &str) -> Result<Prepared> {
+    /// The one statement of `sql`; an error when there is none. (Tests read single
+    /// statements; the doors take every statement of a query.)
+    #[cfg(test)]
+    pub(crate) fn prepare_one(&self, sql: &str) -> Result<Prepared> {
         let mut statements = self.prepare(sql)?;
         match statements.len() {
             1 => Ok(statements.remove(0)),
-            0 => Err(EngineError::Syntax("empty query".into())),
-            n => Err(EngineError::Syntax(format!(
+            0 => Err(crate::error::EngineError::Syntax("empty query".into())),
+            n => Err(crate::error::EngineError::Syntax(format!(
                 "expected one statement, found {n}"
             ))),
         }
