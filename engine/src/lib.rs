@@ -133,6 +133,12 @@
 //! version exactly once before and after. Old files stay on disk for readers of older
 //! snapshots until a vacuum.
 //!
+//! **Failed calls.** Delta reads and writes through [`store::RetryingStore`]: a read (get,
+//! head, list) that fails transiently is retried, bounded in calls and time
+//! ([`store::ReadRetryPolicy`]); a write is issued once: a commit whose answer was lost may
+//! have landed, and a second put could land it twice. The scrape fails instead, and before the
+//! next one the writer finishes what did land ([`store::Store::recover`]) and reloads its index.
+//!
 //! # SQL surface
 //!
 //! [`session::Engine`] exposes `resources` (the in-memory current state), `resource_versions`,

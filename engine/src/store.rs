@@ -3,6 +3,7 @@
 
 mod faults;
 mod location;
+mod retry;
 mod rows;
 mod vacuum;
 
@@ -24,6 +25,7 @@ use tokio::sync::Mutex;
 
 pub use faults::{FaultCounters, FaultOp, FaultPlan, FaultSchedule, FaultyStore, FAULTS_ENV};
 pub use location::{StoreOptions, StoreTable, StoreUrl};
+pub use retry::{ReadRetryPolicy, RetryingStore};
 pub use vacuum::VacuumReport;
 
 use crate::error::{EngineError, Result};
@@ -132,17 +134,12 @@ async fn open_or_create(
     url: &StoreUrl,
     table: StoreTable,
     options: &HashMap<String, String>,
+    retries: ReadRetryPolicy,
     faults: Option<&FaultSchedule>,
 ) -> Result<DeltaTable> {
-    let table_url = url.table(table);
-    let delta = match faults {
-        None => DeltaTable::try_from_url_with_storage_options(table_url, options.clone())
-            .await
-            .map_err(delta_error(table, "open"))?,
-        Some(faults) => open_with_faults(table_url, options, faults)
-            .await
-            .map_err(delta_error(table, "open"))?,
-    };
+    let delta = open_table(url.table(table), options, retries, faults)
+        .await
+        .map_err(delta_error(table, "open"))?;
     if delta.version().is_some() {
         return Ok(delta);
     }
@@ -165,11 +162,14 @@ async fn open_or_create(
         .map_err(delta_error(table, "create"))
 }
 
-/// Open a table through a [`FaultyStore`] wrapped around the object store Delta would use.
-async fn open_with_faults(
+/// Open a table on the object store Delta would use, with Delta above a [`RetryingStore`]
+/// (reads retried under `retries`), and that above a [`FaultyStore`] when faults are planned:
+/// Delta -> retries -> faults -> local or S3.
+async fn open_table(
     table_url: url::Url,
     options: &HashMap<String, String>,
-    faults: &FaultSchedule,
+    retries: ReadRetryPolicy,
+    faults: Option<&FaultSchedule>,
 ) -> deltalake::DeltaResult<DeltaTable> {
     let scheme = url::Url::parse(&format!("{}://", table_url.scheme()))
         .map_err(|_| deltalake::DeltaTableError::InvalidTableLocation(table_url.to_string()))?;
@@ -177,13 +177,17 @@ async fn open_with_faults(
         .get(&scheme)
         .map(|entry| entry.value().clone())
         .ok_or_else(|| deltalake::DeltaTableError::InvalidTableLocation(table_url.to_string()))?;
-    let config = deltalake::logstore::StorageConfig::parse_options(options.clone())?;
-    let (root, _prefix) = factory.parse_url_opts(&table_url, &config)?;
-    let wrapped: Arc<dyn object_store::ObjectStore> = Arc::new(faults.wrap(root));
-    let mut delta = deltalake::DeltaTableBuilder::from_url(table_url.clone())?
-        .with_storage_options(options.clone())
-        .with_storage_backend(wrapped, table_url)
-        .build()?;
+    let builder = deltalake::DeltaTableBuilder::from_url(table_url.clone())?
+        .with_storage_options(options.clone());
+    // The options as the builder normalizes them (endpoints without a trailing '/').
+    let config = deltalake::logstore::StorageConfig::parse_options(builder.storage_options())?;
+    // As Delta's own `logstore_for`: the root store of the URL, then the table's log store.
+    let (mut root, _prefix) = factory.parse_url_opts(&table_url, &config)?;
+    if let Some(faults) = faults {
+        root = Arc::new(faults.wrap(root));
+    }
+    let root: Arc<dyn object_store::ObjectStore> = Arc::new(RetryingStore::new(root, retries));
+    let mut delta = builder.with_storage_backend(root, table_url).build()?;
     // As `try_from_url_with_storage_options`: a location without a table yet is created next.
     match delta.load().await {
         Ok(()) | Err(deltalake::DeltaTableError::NotATable(_)) => Ok(delta),
@@ -252,10 +256,11 @@ impl Store {
             FaultSchedule::new(plan)
         });
         let faults = faults.as_ref();
-        let versions = open_or_create(url, StoreTable::Versions, &storage_options, faults).await?;
-        let scrapes = open_or_create(url, StoreTable::Scrapes, &storage_options, faults).await?;
-        let checkpoints =
-            open_or_create(url, StoreTable::Checkpoints, &storage_options, faults).await?;
+        let open =
+            |table| open_or_create(url, table, &storage_options, options.read_retries, faults);
+        let versions = open(StoreTable::Versions).await?;
+        let scrapes = open(StoreTable::Scrapes).await?;
+        let checkpoints = open(StoreTable::Checkpoints).await?;
         Ok(Store {
             url: url.clone(),
             versions: Mutex::new(versions),

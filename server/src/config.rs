@@ -694,6 +694,11 @@ mod tests {
         assert_eq!(config.mcp.listen, None);
         assert_eq!(config.alerts.len(), 1);
         assert_eq!(config.alerts[0].statuses, vec!["missing", "changed"]);
+        // The example shows the read retries' defaults.
+        assert_eq!(
+            config.store_options.read_retries,
+            groundtruth_engine::store::ReadRetryPolicy::default()
+        );
     }
 
     #[test]

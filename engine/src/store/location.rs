@@ -132,6 +132,10 @@ pub struct StoreOptions {
     /// Allow plain HTTP endpoints (local test servers).
     #[serde(default)]
     pub allow_http: bool,
+    /// `[store_options.read_retries]`: how failed reads (get, head, list) are retried.
+    /// Writes are never retried by the store (see [`super::ReadRetryPolicy`]).
+    #[serde(default)]
+    pub read_retries: super::ReadRetryPolicy,
     /// Faults to inject under the store (the reliability campaign only). Never read from a
     /// file: only `GROUNDTRUTH_STORE_FAULTS` sets it (see [`super::FaultPlan::from_env`]).
     #[serde(skip)]
