@@ -393,7 +393,9 @@ mod tests {
         let started = Instant::now();
         assert!(store.get(&Path::from("a")).await.is_err());
         assert!(started.elapsed() < Duration::from_millis(400));
-        assert!((2..=3).contains(&faults.counters().injected()));
+        // Two or three attempts (one when a loaded machine stretched the first wait past
+        // the budget), never more.
+        assert!((1..=3).contains(&faults.counters().injected()));
     }
 
     #[tokio::test]
