@@ -20,8 +20,12 @@
 //! work tree gets `{"git": {commit, author, committed_at, path, dirty}}` as the provenance of
 //! every version it writes, and [`backfill`] replays a path's git history into the store.
 
-// Library code returns errors; `unwrap`/`expect` only in tests (see the workspace Cargo.toml).
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+// Library code returns errors (`unwrap`/`expect` only in tests) and documents what it exports
+// (see the workspace Cargo.toml).
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, missing_docs)
+)]
 
 pub mod backfill;
 pub mod config;

@@ -1,8 +1,12 @@
 //! `groundtruth`: the composition root. It wires the engine (storage and SQL), ingest (sources
 //! and scheduler) and the Postgres-wire server together behind one command-line tool.
 
-// Library code returns errors; `unwrap`/`expect` only in tests (see the workspace Cargo.toml).
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+// Library code returns errors (`unwrap`/`expect` only in tests) and documents what it exports
+// (see the workspace Cargo.toml).
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, missing_docs)
+)]
 
 mod alerts;
 mod commands;

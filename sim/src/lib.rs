@@ -73,8 +73,12 @@
 //! between two services (0.2%); an index dropped by hand on the live layer (0.1%); a database
 //! password rotated on both layers (0.2%). Thirty days therefore bring a few dozen changes.
 
-// Library code returns errors; `unwrap`/`expect` only in tests (see the workspace Cargo.toml).
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+// Library code returns errors (`unwrap`/`expect` only in tests) and documents what it exports
+// (see the workspace Cargo.toml).
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, missing_docs)
+)]
 
 use std::collections::BTreeSet;
 use std::fmt;
