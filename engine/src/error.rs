@@ -7,15 +7,23 @@ use thiserror::Error;
 pub enum EngineError {
     /// The store URL could not be understood.
     #[error("invalid store URL '{url}': {reason}")]
-    InvalidStoreUrl { url: String, reason: String },
+    InvalidStoreUrl {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 
     /// A Delta Lake operation on one of the store's tables failed.
     #[error("store table '{table}': {operation} failed: {source}")]
     Delta {
+        /// `versions`, `scrapes` or `checkpoints`.
         table: &'static str,
+        /// What was being done (open, commit, compact, vacuum, ...).
         operation: &'static str,
         // Boxed: the error types of the libraries below are large, and every `Result` of the
         // workspace carries an `EngineError` in its `Err` (clippy's result_large_err).
+        /// Delta Lake's error.
         #[source]
         source: Box<deltalake::DeltaTableError>,
     },
@@ -23,9 +31,13 @@ pub enum EngineError {
     /// An object of one of the store's tables could not be read, listed or deleted.
     #[error("store table '{table}': {operation} of {path} failed: {source}")]
     Object {
+        /// `versions`, `scrapes` or `checkpoints`.
         table: &'static str,
+        /// get, list, delete, ...
         operation: &'static str,
+        /// The object's path under the store.
         path: String,
+        /// object_store's error.
         #[source]
         source: Box<object_store::Error>,
     },
@@ -33,7 +45,9 @@ pub enum EngineError {
     /// A DataFusion planning or execution error.
     #[error("{context}: {source}")]
     Query {
+        /// What the engine was doing (the view or statement).
         context: String,
+        /// DataFusion's error.
         #[source]
         source: Box<datafusion::error::DataFusionError>,
     },
@@ -41,7 +55,9 @@ pub enum EngineError {
     /// Arrow could not build a record batch (a schema mismatch inside the engine).
     #[error("building {what}: {source}")]
     Arrow {
+        /// The batch being built.
         what: &'static str,
+        /// Arrow's error.
         #[source]
         source: arrow::error::ArrowError,
     },
@@ -65,7 +81,9 @@ pub enum EngineError {
     /// A JSON value could not be serialized.
     #[error("serializing {what}: {source}")]
     Json {
+        /// The value being serialized.
         what: &'static str,
+        /// serde_json's error.
         #[source]
         source: serde_json::Error,
     },

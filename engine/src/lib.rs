@@ -159,6 +159,13 @@
 //! table is a function of the store's Delta log versions ([`store::Store::log_versions`]), so
 //! a process at the same versions rebuilds the same rows, and one behind refreshes first.
 
+// Library code returns errors (`unwrap`/`expect` only in tests) and documents what it exports
+// (see the workspace Cargo.toml).
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, missing_docs)
+)]
+
 pub mod canonical;
 pub mod clock;
 pub mod drift;

@@ -250,7 +250,9 @@ pub enum Coverage {
     Complete,
     /// The scrape read only these scopes; `failures` says what was missed and why.
     Partial {
+        /// The scopes read in full: only resources inside them can be marked removed.
         covered: Vec<Scope>,
+        /// What could not be read, and why (recorded on the scrape).
         failures: Vec<String>,
     },
 }

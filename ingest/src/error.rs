@@ -10,7 +10,9 @@ pub enum IngestError {
     /// A file or directory could not be read.
     #[error("cannot read {path}: {source}")]
     Read {
+        /// The file or directory.
         path: PathBuf,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
@@ -18,19 +20,29 @@ pub enum IngestError {
     /// Input could not be parsed; `line` is set when the parser knows it.
     #[error("{path}{}: {message}", line.map(|line| format!(":{line}")).unwrap_or_default())]
     Parse {
+        /// The file (or command, or URL) the input came from.
         path: PathBuf,
+        /// The 1-based line, when the parser knows it.
         line: Option<usize>,
+        /// What is wrong, naming the construct.
         message: String,
     },
 
     /// Input was understood but is not acceptable (wrong version, too large, ...).
     #[error("{path}: {message}")]
-    Invalid { path: PathBuf, message: String },
+    Invalid {
+        /// The input.
+        path: PathBuf,
+        /// Why it is refused.
+        message: String,
+    },
 
     /// The scrape did not finish in time.
     #[error("source '{source_name}' timed out after {limit:?}")]
     Timeout {
+        /// The configured source name.
         source_name: String,
+        /// The source's `timeout`.
         limit: std::time::Duration,
     },
 
@@ -38,13 +50,18 @@ pub enum IngestError {
     /// and the process and the other sources go on.
     #[error("source '{source_name}' panicked: {message}")]
     Panicked {
+        /// The configured source name.
         source_name: String,
+        /// The panic's message.
         message: String,
     },
 
     /// The scrape was cancelled by shutdown.
     #[error("source '{source_name}' was cancelled")]
-    Cancelled { source_name: String },
+    Cancelled {
+        /// The configured source name.
+        source_name: String,
+    },
 
     /// The configuration is wrong.
     #[error("configuration: {0}")]

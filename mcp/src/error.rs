@@ -14,7 +14,9 @@ pub enum McpError {
     /// Planning or running the statement failed (bad SQL, a write refused, ...).
     #[error("{context}: {source}")]
     Engine {
+        /// What the tool was doing.
         context: String,
+        /// The engine's error (its SQLSTATE is reported with the message).
         #[source]
         source: EngineError,
     },
@@ -24,8 +26,11 @@ pub enum McpError {
     /// A tool argument is missing or has the wrong shape.
     #[error("tool '{tool}': argument '{argument}': {message}")]
     Argument {
+        /// The tool called.
         tool: String,
+        /// The argument at fault.
         argument: String,
+        /// What is wrong with it.
         message: String,
     },
     /// No tool has this name.
@@ -39,11 +44,18 @@ pub enum McpError {
     Timeout(Duration),
     /// Results could not be turned into JSON.
     #[error("encoding {what} as JSON: {message}")]
-    Encoding { what: &'static str, message: String },
+    Encoding {
+        /// What was being encoded.
+        what: &'static str,
+        /// serde_json's message.
+        message: String,
+    },
     /// The HTTP address cannot be used.
     #[error("cannot serve MCP on {address}: {message}")]
     Listen {
+        /// The configured address.
         address: SocketAddr,
+        /// Why it cannot be used.
         message: String,
     },
     /// The MCP session over stdio failed.

@@ -13,6 +13,13 @@
 //! knows nothing of the Postgres wire, ingestion or configuration files: the server's
 //! composition root builds a [`GroundtruthMcp`] and hands it a transport.
 
+// Library code returns errors (`unwrap`/`expect` only in tests) and documents what it exports
+// (see the workspace Cargo.toml).
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, missing_docs)
+)]
+
 mod envelope;
 mod error;
 mod http;

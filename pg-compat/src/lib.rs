@@ -12,6 +12,13 @@
 //! datafusion-postgres; it must not depend on the server (protocol handling, auth, limits and
 //! the `groundtruth` binary live there) nor on ingest.
 
+// Library code returns errors (`unwrap`/`expect` only in tests) and documents what it exports
+// (see the workspace Cargo.toml).
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, missing_docs)
+)]
+
 pub mod catalog_descriptions;
 pub mod catalog_tables;
 pub mod client_compatibility;

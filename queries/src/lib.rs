@@ -21,6 +21,13 @@
 //! `named_query('name', param => expression)` passes the caller's SQL expression through, in
 //! parentheses. The library depends only on the engine, for the [`NamedQueries`] trait.
 
+// Library code returns errors (`unwrap`/`expect` only in tests) and documents what it exports
+// (see the workspace Cargo.toml).
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, missing_docs)
+)]
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
@@ -95,30 +102,50 @@ const FILES: &[(&str, &str)] = &[
 pub enum QueryError {
     /// A query file is malformed (a bug caught by the library's tests).
     #[error("query file {file}: {message}")]
-    Malformed { file: String, message: String },
+    Malformed {
+        /// The query file.
+        file: String,
+        /// What is wrong in it.
+        message: String,
+    },
     /// No query has this name.
     #[error("no named query '{name}'; known: {known}")]
-    Unknown { name: String, known: String },
+    Unknown {
+        /// The name asked for.
+        name: String,
+        /// The names the library has, comma-separated.
+        known: String,
+    },
     /// A required parameter was not given.
     #[error("query '{query}': parameter '{parameter}' is required ({description})")]
     Missing {
+        /// The named query.
         query: String,
+        /// The parameter left out.
         parameter: String,
+        /// What the parameter means, from the query's header.
         description: String,
     },
     /// A parameter the query does not have.
     #[error("query '{query}' has no parameter '{parameter}'; its parameters: {known}")]
     UnknownParameter {
+        /// The named query.
         query: String,
+        /// The parameter given.
         parameter: String,
+        /// The parameters the query has, comma-separated.
         known: String,
     },
     /// A value that does not fit the parameter's type.
     #[error("query '{query}': parameter '{parameter}' must be {expected}, got '{value}'")]
     BadValue {
+        /// The named query.
         query: String,
+        /// The parameter.
         parameter: String,
+        /// What the parameter's type accepts ([`ParameterType::expected`]).
         expected: &'static str,
+        /// The value given.
         value: String,
     },
 }
@@ -147,6 +174,7 @@ impl ParameterType {
         })
     }
 
+    /// The type's name in a query header (`text`, `integer`, `timestamp`, `interval`).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Text => "text",
@@ -156,6 +184,7 @@ impl ParameterType {
         }
     }
 
+    /// What a value of this type looks like, for error messages.
     pub fn expected(self) -> &'static str {
         match self {
             Self::Text => "text",

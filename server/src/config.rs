@@ -693,8 +693,11 @@ mod tests {
         let config = Config::parse(text, "example").unwrap();
         assert_eq!(config.sources.len(), 15);
         // Every source type is documented by an example.
-        let types: std::collections::HashSet<_> =
-            config.sources.iter().map(std::mem::discriminant).collect();
+        let types: std::collections::HashSet<_> = config
+            .sources
+            .iter()
+            .map(|source| std::mem::discriminant(&source.kind))
+            .collect();
         assert_eq!(types.len(), 14);
         assert_eq!(config.server.listen.port(), 5433);
         assert_eq!(config.server.metrics_listen, None);

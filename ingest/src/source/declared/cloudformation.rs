@@ -29,6 +29,7 @@
 
 mod tagged_yaml;
 
+use serde::Deserialize;
 use std::collections::BTreeMap;
 
 use groundtruth_engine::canonical;
@@ -55,6 +56,16 @@ pub const LOGICAL_ID_LABEL: &str = "cloudformation.logical_id";
 pub const FILE_LABEL: &str = "cloudformation.file";
 
 const TEMPLATE_EXTENSIONS: &[&str] = &["yaml", "yml", "json", "template"];
+
+/// Settings of the `cloudformation` source, beside its input's.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CloudFormationConfig {
+    /// The deployed stack's name, so logical ids map to the live stack's resources
+    /// (default: each template's file name without extension).
+    #[serde(default)]
+    pub stack_name: Option<String>,
+}
 
 /// Reads CloudFormation templates (JSON and YAML, short-form intrinsic tags included).
 #[derive(Debug, Clone)]
