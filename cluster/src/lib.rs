@@ -17,6 +17,13 @@
 //! ([`scan_exec::ScanSpec`]) with the pushed-down filters as DataFusion protobuf.
 //! It depends on `groundtruth-engine` only; the server depends on it.
 
+// Library code returns errors (`unwrap`/`expect` only in tests) and documents what it exports
+// (see the workspace Cargo.toml).
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, missing_docs)
+)]
+
 /// The function methods of a codec that wraps Ballista's (`inner`): functions travel by name
 /// and are found in each process's registry, so they are Ballista's business.
 #[macro_export]
