@@ -50,14 +50,16 @@ SCHEDULER="127.0.0.1:$(free_port)"
 RUST_LOG=info gt cluster scheduler --bind "$SCHEDULER" > "$WORK/scheduler.out" 2> "$WORK/scheduler.err" &
 PIDS+=($!)
 for n in 1 2; do
-  RUST_LOG=info,ballista_executor=debug gt cluster executor --scheduler "$SCHEDULER" \
+  RUST_LOG=info gt cluster executor --scheduler "$SCHEDULER" \
     --port "$(free_port)" --grpc-port "$(free_port)" --concurrent-tasks 2 \
     > "$WORK/executor$n.out" 2> "$WORK/executor$n.err" &
   PIDS+=($!)
 done
 registered=0
 for _ in $(seq 240); do
-  [ "$(cat "$WORK"/scheduler.* | grep -ci 'registered executor\|executor registered\|register executor')" -ge 2 ] && { registered=1; break; }
+  ready_executors=$(cat "$WORK"/executor1.* | grep -cE 'registration succeed|Starting poll work loop' || true)
+  ready_executors=$((ready_executors + $(cat "$WORK"/executor2.* | grep -cE 'registration succeed|Starting poll work loop' || true)))
+  [ "$ready_executors" -ge 2 ] && { registered=1; break; }
   for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null || fail "a cluster process exited early"; done
   sleep 0.5
 done
@@ -86,7 +88,8 @@ for query in "${QUERIES[@]}"; do
   echo "cluster: identical ($(( $(wc -l < "$WORK/embedded.txt") - 4 )) rows): ${query:0:70}..."
 done
 for n in 1 2; do
-  grep -qi 'task' "$WORK/executor$n.out" "$WORK/executor$n.err" || fail "executor $n ran no task"
+  cat "$WORK/executor$n.out" "$WORK/executor$n.err" | grep -qE 'Received task|Execute task' \
+    || fail "executor $n ran no task"
 done
 
 # 4. `serve` handing history queries to the cluster, against a plain `serve`, over psql.
