@@ -47,9 +47,12 @@ pub async fn remote_context(engine: Arc<Engine>, url: &str) -> Result<ClusterCli
         Arc::clone(&watermark),
     ));
     let state = engine.context().state();
+    // Not "create the default catalog": building the state would replace the engine's
+    // catalog (shared with it) with an empty one of the same name.
     let config = state
         .config()
         .clone()
+        .with_create_default_catalog_and_schema(false)
         .with_ballista_logical_extension_codec(codec);
     let state = SessionStateBuilder::new_from_existing(state)
         .with_config(config)

@@ -77,7 +77,9 @@ fn session(state: SessionState, target_partitions: usize) -> SessionState {
     let config = state
         .config()
         .clone()
-        .with_target_partitions(target_partitions.max(1));
+        .with_target_partitions(target_partitions.max(1))
+        // The catalog list is the engine's own: building must not replace its catalog.
+        .with_create_default_catalog_and_schema(false);
     SessionStateBuilder::new_from_existing(state)
         .with_config(config)
         .build()
