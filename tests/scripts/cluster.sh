@@ -74,7 +74,7 @@ T0=$(instant "SELECT to_char(max(valid_from) - INTERVAL '20 days', '%Y-%m-%dT%H:
 QUERIES=(
   "SELECT source, count(*) AS versions, count(DISTINCT id) AS identities, min(valid_from) AS first, max(valid_from) AS last FROM storage.versions GROUP BY source ORDER BY source"
   "SELECT source, kind, id, name, attrs_hash, first_seen, last_changed FROM resources_at(TIMESTAMP '$T') ORDER BY source, kind, id"
-  "SELECT source, kind, id, change, valid_from, attrs_hash FROM changes(TIMESTAMP '$T0', TIMESTAMP '$T') ORDER BY source, kind, id, valid_from, change"
+  "SELECT source, kind, id, change, changed_at, changed_paths FROM changes(TIMESTAMP '$T0', TIMESTAMP '$T') ORDER BY source, kind, id, changed_at, change"
   "SELECT source, kind, count(*) AS versions, count(DISTINCT id) AS identities, count(valid_to) AS closed, max(valid_to) AS last_closed FROM resource_versions GROUP BY source, kind ORDER BY source, kind"
   "SELECT status, kind, id, declared_source, declared_id, live_source, live_id, link_rule, differences FROM drift_at(TIMESTAMP '$T') ORDER BY status, kind, id, declared_source, declared_id, live_source, live_id"
 )
