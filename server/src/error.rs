@@ -13,7 +13,9 @@ pub enum ServerError {
     /// The listening address is unavailable.
     #[error("cannot listen on {address}: {source}")]
     Bind {
+        /// The configured address.
         address: SocketAddr,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
