@@ -157,6 +157,13 @@
 //! library handed in through [`sql::NamedQueries`] (the library, `queries`, is not a
 //! dependency: the server installs it, with its `query_catalog` table), and refuses anything
 //! but reads (after expansion, so a named query cannot smuggle in a write).
+//!
+//! **Other processes running the same surface** (the Ballista scheduler and executors of
+//! `groundtruth-cluster`) open their own engine over the same store and rebuild a table from
+//! what it is: a catalog name, or the state at T ([`session::Engine::state_at`], with
+//! [`session::StateAtTable::instant`] saying which). Nothing here is serialised as data: every
+//! table is a function of the store's Delta log versions ([`store::Store::log_versions`]), so
+//! a process at the same versions rebuilds the same rows, and one behind refreshes first.
 
 // Library code returns errors (`unwrap`/`expect` only in tests) and documents what it exports
 // (see the workspace Cargo.toml).

@@ -512,6 +512,13 @@ impl Engine {
         self.load_state().await
     }
 
+    /// The state at `at` (µs) as a table, as `resources_at` builds it (`shared`: as the
+    /// drift templates bind it, one computation for every scan). Lets another process
+    /// rebuild a state table it received by description (see `groundtruth-cluster`).
+    pub fn state_at(&self, at: i64, shared: bool) -> StateAtTable {
+        self.state.at(Some(at), shared)
+    }
+
     /// The DataFusion context (for the Postgres-wire server and the catalog emulation).
     pub fn context(&self) -> &SessionContext {
         &self.context

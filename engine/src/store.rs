@@ -343,6 +343,26 @@ impl Store {
         Ok(())
     }
 
+    /// The Delta log versions this handle reads, for `versions`, `scrapes` and `checkpoints`
+    /// (`None` before a table's first commit); another process reading the same store compares
+    /// them with its own to know whether it must refresh before answering.
+    pub async fn log_versions(&self) -> [Option<i64>; 3] {
+        let mut versions = [None; 3];
+        for (slot, table) in versions.iter_mut().zip([
+            StoreTable::Versions,
+            StoreTable::Scrapes,
+            StoreTable::Checkpoints,
+        ]) {
+            *slot = self
+                .table(table)
+                .lock()
+                .await
+                .version()
+                .and_then(|version| i64::try_from(version).ok());
+        }
+        versions
+    }
+
     /// Table providers for the current table versions.
     pub async fn snapshot(&self) -> Result<StoreSnapshot> {
         let (versions, versions_at) = self.provider(StoreTable::Versions).await?;

@@ -3,6 +3,7 @@
 //! configured sources, and the shutdown signal.
 
 pub mod backfill;
+pub mod cluster;
 pub mod ingest;
 pub mod mcp;
 pub mod query;

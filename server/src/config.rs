@@ -412,6 +412,12 @@ pub struct ServerConfig {
     /// made (default `"2s"`): its answers lag the writers by at most about this much.
     #[serde(default = "default_refresh_every", deserialize_with = "duration")]
     pub refresh_every: Duration,
+    /// A Ballista scheduler (`groundtruth cluster scheduler`) to hand history-wide queries to:
+    /// queries reading `storage.versions`, checkpoints or a state at T (directly or through
+    /// views and table functions) and nothing outside Groundtruth's tables. None by default:
+    /// every query runs in this process.
+    #[serde(default)]
+    pub cluster: Option<SocketAddr>,
 }
 
 impl Default for ServerConfig {
@@ -430,6 +436,7 @@ impl Default for ServerConfig {
             idle_session_timeout: None,
             metrics_listen: None,
             refresh_every: default_refresh_every(),
+            cluster: None,
         }
     }
 }
@@ -658,6 +665,11 @@ impl Config {
         if let Ok(listen) = std::env::var("GROUNDTRUTH_METRICS_LISTEN") {
             config.server.metrics_listen = Some(listen.parse().map_err(|error| {
                 ServerError::Config(format!("GROUNDTRUTH_METRICS_LISTEN '{listen}': {error}"))
+            })?);
+        }
+        if let Ok(scheduler) = std::env::var("GROUNDTRUTH_CLUSTER") {
+            config.server.cluster = Some(scheduler.parse().map_err(|error| {
+                ServerError::Config(format!("GROUNDTRUTH_CLUSTER '{scheduler}': {error}"))
             })?);
         }
         if let Ok(listen) = std::env::var("GROUNDTRUTH_MCP_LISTEN") {

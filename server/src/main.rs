@@ -57,6 +57,12 @@ enum Command {
         #[arg(long)]
         no_ingest: bool,
     },
+    /// The processes of a Ballista cluster over the store, for history-wide queries: a
+    /// scheduler, executors, and a one-query client.
+    Cluster {
+        #[command(subcommand)]
+        role: ClusterRole,
+    },
     /// Run sources now and commit what changed.
     Ingest {
         /// Run each source once, then exit.
@@ -154,6 +160,43 @@ enum Command {
 
 /// Dependencies whose debug logs echo the text they parse (SQL migrations, statements, query
 /// results): they may hold secrets, so they stay at `warn` whatever `RUST_LOG` asks.
+#[derive(Debug, Subcommand)]
+enum ClusterRole {
+    /// The Ballista scheduler: takes queries from clients and `serve --cluster`, plans them
+    /// and hands their stages to executors.
+    Scheduler {
+        /// The gRPC address to listen on.
+        #[arg(long, default_value = "127.0.0.1:50050")]
+        bind: SocketAddr,
+    },
+    /// A Ballista executor: runs query stages, reading the store itself.
+    Executor {
+        /// The scheduler's address.
+        #[arg(long, default_value = "127.0.0.1:50050")]
+        scheduler: SocketAddr,
+        /// The address to bind (and to advertise to the scheduler).
+        #[arg(long, default_value = "127.0.0.1")]
+        bind: std::net::IpAddr,
+        /// The Arrow Flight port other executors and clients fetch results from.
+        #[arg(long, default_value_t = 50051)]
+        port: u16,
+        /// The gRPC port the scheduler sends tasks to.
+        #[arg(long, default_value_t = 50052)]
+        grpc_port: u16,
+        /// Tasks run at once (default: the cores).
+        #[arg(long)]
+        concurrent_tasks: Option<usize>,
+    },
+    /// Run one query on the cluster and print the result.
+    Sql {
+        /// The scheduler's address.
+        #[arg(long, default_value = "127.0.0.1:50050")]
+        scheduler: SocketAddr,
+        /// The SQL text.
+        query: String,
+    },
+}
+
 const QUIET_DEPENDENCIES: &[&str] = &["sqlparser", "datafusion_sql", "pgwire", "tokio_postgres"];
 
 /// `RUST_LOG` (default: info for Groundtruth, warn elsewhere), with the parsers that echo
@@ -196,6 +239,30 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 .await
                 .map(|()| std::process::ExitCode::SUCCESS)
         }
+        Command::Cluster { role } => match role {
+            ClusterRole::Scheduler { bind } => commands::cluster::scheduler(config, bind).await,
+            ClusterRole::Executor {
+                scheduler,
+                bind,
+                port,
+                grpc_port,
+                concurrent_tasks,
+            } => {
+                commands::cluster::executor(
+                    config,
+                    scheduler,
+                    bind,
+                    port,
+                    grpc_port,
+                    concurrent_tasks,
+                )
+                .await
+            }
+            ClusterRole::Sql { scheduler, query } => {
+                commands::cluster::sql(config, scheduler, &query).await
+            }
+        }
+        .map(|()| std::process::ExitCode::SUCCESS),
         Command::Ingest {
             once,
             source,

@@ -116,6 +116,7 @@ impl GroundtruthHandlers {
         engine: &Engine,
         settings: &crate::config::ServerConfig,
         metrics: Arc<crate::ops::metrics::Metrics>,
+        cluster: Option<Arc<groundtruth_cluster::ClusterClient>>,
     ) -> Result<Self, crate::ServerError> {
         if let Some(limit) = settings.memory_limit {
             limit_query_memory(engine.context(), limit);
@@ -213,6 +214,9 @@ impl GroundtruthHandlers {
                 metrics: Arc::clone(&metrics),
             },
         );
+        if let Some(cluster) = cluster {
+            queries = queries.with_cluster(cluster);
+        }
         if let Some(budget) = settings.query_memory_limit() {
             queries =
                 queries.with_query_budget(query_memory::QueryBudget::new(context, hooks, budget));

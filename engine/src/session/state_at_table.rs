@@ -85,6 +85,20 @@ pub struct StateAtTable {
     shared: Option<Arc<OnceCell<RecordBatch>>>,
 }
 
+impl StateAtTable {
+    /// The instant (µs) this table is bound to, or `None` for the unbound placeholder; with
+    /// [`Self::is_shared`] it says what the table is, so another process (a Ballista
+    /// scheduler or executor) can rebuild it over the same store with [`super::Engine::state_at`].
+    pub fn instant(&self) -> Option<i64> {
+        self.at
+    }
+
+    /// Whether every scan of this table serves one computation of the full state.
+    pub fn is_shared(&self) -> bool {
+        self.shared.is_some()
+    }
+}
+
 impl fmt::Debug for StateAtTable {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         formatter

@@ -109,10 +109,24 @@ pub(crate) async fn run_services(
                 .await?,
         )
     };
+    let cluster = match config.server.cluster {
+        Some(scheduler) => {
+            tracing::info!(%scheduler, "history-wide queries go to the Ballista cluster");
+            Some(Arc::new(
+                groundtruth_cluster::remote_context(
+                    Arc::new(engine.clone()),
+                    &format!("df://{scheduler}"),
+                )
+                .await?,
+            ))
+        }
+        None => None,
+    };
     let handlers = Arc::new(pg::GroundtruthHandlers::new(
         &engine,
         &config.server,
         Arc::clone(&metrics),
+        cluster,
     )?);
     let address = listener.local_addr()?;
     tracing::info!(%address, sources = sources.len(), "serving");

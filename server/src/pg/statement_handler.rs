@@ -24,6 +24,7 @@ use datafusion_postgres::pgwire::messages::PgWireBackendMessage;
 use datafusion_postgres::pgwire::types::format::FormatOptions;
 use datafusion_postgres::{DfSessionService, Parser};
 use futures::{Sink, SinkExt};
+use groundtruth_cluster::ClusterClient;
 use groundtruth_engine::sql::pipeline::{Pipeline, Prepared};
 
 use super::catalog_descriptions::{mentions_descriptions, CatalogDescriptions};
@@ -113,6 +114,7 @@ pub struct StatementHandler {
     limits: QueryLimits,
     metrics: Arc<Metrics>,
     budget: Option<QueryBudget>,
+    cluster: Option<Arc<ClusterClient>>,
 }
 
 /// Send the freshness notice for the statements `sql` gives first, when the session wants
@@ -177,12 +179,19 @@ impl StatementHandler {
             limits: parts.limits,
             metrics: parts.metrics,
             budget: None,
+            cluster: None,
         }
     }
 
     /// Run each statement with its own memory budget (see `query_memory`).
     pub fn with_query_budget(mut self, budget: QueryBudget) -> Self {
         self.budget = Some(budget);
+        self
+    }
+
+    /// Hand history-wide statements to a Ballista cluster (see [`ClusterClient::accepts`]).
+    pub fn with_cluster(mut self, cluster: Arc<ClusterClient>) -> Self {
+        self.cluster = Some(cluster);
         self
     }
 
@@ -230,10 +239,15 @@ impl StatementHandler {
                 }
             }
             let plan = plan(context, statement).await?;
-            let frame = context
-                .execute_logical_plan(plan)
-                .await
-                .map_err(api_error)?;
+            let frame = match &self.cluster {
+                Some(cluster) if cluster.accepts(&plan) => {
+                    cluster.execute(plan).await.map_err(api_error)?
+                }
+                _ => context
+                    .execute_logical_plan(plan)
+                    .await
+                    .map_err(api_error)?,
+            };
             let format = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
             responses.push(Response::Query(
                 df::encode_dataframe(frame, &Format::UnifiedText, Some(format)).await?,
