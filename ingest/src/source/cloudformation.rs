@@ -24,6 +24,11 @@
 //! values of Lambda `Environment.Variables` (names kept). Pure references (`Ref`, `Fn::GetAtt`,
 //! `Fn::ImportValue`) and `{{resolve:...}}` dynamic references are not secrets and are kept.
 //!
+//! With `Transform: AWS::Serverless-2016-10-31` the resources are the SAM transform's output
+//! ([`sam`]): what CloudFormation deploys, with SAM's generated logical ids, each generated
+//! resource labelled with the SAM resource it came from ([`SAM_RESOURCE_LABEL`],
+//! [`SAM_TYPE_LABEL`]); what the transform does not expand is a warning.
+//!
 //! Warnings: resources without a string `Type` or that are not mappings (skipped), malformed
 //! `DependsOn`, and duplicate `(kind, id)` across templates (first kept).
 

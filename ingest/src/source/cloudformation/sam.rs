@@ -125,7 +125,7 @@ pub fn expand(template: &Map<String, Value>, context: &str) -> Expanded {
         .and_then(Value::as_object)
         .cloned()
         .unwrap_or_default();
-    for (section, _) in &globals {
+    for section in globals.keys() {
         if !matches!(section.as_str(), "Function" | "SimpleTable") {
             expanded.warnings.push(format!(
                 "{context}: Globals.{section} is not applied (SAM expansion of its resources is not supported)"
@@ -159,6 +159,13 @@ pub fn expand(template: &Map<String, Value>, context: &str) -> Expanded {
                 .or_insert_with(|| Value::Object(Map::new()));
             *properties = merge_globals(global, properties);
         }
+        if !matches!(kind, FUNCTION | SIMPLE_TABLE) {
+            expanded.warnings.push(format!(
+                "{context}: Resources.{logical_id}: SAM type {kind} is not expanded; kept as declared"
+            ));
+            expanded.resources.insert(logical_id.clone(), resource);
+            continue;
+        }
         let mut generator = Generator {
             sam_id: logical_id,
             sam_type: kind,
@@ -166,15 +173,10 @@ pub fn expand(template: &Map<String, Value>, context: &str) -> Expanded {
             context,
             out: &mut expanded,
         };
-        match kind {
-            FUNCTION => generator.function(),
-            SIMPLE_TABLE => generator.simple_table(),
-            _ => {
-                expanded.warnings.push(format!(
-                    "{context}: Resources.{logical_id}: SAM type {kind} is not expanded; kept as declared"
-                ));
-                expanded.resources.insert(logical_id.clone(), resource);
-            }
+        if kind == FUNCTION {
+            generator.function();
+        } else {
+            generator.simple_table();
         }
     }
     expanded
@@ -699,8 +701,8 @@ impl Generator<'_> {
         let depends_on = bucket
             .entry("DependsOn")
             .or_insert_with(|| Value::Array(Vec::new()));
-        if let Value::String(single) = depends_on {
-            *depends_on = json!([single.clone()]);
+        if let Some(single) = depends_on.as_str().map(str::to_string) {
+            *depends_on = json!([single]);
         }
         if let Some(list) = depends_on.as_array_mut() {
             if !list.iter().any(|item| item == permission_id) {
