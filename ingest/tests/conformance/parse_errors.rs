@@ -51,7 +51,7 @@ fn cases() -> Vec<Case> {
                 "{\n  \"version\": 4,\n  \"resources\": [\n    {\"mode\": \"managed\", \"type\": \"aws_s3_bucket\" \"name\": \"logs\"}\n  ]\n}\n",
             ),
             path_is_file: true,
-            outcome: Outcome::Error { line: 4, construct: &["JSON", "expected `,` or `}`"] },
+            outcome: Outcome::Error { line: Some(4), construct: &["JSON", "expected `,` or `}`"] },
         },
         Case {
             source_type: "terraform_plan",
@@ -61,7 +61,7 @@ fn cases() -> Vec<Case> {
                 "{\n  \"format_version\": \"1.2\",\n  \"planned_values\": {\n    \"root_module\": {\"resources\": [}\n  }\n}\n",
             ),
             path_is_file: true,
-            outcome: Outcome::Error { line: 4, construct: &["JSON", "expected value"] },
+            outcome: Outcome::Error { line: Some(4), construct: &["JSON", "expected value"] },
         },
         Case {
             source_type: "terraform_hcl",
@@ -71,7 +71,7 @@ fn cases() -> Vec<Case> {
                 "variable \"region\" {\n  default = \"eu-west-1\"\n}\n\nresource \"aws_s3_bucket\" \"logs\" {\n  bucket = \n}\n",
             ),
             path_is_file: false,
-            outcome: Outcome::Error { line: 7, construct: &["HCL", "expression"] },
+            outcome: Outcome::Error { line: Some(6), construct: &["HCL", "expression"] },
         },
         Case {
             source_type: "cloudformation",
@@ -81,7 +81,7 @@ fn cases() -> Vec<Case> {
                 "Resources:\n  Bucket:\n    Type: AWS::S3::Bucket\n    Properties:\n      BucketName: !Sub [unclosed\n",
             ),
             path_is_file: false,
-            outcome: Outcome::Error { line: 5, construct: &["YAML"] },
+            outcome: Outcome::Error { line: Some(5), construct: &["YAML", "unclosed bracket"] },
         },
         Case {
             source_type: "cloudformation",
@@ -91,7 +91,7 @@ fn cases() -> Vec<Case> {
                 "{\n  \"Resources\": {\n    \"Bucket\": {\n      \"Type\": \"AWS::S3::Bucket\",\n    }\n  }\n}\n",
             ),
             path_is_file: false,
-            outcome: Outcome::Error { line: 5, construct: &["JSON", "trailing comma"] },
+            outcome: Outcome::Error { line: Some(5), construct: &["JSON", "trailing comma"] },
         },
         Case {
             source_type: "kubernetes_manifests",
@@ -101,7 +101,7 @@ fn cases() -> Vec<Case> {
                 "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  labels: {app: web\nspec: {}\n",
             ),
             path_is_file: false,
-            outcome: Outcome::Error { line: 11, construct: &["YAML"] },
+            outcome: Outcome::Error { line: Some(11), construct: &["YAML", "flow mapping"] },
         },
         Case {
             source_type: "compose",
@@ -111,7 +111,7 @@ fn cases() -> Vec<Case> {
                 "services:\n  web:\n    image: nginx\n    ports:\n      - \"8080:80\"\n     environment: {}\n",
             ),
             path_is_file: true,
-            outcome: Outcome::Error { line: 6, construct: &["YAML"] },
+            outcome: Outcome::Error { line: Some(6), construct: &["YAML", "block mapping"] },
         },
         Case {
             source_type: "flagd",
@@ -124,7 +124,36 @@ fn cases() -> Vec<Case> {
                 "{\n  \"flags\": {\n    \"checkout\": {\n      \"state\": \"ENABLED\"\n      \"variants\": {}\n    }\n  }\n}\n",
             ),
             path_is_file: false,
-            outcome: Outcome::Error { line: 5, construct: &["JSON", "expected `,` or `}`"] },
+            outcome: Outcome::Error { line: Some(5), construct: &["JSON", "expected `,` or `}`"] },
+        },
+        // Well-formed documents of the wrong shape: the construct is named.
+        Case {
+            source_type: "terraform_plan",
+            good: &[],
+            broken: ("plan.json", "{\"format_version\": \"1.2\", \"planned_values\": []}\n"),
+            path_is_file: true,
+            outcome: Outcome::Error { line: None, construct: &["\"planned_values\" is not an object"] },
+        },
+        Case {
+            source_type: "cloudformation",
+            good: &[("queue.yaml", "Resources:\n  Jobs:\n    Type: AWS::SQS::Queue\n")],
+            broken: ("broken.yaml", "Resources:\n  - Bucket\n"),
+            path_is_file: false,
+            outcome: Outcome::Error { line: None, construct: &["Resources is not a mapping"] },
+        },
+        Case {
+            source_type: "kubernetes_manifests",
+            good: &[("settings.yaml", GOOD_MANIFEST)],
+            broken: ("broken.yaml", "apiVersion: v1\nmetadata:\n  name: nameless\n"),
+            path_is_file: false,
+            outcome: Outcome::Error { line: Some(1), construct: &["document 1", "no string \"kind\""] },
+        },
+        Case {
+            source_type: "compose",
+            good: &[],
+            broken: ("compose.yaml", "services:\n  - web\n"),
+            path_is_file: true,
+            outcome: Outcome::Error { line: None, construct: &["\"services\" is not a mapping"] },
         },
         Case {
             source_type: "sql_migrations",
@@ -167,7 +196,10 @@ async fn malformed_files_fail_the_scrape_naming_file_line_and_construct() {
         match (&case.outcome, outcome) {
             (Outcome::Error { line, construct }, Err(error)) => {
                 let text = error.to_string();
-                let located = format!("{file}:{line}");
+                let located = match line {
+                    Some(line) => format!("{file}:{line}:"),
+                    None => format!("{file}:"),
+                };
                 if !text.contains(&located) {
                     report.push(format!("{label}: error does not name {located}: {text}"));
                 }
