@@ -152,6 +152,9 @@
 //! dependency: the server installs it, with its `query_catalog` table), and refuses anything
 //! but reads (after expansion, so a named query cannot smuggle in a write).
 
+// Library code returns errors; `unwrap`/`expect` only in tests (see the workspace Cargo.toml).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod canonical;
 pub mod clock;
 pub mod drift;

@@ -20,6 +20,9 @@
 //! work tree gets `{"git": {commit, author, committed_at, path, dirty}}` as the provenance of
 //! every version it writes, and [`backfill`] replays a path's git history into the store.
 
+// Library code returns errors; `unwrap`/`expect` only in tests (see the workspace Cargo.toml).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod backfill;
 pub mod config;
 pub mod duration;
@@ -30,6 +33,7 @@ pub mod input;
 pub mod runner;
 pub mod scheduler;
 pub mod secrets;
+pub mod settings;
 pub mod source;
 pub mod terraform;
 pub mod yaml;

@@ -1,19 +1,10 @@
-//! The [`Source`] trait and the sources that implement it, one per file.
+//! The [`Source`] trait and the sources that implement it, one per file: [`declared`] sources
+//! read what people wrote (IaC, manifests, migrations, flag files), [`live`] sources ask running
+//! systems (cloud APIs, cluster API servers, database catalogs, this host, a command).
 
-pub mod aws;
-pub mod cloudformation;
-pub mod command;
-pub mod compose;
-pub mod flagd;
-pub mod host;
-pub mod kubernetes_api;
-pub mod kubernetes_manifests;
-pub mod postgres_catalog;
+pub mod declared;
+pub mod live;
 pub mod simulated;
-pub mod sql_migrations;
-pub mod terraform_hcl;
-pub mod terraform_plan;
-pub mod terraform_state;
 
 use chrono::{DateTime, Utc};
 use groundtruth_engine::model::Observation;

@@ -21,8 +21,8 @@ use groundtruth_engine::session::Engine;
 use groundtruth_engine::store::{Store, StoreOptions, StoreUrl};
 use groundtruth_ingest::input::{Input, InputLocation};
 use groundtruth_ingest::runner::{Ingestor, RunOptions};
-use groundtruth_ingest::source::aws::{AwsConfig, AwsSource};
-use groundtruth_ingest::source::cloudformation::CloudFormationSource;
+use groundtruth_ingest::source::declared::cloudformation::CloudFormationSource;
+use groundtruth_ingest::source::live::aws::{AwsConfig, AwsSource};
 use groundtruth_ingest::source::{ScrapeContext, Source};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
@@ -43,7 +43,7 @@ fn context() -> ScrapeContext {
 
 fn config(endpoint: &str, regions: &[&str]) -> AwsConfig {
     moto::use_test_credentials();
-    let mut config = AwsConfig::new("aws-test", regions);
+    let mut config = AwsConfig::new(regions);
     config.endpoint_url = Some(endpoint.to_string());
     config.max_attempts = Some(2);
     config.call_timeout = Some(Duration::from_secs(20));
@@ -51,7 +51,7 @@ fn config(endpoint: &str, regions: &[&str]) -> AwsConfig {
 }
 
 fn source(endpoint: &str, regions: &[&str]) -> AwsSource {
-    AwsSource::new(config(endpoint, regions))
+    AwsSource::new("aws-test", config(endpoint, regions))
 }
 
 fn named<'a>(observation: &'a Observation, kind: &str, name: &str) -> &'a ObservedResource {
@@ -420,7 +420,7 @@ async fn services_and_regions_are_configurable() {
     let mut config = config(&server.endpoint(), &["eu-west-1"]);
     config.services = Some(vec!["sqs".into(), "s3".into()]);
     config.max_in_flight = Some(1);
-    let observation = AwsSource::new(config)
+    let observation = AwsSource::new("aws-test", config)
         .scrape(&context())
         .await
         .expect("scrape");
@@ -666,7 +666,11 @@ async fn a_failing_region_is_partial_and_a_failed_scrape_deletes_nothing() {
     let mut dead = config(&format!("http://127.0.0.1:{closed}"), REGIONS);
     dead.max_attempts = Some(1);
     let third = ingestor
-        .run_once(&AwsSource::new(dead), RunOptions::default(), &cancel)
+        .run_once(
+            &AwsSource::new("aws-test", dead),
+            RunOptions::default(),
+            &cancel,
+        )
         .await
         .expect("third ingest");
     assert_eq!(third.status, ScrapeStatus::Failed);
@@ -727,7 +731,7 @@ async fn throttled_calls_are_retried_with_backoff_until_the_attempts_run_out() {
 
     // Throttled twice, then answered: the scrape succeeds with every queue.
     proxy.throttle("AmazonSQS.ListQueues", 2);
-    let observation = AwsSource::new(settings.clone())
+    let observation = AwsSource::new("aws-test", settings.clone())
         .scrape(&context())
         .await
         .expect("retries get past the throttling");
@@ -741,7 +745,7 @@ async fn throttled_calls_are_retried_with_backoff_until_the_attempts_run_out() {
     // Throttled more often than the attempts allow: the unit fails, and with it the scrape,
     // naming the throttling; it does not hang or retry without end.
     proxy.throttle("AmazonSQS.ListQueues", 100);
-    let error = AwsSource::new(settings)
+    let error = AwsSource::new("aws-test", settings)
         .scrape(&context())
         .await
         .expect_err("out of attempts");
@@ -771,7 +775,7 @@ async fn fails_within(endpoint: &str, limit: Duration, expected: &[&str]) -> Str
     config.max_attempts = Some(1);
     config.call_timeout = Some(Duration::from_secs(2));
     let started = Instant::now();
-    let error = AwsSource::new(config)
+    let error = AwsSource::new("aws-test", config)
         .scrape(&context())
         .await
         .expect_err("the scrape must fail")
@@ -840,7 +844,7 @@ async fn a_response_that_is_not_xml_fails_clearly() {
 
 #[test]
 fn configuration_parses_and_unknown_services_are_named() {
-    use groundtruth_ingest::config::SourceConfig;
+    use groundtruth_ingest::config::{SourceConfig, SourceKind};
     #[derive(serde::Deserialize)]
     struct File {
         sources: Vec<SourceConfig>,
@@ -860,7 +864,7 @@ fn configuration_parses_and_unknown_services_are_named() {
         "#,
     )
     .expect("parse");
-    let SourceConfig::Aws(config) = &file.sources[0] else {
+    let SourceKind::Aws(config) = &file.sources[0].kind else {
         panic!("not aws: {:?}", file.sources[0]);
     };
     assert_eq!(config.regions, ["us-east-1", "eu-west-1"]);

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use chrono::{TimeZone, Utc};
 use groundtruth_engine::canonical;
 use groundtruth_engine::model::{Layer, Observation};
-use groundtruth_ingest::config::{CommandConfig, SourceConfig};
+use groundtruth_ingest::config::{CommandConfig, CommonSettings, SourceConfig, SourceKind};
 use groundtruth_ingest::error::IngestError;
-use groundtruth_ingest::source::command::CommandSource;
+use groundtruth_ingest::source::live::command::CommandSource;
 use groundtruth_ingest::source::{ScrapeContext, Source};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -38,7 +38,6 @@ fn argv(words: &[&str]) -> Vec<String> {
 /// A source printing `script`'s output through `sh -c`, items keyed by `/id`, kind `thing`.
 fn shell(script: &str) -> CommandConfig {
     CommandConfig {
-        name: "cli".into(),
         command: argv(&["sh", "-c", script]),
         id_pointer: Some("/id".into()),
         kind: Some("thing".into()),
@@ -47,7 +46,7 @@ fn shell(script: &str) -> CommandConfig {
 }
 
 async fn scrape(config: CommandConfig) -> Result<Observation, IngestError> {
-    CommandSource::new(config).scrape(&context()).await
+    CommandSource::new("cli", config).scrape(&context()).await
 }
 
 async fn scrape_error(config: CommandConfig) -> String {
@@ -68,7 +67,6 @@ fn ids(observation: &Observation) -> Vec<(&str, &str)> {
 /// The `kubectl get pods -A -o json` mapping of the README.
 pub fn pods_config() -> CommandConfig {
     CommandConfig {
-        name: "cluster-pods".into(),
         command: vec!["cat".into(), PODS_FIXTURE.into()],
         kind: Some("k8s/core/Pod".into()),
         id_template: Some("{/metadata/namespace}/{/metadata/name}".into()),
@@ -168,7 +166,6 @@ async fn attrs_pointer_and_layer_declared() {
 #[tokio::test]
 async fn a_json_array_with_kind_pointer_and_number_ids() {
     let observation = scrape(CommandConfig {
-        name: "cli".into(),
         command: argv(&[
             "printf",
             r#"[{"id": "orders", "type": "queue", "tags": {"team": "core", "fifo": false, "retries": 3}}, {"id": 42, "type": "bucket", "title": "assets"}]"#,
@@ -213,7 +210,6 @@ for row in rows:
     print(json.dumps(row))
 "#;
     let observation = scrape(CommandConfig {
-        name: "containers".into(),
         command: argv(&["python3", "-c", script]),
         id_pointer: Some("/ID".into()),
         kind: Some("container".into()),
@@ -480,7 +476,7 @@ async fn wait_for_pids(shell_pid: &Path, child_pid: &Path) -> Vec<i32> {
 async fn a_hanging_command_is_killed_with_its_children_on_timeout() {
     let directory = tempfile::tempdir().unwrap();
     let (config, shell_pid, child_pid) = hanging(directory.path());
-    let source = CommandSource::new(config);
+    let source = CommandSource::new("cli", config);
     let context = context();
     // Boxed, so dropping it below really drops the scrape.
     let mut scrape = Box::pin(source.scrape(&context));
@@ -504,7 +500,7 @@ async fn a_hanging_command_is_killed_with_its_children_on_timeout() {
 async fn a_hanging_command_is_killed_with_its_children_on_cancel() {
     let directory = tempfile::tempdir().unwrap();
     let (config, shell_pid, child_pid) = hanging(directory.path());
-    let source = CommandSource::new(config);
+    let source = CommandSource::new("cli", config);
     let context = context();
     let cancel = context.cancel.clone();
     let canceller = tokio::spawn(async move {
@@ -550,13 +546,13 @@ fn config_parses_and_is_validated() {
         "#,
     )
     .unwrap();
-    let SourceConfig::Command(config) = &sources[0] else {
+    let SourceKind::Command(config) = &sources[0].kind else {
         panic!("not a command source: {:?}", sources[0]);
     };
     assert_eq!(config.command[0], "kubectl");
     assert_eq!(config.env["KUBECONFIG"], "/etc/groundtruth/kubeconfig");
     assert_eq!(config.max_output_bytes, Some(1_048_576));
-    assert_eq!(config.timeout, Some(Duration::from_secs(30)));
+    assert_eq!(sources[0].common.timeout, Some(Duration::from_secs(30)));
     assert_eq!(sources[0].name(), "cluster-pods");
     assert!(sources[0].location().is_none());
     assert!(sources[0]
@@ -575,11 +571,14 @@ fn config_parses_and_is_validated() {
     assert!(error.contains("id_pointr"), "{error}");
 
     let refused = |config: CommandConfig| {
-        SourceConfig::Command(config)
-            .build(Utc::now())
-            .map(|_| ())
-            .unwrap_err()
-            .to_string()
+        SourceConfig {
+            common: CommonSettings::named("cli"),
+            kind: SourceKind::Command(config),
+        }
+        .build(Utc::now())
+        .map(|_| ())
+        .unwrap_err()
+        .to_string()
     };
     let both = refused(CommandConfig {
         id_template: Some("{/a}/{/b}".into()),
@@ -642,7 +641,7 @@ fn the_example_configuration_builds() {
     let commands: Vec<&SourceConfig> = file
         .sources
         .iter()
-        .filter(|source| matches!(source, SourceConfig::Command(_)))
+        .filter(|source| matches!(source.kind, SourceKind::Command(_)))
         .collect();
     assert_eq!(commands.len(), 1);
     let scheduled = commands[0].build(Utc::now()).unwrap();

@@ -34,8 +34,8 @@ use std::path::{Path, PathBuf};
 use chrono::{TimeZone, Utc};
 use groundtruth_engine::model::{Observation, ObservedResource};
 use groundtruth_ingest::input::{Input, InputLimits, InputLocation};
-use groundtruth_ingest::source::host::HostSource;
-use groundtruth_ingest::source::terraform_state::TerraformStateSource;
+use groundtruth_ingest::source::declared::terraform_state::TerraformStateSource;
+use groundtruth_ingest::source::live::host::HostSource;
 use groundtruth_ingest::source::{ScrapeContext, Source};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -469,7 +469,9 @@ mod postgres_support;
 
 #[tokio::test]
 async fn postgres_catalog_conforms() {
-    use groundtruth_ingest::source::postgres_catalog::{PasswordSource, PostgresCatalogSource};
+    use groundtruth_ingest::source::live::postgres_catalog::{
+        PasswordSource, PostgresCatalogSource,
+    };
 
     let server = postgres_support::PostgresServer::start();
     // The migration session's client is dropped here, so its statistics are flushed; the
@@ -492,7 +494,7 @@ async fn postgres_catalog_conforms() {
 
 #[tokio::test]
 async fn command_conforms() {
-    use groundtruth_ingest::source::command::{CommandConfig, CommandSource};
+    use groundtruth_ingest::source::live::command::{CommandConfig, CommandSource};
 
     // Recorded `kubectl get pods -A -o json`, printed by `cat`; the database password planted
     // in an env var and in a last-applied annotation must be redacted by the pointers.
@@ -501,7 +503,6 @@ async fn command_conforms() {
         "/../tests/fixtures/command/kubectl-get-pods.json"
     );
     let config = CommandConfig {
-        name: "cluster-pods".into(),
         command: vec!["cat".into(), fixture.into()],
         kind: Some("k8s/core/Pod".into()),
         id_template: Some("{/metadata/namespace}/{/metadata/name}".into()),
@@ -515,7 +516,7 @@ async fn command_conforms() {
         ..CommandConfig::default()
     };
     check_conformance(
-        move || Box::new(CommandSource::new(config.clone())) as Box<dyn Source>,
+        move || Box::new(CommandSource::new("cluster-pods", config.clone())) as Box<dyn Source>,
         Some("pg-fixture-s3cr3t-7Qx"),
     )
     .await;
@@ -523,17 +524,16 @@ async fn command_conforms() {
 
 #[tokio::test]
 async fn command_rejects_a_missing_program() {
-    use groundtruth_ingest::source::command::{CommandConfig, CommandSource};
+    use groundtruth_ingest::source::live::command::{CommandConfig, CommandSource};
 
     let config = CommandConfig {
-        name: "cli".into(),
         command: vec!["groundtruth-no-such-cli".into()],
         id_pointer: Some("/id".into()),
         kind: Some("thing".into()),
         ..CommandConfig::default()
     };
     check_rejects(
-        Box::new(CommandSource::new(config)),
+        Box::new(CommandSource::new("cli", config)),
         Path::new("groundtruth-no-such-cli"),
     )
     .await;

@@ -27,8 +27,8 @@ use groundtruth_engine::session::Engine;
 use groundtruth_engine::store::{Store, StoreOptions, StoreUrl};
 use groundtruth_ingest::input::{Input, InputLocation};
 use groundtruth_ingest::runner::{Ingestor, RunOptions};
-use groundtruth_ingest::source::kubernetes_api::{KubernetesApiConfig, KubernetesApiSource};
-use groundtruth_ingest::source::kubernetes_manifests::KubernetesManifestsSource;
+use groundtruth_ingest::source::declared::kubernetes_manifests::KubernetesManifestsSource;
+use groundtruth_ingest::source::live::kubernetes_api::{KubernetesApiConfig, KubernetesApiSource};
 use groundtruth_ingest::source::{ScrapeContext, Source};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
@@ -73,7 +73,6 @@ fn token_file(token: &str) -> TokenFile {
 
 fn api_config(server: &FixtureApiServer, token: &TokenFile) -> KubernetesApiConfig {
     KubernetesApiConfig {
-        name: "cluster".to_string(),
         cluster_url: Some(server.url()),
         token_file: Some(token.path.clone()),
         request_timeout: Some(Duration::from_secs(5)),
@@ -82,8 +81,8 @@ fn api_config(server: &FixtureApiServer, token: &TokenFile) -> KubernetesApiConf
 }
 
 fn source(config: &KubernetesApiConfig) -> KubernetesApiSource {
-    config.validate().expect("valid configuration");
-    KubernetesApiSource::new(config)
+    config.validate("cluster").expect("valid configuration");
+    KubernetesApiSource::new("cluster", config)
 }
 
 fn find<'a>(observation: &'a Observation, kind: &str, id: &str) -> &'a ObservedResource {
@@ -879,7 +878,6 @@ async fn kubeconfig_with_a_context_reaches_the_same_cluster() {
     )
     .expect("write kubeconfig");
     let config = KubernetesApiConfig {
-        name: "cluster".to_string(),
         kubeconfig: Some(kubeconfig.clone()),
         context: Some("fixture".to_string()),
         kinds: Some(strings(&["apps/Deployment"])),
@@ -937,7 +935,6 @@ async fn kubectl_agrees_with_the_fixture_and_its_output_reads_back_identically()
     // kubectl sends no token over plain HTTP: this server asks for none.
     let server = FixtureApiServer::start(None);
     let all_kinds = KubernetesApiConfig {
-        name: "cluster".to_string(),
         cluster_url: Some(server.url()),
         exclude_kinds: Some(Vec::new()),
         ..KubernetesApiConfig::default()
@@ -997,7 +994,6 @@ async fn kubectl_agrees_with_the_fixture_and_its_output_reads_back_identically()
     let file = directory.path().join("cluster.json");
     std::fs::write(&file, output).expect("write kubectl output");
     let from_file = source(&KubernetesApiConfig {
-        name: "cluster".to_string(),
         path: Some(InputLocation::Path(file)),
         ..KubernetesApiConfig::default()
     })
@@ -1055,7 +1051,6 @@ async fn kubectl_agrees_with_the_fixture_and_its_output_reads_back_identically()
 #[tokio::test]
 async fn a_kubectl_file_covers_only_the_kinds_it_holds() {
     let config = KubernetesApiConfig {
-        name: "cluster".to_string(),
         path: Some(InputLocation::Path(PathBuf::from(KUBECTL_FILE))),
         namespaces: strings(&["shop"]),
         ..KubernetesApiConfig::default()

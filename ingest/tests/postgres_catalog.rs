@@ -22,10 +22,10 @@ use groundtruth_engine::session::Engine;
 use groundtruth_engine::store::{Store, StoreOptions, StoreUrl};
 use groundtruth_ingest::input::{Input, InputLocation};
 use groundtruth_ingest::runner::{Ingestor, RunOptions};
-use groundtruth_ingest::source::postgres_catalog::{
+use groundtruth_ingest::source::declared::sql_migrations::{MigrationLayout, SqlMigrationsSource};
+use groundtruth_ingest::source::live::postgres_catalog::{
     PasswordSource, PostgresCatalogSource, INDEX_USAGE, TABLE_USAGE,
 };
-use groundtruth_ingest::source::sql_migrations::{MigrationLayout, SqlMigrationsSource};
 use groundtruth_ingest::source::{ScrapeContext, Source};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;

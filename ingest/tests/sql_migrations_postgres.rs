@@ -19,7 +19,7 @@ use chrono::{TimeZone, Utc};
 use groundtruth_engine::drift::normalize::sql_equivalent;
 use groundtruth_engine::model::{Observation, ObservedResource};
 use groundtruth_ingest::input::{Input, InputLocation};
-use groundtruth_ingest::source::sql_migrations::{MigrationLayout, SqlMigrationsSource};
+use groundtruth_ingest::source::declared::sql_migrations::{MigrationLayout, SqlMigrationsSource};
 use groundtruth_ingest::source::{ScrapeContext, Source};
 use tokio_util::sync::CancellationToken;
 

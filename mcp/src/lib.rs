@@ -13,6 +13,9 @@
 //! knows nothing of the Postgres wire, ingestion or configuration files: the server's
 //! composition root builds a [`GroundtruthMcp`] and hands it a transport.
 
+// Library code returns errors; `unwrap`/`expect` only in tests (see the workspace Cargo.toml).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 mod envelope;
 mod error;
 mod http;

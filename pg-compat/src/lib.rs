@@ -12,6 +12,9 @@
 //! datafusion-postgres; it must not depend on the server (protocol handling, auth, limits and
 //! the `groundtruth` binary live there) nor on ingest.
 
+// Library code returns errors; `unwrap`/`expect` only in tests (see the workspace Cargo.toml).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod catalog_descriptions;
 pub mod catalog_tables;
 pub mod client_compatibility;

@@ -21,6 +21,9 @@
 //! `named_query('name', param => expression)` passes the caller's SQL expression through, in
 //! parentheses. The library depends only on the engine, for the [`NamedQueries`] trait.
 
+// Library code returns errors; `unwrap`/`expect` only in tests (see the workspace Cargo.toml).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};

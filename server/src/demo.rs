@@ -14,7 +14,7 @@ use groundtruth_engine::model::Layer;
 use groundtruth_engine::store::{Store, StoreOptions, StoreUrl};
 use groundtruth_ingest::runner::Ingestor;
 use groundtruth_ingest::scheduler::ScheduledSource;
-use groundtruth_ingest::source::host::HostSource;
+use groundtruth_ingest::source::live::host::HostSource;
 use groundtruth_ingest::source::simulated::{demo_epoch, SimulatedEstate, SimulatedSource};
 use groundtruth_ingest::source::Source;
 
@@ -33,7 +33,7 @@ pub async fn run(
     days: u32,
     drift: &DriftSettings,
 ) -> anyhow::Result<()> {
-    let listener = crate::wire::bind(listen).await?;
+    let listener = crate::pg::bind(listen).await?;
     prepare_directory(directory)?;
     let url = StoreUrl::parse(&directory.to_string_lossy())?;
     let store = Arc::new(Store::open(&url, &StoreOptions::default()).await?);

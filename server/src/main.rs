@@ -1,18 +1,22 @@
 //! `groundtruth`: the composition root. It wires the engine (storage and SQL), ingest (sources
 //! and scheduler) and the Postgres-wire server together behind one command-line tool.
 
+// Library code returns errors; `unwrap`/`expect` only in tests (see the workspace Cargo.toml).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 mod alerts;
 mod commands;
 mod config;
 mod demo;
 mod drift_check;
-mod http;
-mod metrics;
+mod error;
 mod retention;
 mod scram_verifier;
 mod secret_key;
+pub use error::ServerError;
 pub use groundtruth_pg_compat::sqlstate;
-mod wire;
+mod ops;
+mod pg;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -21,27 +25,6 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::config::Config;
-
-/// Errors of the server crate.
-#[derive(Debug, thiserror::Error)]
-pub enum ServerError {
-    /// The configuration file or an override is wrong.
-    #[error("configuration: {0}")]
-    Config(String),
-    /// The listening address is unavailable.
-    #[error("cannot listen on {address}: {source}")]
-    Bind {
-        address: SocketAddr,
-        #[source]
-        source: std::io::Error,
-    },
-    /// pg_catalog emulation could not be installed.
-    #[error("installing pg_catalog: {0}")]
-    Catalog(String),
-    /// The store could not be read (the health check, seeding metrics).
-    #[error("reading the store: {0}")]
-    Store(String),
-}
 
 #[derive(Debug, Parser)]
 #[command(

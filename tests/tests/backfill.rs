@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 
 use groundtruth_engine::model::Observation;
-use groundtruth_ingest::source::terraform_state::TerraformStateSource;
+use groundtruth_ingest::source::declared::terraform_state::TerraformStateSource;
 use groundtruth_ingest::source::{ScrapeContext, Source};
 use groundtruth_tests::{cli, connect, fixture, free_port, rows, write_config, Server};
 

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::*;
-use groundtruth_ingest::source::aws::{AwsConfig, AwsSource};
+use groundtruth_ingest::source::live::aws::{AwsConfig, AwsSource};
 
 #[path = "../support/moto.rs"]
 mod moto;
@@ -15,11 +15,11 @@ async fn aws_conforms() {
     server.seed("seed");
     let endpoint = server.endpoint();
     let make = || -> Box<dyn Source> {
-        let mut config = AwsConfig::new("aws", &["us-east-1", "eu-west-1"]);
+        let mut config = AwsConfig::new(&["us-east-1", "eu-west-1"]);
         config.endpoint_url = Some(endpoint.clone());
         config.max_attempts = Some(2);
         config.call_timeout = Some(Duration::from_secs(20));
-        Box::new(AwsSource::new(config))
+        Box::new(AwsSource::new("aws", config))
     };
     check_conformance(make, Some(moto::LAMBDA_SECRET)).await;
 }

@@ -2,7 +2,7 @@
 
 use super::*;
 use groundtruth_engine::canonical;
-use groundtruth_ingest::source::cloudformation::CloudFormationSource;
+use groundtruth_ingest::source::declared::cloudformation::CloudFormationSource;
 use serde_json::Value;
 
 const FIXTURES: &str = concat!(

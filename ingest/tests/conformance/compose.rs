@@ -1,7 +1,7 @@
 //! Conformance of the `compose` source.
 
 use super::*;
-use groundtruth_ingest::source::compose::ComposeSource;
+use groundtruth_ingest::source::declared::compose::ComposeSource;
 
 const FIXTURES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),

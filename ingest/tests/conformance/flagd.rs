@@ -1,7 +1,7 @@
 //! Conformance of the `flagd` source.
 
 use super::*;
-use groundtruth_ingest::source::flagd::FlagdSource;
+use groundtruth_ingest::source::declared::flagd::FlagdSource;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/flagd/shop");
 

@@ -2,7 +2,7 @@
 //! file form (`kubectl get -A -o json` output) with the bad inputs a JSON reader must refuse.
 
 use super::*;
-use groundtruth_ingest::source::kubernetes_api::{KubernetesApiConfig, KubernetesApiSource};
+use groundtruth_ingest::source::live::kubernetes_api::{KubernetesApiConfig, KubernetesApiSource};
 
 #[path = "../support/kubernetes.rs"]
 mod support;
@@ -22,25 +22,23 @@ const SECRETS: [&str; 4] = [
 fn from_file(input: Input) -> Box<dyn Source> {
     let location = input.location().clone();
     let config = KubernetesApiConfig {
-        name: "cluster".to_string(),
         path: Some(location),
         ..KubernetesApiConfig::default()
     };
-    Box::new(KubernetesApiSource::new(&config))
+    Box::new(KubernetesApiSource::new("cluster", &config))
 }
 
 #[tokio::test]
 async fn kubernetes_api_conforms() {
     let server = support::FixtureApiServer::start(None);
     let config = KubernetesApiConfig {
-        name: "cluster".to_string(),
         cluster_url: Some(server.url()),
         page_size: Some(3),
         ..KubernetesApiConfig::default()
     };
     for secret in SECRETS {
         check_conformance(
-            || Box::new(KubernetesApiSource::new(&config)) as Box<dyn Source>,
+            || Box::new(KubernetesApiSource::new("cluster", &config)) as Box<dyn Source>,
             Some(secret),
         )
         .await;
@@ -61,12 +59,11 @@ async fn kubernetes_api_file_form_rejects_bad_inputs() {
         |input| {
             // Keep the limits the check sets.
             let config = KubernetesApiConfig {
-                name: "cluster".to_string(),
                 path: Some(input.location().clone()),
                 max_files: Some(input.limits().max_files),
                 ..KubernetesApiConfig::default()
             };
-            Box::new(KubernetesApiSource::new(&config)) as Box<dyn Source>
+            Box::new(KubernetesApiSource::new("cluster", &config)) as Box<dyn Source>
         },
         "cluster.json",
         &[

@@ -1,7 +1,7 @@
 //! Conformance of the `kubernetes_manifests` source.
 
 use super::*;
-use groundtruth_ingest::source::kubernetes_manifests::KubernetesManifestsSource;
+use groundtruth_ingest::source::declared::kubernetes_manifests::KubernetesManifestsSource;
 
 const FIXTURES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),

@@ -1,6 +1,6 @@
 //! Conformance of the `sql_migrations` source.
 
-use groundtruth_ingest::source::sql_migrations::{MigrationLayout, SqlMigrationsSource};
+use groundtruth_ingest::source::declared::sql_migrations::{MigrationLayout, SqlMigrationsSource};
 
 #[allow(unused_imports)]
 use super::*;

@@ -3,7 +3,7 @@
 use super::*;
 
 use groundtruth_ingest::error::IngestError;
-use groundtruth_ingest::source::terraform_hcl::TerraformHclSource;
+use groundtruth_ingest::source::declared::terraform_hcl::TerraformHclSource;
 
 fn hcl(input: Input) -> Box<dyn Source> {
     Box::new(TerraformHclSource::new("hcl", input))

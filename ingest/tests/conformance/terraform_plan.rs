@@ -2,7 +2,7 @@
 
 use super::*;
 
-use groundtruth_ingest::source::terraform_plan::TerraformPlanSource;
+use groundtruth_ingest::source::declared::terraform_plan::TerraformPlanSource;
 
 fn plan(input: Input) -> Box<dyn Source> {
     Box::new(TerraformPlanSource::new("plan", input))

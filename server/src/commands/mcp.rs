@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::*;
 use crate::config::Config;
-use crate::wire;
+use crate::pg;
 
 /// The MCP server over `engine`, with the query library and `[mcp]` limits.
 pub(crate) fn mcp_server(
@@ -46,7 +46,7 @@ pub(crate) async fn mcp(
         let address = listen
             .or(config.mcp.listen)
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 5434)));
-        let listener = wire::bind(address).await?;
+        let listener = pg::bind(address).await?;
         tracing::info!(%address, "serving MCP at http://{address}/mcp");
         groundtruth_mcp::serve_http(listener, server, cancel).await
     } else {

@@ -13,7 +13,8 @@ use tokio_util::sync::CancellationToken;
 use super::mcp::mcp_server;
 use super::*;
 use crate::config::Config;
-use crate::{alerts, http, metrics, retention, secret_key, wire};
+use crate::ops::{http, metrics};
+use crate::{alerts, pg, retention, secret_key};
 
 pub(crate) async fn serve(
     config: Config,
@@ -27,7 +28,7 @@ pub(crate) async fn serve(
     } else {
         Some(config.worker_sources(worker)?)
     };
-    let listener = wire::bind(config.server.listen).await?;
+    let listener = pg::bind(config.server.listen).await?;
     let store = open_store(&config).await?;
     let writer = match owned {
         None => None,
@@ -94,7 +95,7 @@ pub(crate) async fn run_services(
         .as_ref()
         .map_or(&no_sources, |writer| &writer.sources);
     let operations_listener = match config.server.metrics_listen {
-        Some(address) => Some(wire::bind(address).await?),
+        Some(address) => Some(pg::bind(address).await?),
         None => None,
     };
     let cancel = CancellationToken::new();
@@ -108,7 +109,7 @@ pub(crate) async fn run_services(
                 .await?,
         )
     };
-    let handlers = Arc::new(wire::GroundtruthHandlers::new(
+    let handlers = Arc::new(pg::GroundtruthHandlers::new(
         &engine,
         &config.server,
         Arc::clone(&metrics),
@@ -193,7 +194,7 @@ pub(crate) async fn run_services(
             }
         }
     }
-    let server = tokio::spawn(wire::serve(
+    let server = tokio::spawn(pg::serve(
         listener,
         handlers,
         config.server.max_connections,
@@ -201,7 +202,7 @@ pub(crate) async fn run_services(
     ));
     let mcp = match config.mcp.listen {
         Some(address) => {
-            let listener = wire::bind(address).await?;
+            let listener = pg::bind(address).await?;
             tracing::info!(%address, "serving MCP at /mcp");
             Some(tokio::spawn(groundtruth_mcp::serve_http(
                 listener,

@@ -31,6 +31,7 @@
 
 pub mod project;
 
+use serde::Deserialize;
 use std::collections::BTreeMap;
 
 use groundtruth_engine::canonical;
@@ -63,6 +64,19 @@ const COMPOSE_FILE_NAMES: &[&str] = &[
     "docker-compose.yaml",
     "docker-compose.yml",
 ];
+
+/// Settings of the `compose` source, beside its input's.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ComposeConfig {
+    /// The project name (default: the file's top-level `name:`, else `default`).
+    #[serde(default)]
+    pub project: Option<String>,
+    /// Interpolation variables for `${VAR}`, over each compose file's `.env` (the process
+    /// environment is not read).
+    #[serde(default)]
+    pub variables: std::collections::BTreeMap<String, String>,
+}
 
 /// Reads docker-compose files (the compose specification).
 #[derive(Debug, Clone)]

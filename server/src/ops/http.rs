@@ -15,7 +15,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::metrics::{read_source_health, Metrics};
+use crate::ops::metrics::{read_source_health, Metrics};
 
 /// The longest request head read; operations requests are a line and a few headers.
 const MAX_HEAD: usize = 8192;

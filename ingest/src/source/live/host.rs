@@ -6,6 +6,7 @@
 //! that an idle host produces no new versions. Process environments are never read, and
 //! argument values that look like secrets are replaced by a hash of [`canonical::redacted`].
 
+use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::ErrorKind;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -39,6 +40,15 @@ const SECRET_WORDS: [&str; 6] = [
 /// How many hex digits of the redaction hash an argument keeps: enough to see that a value
 /// changed, far too few to be worth attacking.
 const REDACTION_HASH_PREFIX_LENGTH: usize = 16;
+
+/// Settings of the `host` source.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HostConfig {
+    /// Where procfs is mounted (default /proc).
+    #[serde(default)]
+    pub proc_root: Option<PathBuf>,
+}
 
 /// Observes processes and listening sockets through a procfs tree.
 #[derive(Debug, Clone)]

@@ -62,8 +62,9 @@ use serde_json::Value;
 
 use crate::error::{IngestError, Result};
 use crate::identity;
-use crate::input::{self, Input, InputFile, InputLimits, InputLocation};
-use crate::source::kubernetes_manifests::normalize_object;
+use crate::input::{self, Input, InputFile, InputLocation};
+use crate::settings::InputSettings;
+use crate::source::declared::kubernetes_manifests::normalize_object;
 use crate::source::{read_and_parse, ScrapeContext, Source};
 
 /// Kinds not listed unless `exclude_kinds` is set: high-churn records of what happened
@@ -97,8 +98,6 @@ const MAX_PAGES_PER_LIST: usize = 10_000;
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct KubernetesApiConfig {
-    /// Unique source name.
-    pub name: String,
     /// A kubeconfig file (its credentials, exec plugins included, are the client's).
     #[serde(default)]
     pub kubeconfig: Option<PathBuf>,
@@ -149,22 +148,15 @@ pub struct KubernetesApiConfig {
     /// Bound on connecting and on each request (default 30s).
     #[serde(default, deserialize_with = "crate::duration::optional_duration")]
     pub request_timeout: Option<Duration>,
-    /// Time between scrapes (default 5m).
-    #[serde(default, deserialize_with = "crate::duration::optional_duration")]
-    pub interval: Option<Duration>,
-    /// Per-scrape limit (default 2m).
-    #[serde(default, deserialize_with = "crate::duration::optional_duration")]
-    pub timeout: Option<Duration>,
 }
 
 impl KubernetesApiConfig {
     /// Check what serde cannot: exactly one target, options that belong to it, well-formed
     /// kinds and positive sizes.
-    pub fn validate(&self) -> Result<()> {
+    pub fn validate(&self, source_name: &str) -> Result<()> {
         let fail = |message: String| {
             Err(IngestError::Config(format!(
-                "source '{}': {message}",
-                self.name
+                "source '{source_name}': {message}"
             )))
         };
         let targets = [
@@ -291,7 +283,7 @@ impl KubernetesApiSource {
     /// The source a configuration describes (call [`KubernetesApiConfig::validate`] first:
     /// when several targets are set, the first of kubeconfig, cluster_url, in_cluster, path
     /// wins).
-    pub fn new(config: &KubernetesApiConfig) -> Self {
+    pub fn new(name: impl Into<String>, config: &KubernetesApiConfig) -> Self {
         let target = if let Some(path) = &config.kubeconfig {
             Target::Kubeconfig {
                 path: path.clone(),
@@ -311,19 +303,17 @@ impl KubernetesApiSource {
                 .path
                 .clone()
                 .unwrap_or_else(|| InputLocation::Path(PathBuf::new()));
-            let defaults = InputLimits::default();
             Target::File(
-                Input::new(location).with_limits(InputLimits {
-                    max_files: config.max_files.unwrap_or(defaults.max_files),
-                    max_file_bytes: config.max_file_bytes.unwrap_or(defaults.max_file_bytes),
-                    max_total_bytes: defaults
-                        .max_total_bytes
-                        .max(config.max_file_bytes.unwrap_or(0)),
-                }),
+                InputSettings {
+                    path: location,
+                    max_files: config.max_files,
+                    max_file_bytes: config.max_file_bytes,
+                }
+                .input(),
             )
         };
         Self {
-            name: config.name.clone(),
+            name: name.into(),
             target,
             filter: KindFilter {
                 only: config.kinds.clone(),
@@ -1066,30 +1056,27 @@ impl Source for KubernetesApiSource {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::SourceConfig;
+    use crate::config::tests::parse;
+    use crate::config::{SourceConfig, SourceKind};
     use serde_json::json;
 
-    fn parse(text: &str) -> std::result::Result<Vec<SourceConfig>, toml::de::Error> {
-        #[derive(Deserialize)]
-        struct File {
-            sources: Vec<SourceConfig>,
-        }
-        toml::from_str::<File>(text).map(|file| file.sources)
-    }
-
-    fn config(extra: &str) -> KubernetesApiConfig {
+    fn parsed(extra: &str) -> SourceConfig {
         let sources = parse(&format!(
             "[[sources]]\ntype = \"kubernetes_api\"\nname = \"cluster\"\n{extra}"
         ))
         .unwrap_or_else(|error| panic!("{extra}: {error}"));
-        match sources.into_iter().next() {
-            Some(SourceConfig::KubernetesApi(config)) => config,
+        sources.into_iter().next().expect("one source")
+    }
+
+    fn config(extra: &str) -> KubernetesApiConfig {
+        match parsed(extra).kind {
+            SourceKind::KubernetesApi(config) => config,
             other => panic!("not kubernetes_api: {other:?}"),
         }
     }
 
     fn refusal(extra: &str) -> String {
-        config(extra).validate().unwrap_err().to_string()
+        config(extra).validate("cluster").unwrap_err().to_string()
     }
 
     #[test]
@@ -1101,10 +1088,11 @@ mod tests {
              namespaces = [\"shop\"]\npage_size = 100\nmax_in_flight = 2\n\
              request_timeout = \"10s\"\ninterval = \"1m\"\ntimeout = \"90s\"\n",
         );
-        full.validate().unwrap();
+        full.validate("cluster").unwrap();
         assert_eq!(full.request_timeout, Some(Duration::from_secs(10)));
-        assert_eq!(full.timeout, Some(Duration::from_secs(90)));
-        let source = KubernetesApiSource::new(&full);
+        let common = parsed("in_cluster = true\ninterval = \"1m\"\ntimeout = \"90s\"\n").common;
+        assert_eq!(common.timeout, Some(Duration::from_secs(90)));
+        let source = KubernetesApiSource::new("cluster", &full);
         assert_eq!(source.page_size, 100);
         assert_eq!(source.max_in_flight, 2);
         assert!(source.filter.accepts("example.com/Widget"));
@@ -1112,7 +1100,7 @@ mod tests {
         assert!(source.input().is_none());
         assert_eq!(source.target_name(), PathBuf::from("https://10.0.0.1:6443"));
 
-        let defaults = KubernetesApiSource::new(&config("in_cluster = true\n"));
+        let defaults = KubernetesApiSource::new("cluster", &config("in_cluster = true\n"));
         assert_eq!(defaults.page_size, DEFAULT_PAGE_SIZE);
         assert_eq!(defaults.max_in_flight, DEFAULT_MAX_IN_FLIGHT);
         assert_eq!(defaults.request_timeout, DEFAULT_REQUEST_TIMEOUT);

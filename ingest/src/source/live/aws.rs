@@ -86,8 +86,6 @@ pub const STACK_RESOURCE_KIND: &str = "aws_cloudformation_stack_resource";
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct AwsConfig {
-    /// Unique source name.
-    pub name: String,
     /// Regions to read, e.g. `["us-east-1", "eu-west-1"]`; global services use the first.
     pub regions: Vec<String>,
     /// Services to read (default: all of sqs, lambda, ec2, s3, dynamodb, rds, iam,
@@ -110,19 +108,12 @@ pub struct AwsConfig {
     /// Bound on one call including its retries, and on connecting (default 30s).
     #[serde(default, deserialize_with = "crate::duration::optional_duration")]
     pub call_timeout: Option<Duration>,
-    /// Time between scrapes (default 5m).
-    #[serde(default, deserialize_with = "crate::duration::optional_duration")]
-    pub interval: Option<Duration>,
-    /// Per-scrape limit (default 2m).
-    #[serde(default, deserialize_with = "crate::duration::optional_duration")]
-    pub timeout: Option<Duration>,
 }
 
 impl AwsConfig {
     /// A configuration reading every service in `regions`, with default limits.
-    pub fn new(name: impl Into<String>, regions: &[&str]) -> Self {
+    pub fn new(regions: &[&str]) -> Self {
         Self {
-            name: name.into(),
             regions: regions.iter().map(|region| region.to_string()).collect(),
             services: None,
             endpoint_url: None,
@@ -130,17 +121,14 @@ impl AwsConfig {
             max_in_flight: None,
             max_attempts: None,
             call_timeout: None,
-            interval: None,
-            timeout: None,
         }
     }
 
     /// Refuse an empty region list, unknown service names and zero limits.
-    pub fn validate(&self) -> Result<()> {
+    pub fn validate(&self, source_name: &str) -> Result<()> {
         let refuse = |message: String| {
             Err(IngestError::Config(format!(
-                "source '{}': {message}",
-                self.name
+                "source '{source_name}': {message}"
             )))
         };
         if self.regions.is_empty() {
@@ -285,14 +273,18 @@ impl Service {
 /// The `aws` source.
 #[derive(Debug)]
 pub struct AwsSource {
+    name: String,
     config: AwsConfig,
 }
 
 impl AwsSource {
     /// A source reading what `config` describes ([`AwsConfig::validate`] it first: unknown
     /// service names are skipped here).
-    pub fn new(config: AwsConfig) -> Self {
-        Self { config }
+    pub fn new(name: impl Into<String>, config: AwsConfig) -> Self {
+        Self {
+            name: name.into(),
+            config,
+        }
     }
 
     /// Where errors say the scrape went: the endpoint override, or AWS itself.
@@ -352,7 +344,7 @@ impl AwsSource {
         let Some(first_region) = self.config.regions.first() else {
             return Err(IngestError::Config(format!(
                 "source '{}': regions must list at least one region",
-                self.config.name
+                self.name
             )));
         };
         let limiter = Arc::new(Semaphore::new(
@@ -455,7 +447,7 @@ impl AwsSource {
             // "everything was deleted".
             return Err(IngestError::Config(format!(
                 "source '{}': no services to read",
-                self.config.name
+                self.name
             )));
         }
         if succeeded == 0 {
@@ -485,7 +477,7 @@ impl AwsSource {
 #[async_trait::async_trait]
 impl Source for AwsSource {
     fn name(&self) -> &str {
-        &self.config.name
+        &self.name
     }
 
     fn source_type(&self) -> &'static str {
@@ -496,7 +488,7 @@ impl Source for AwsSource {
         tokio::select! {
             observation = self.scrape_units() => observation,
             () = context.cancel.cancelled() => Err(IngestError::Cancelled {
-                source_name: self.config.name.clone(),
+                source_name: self.name.clone(),
             }),
         }
     }
@@ -876,10 +868,10 @@ mod tests {
 
     #[test]
     fn configuration_is_validated() {
-        let mut config = AwsConfig::new("prod", &["us-east-1"]);
-        config.validate().unwrap();
+        let mut config = AwsConfig::new(&["us-east-1"]);
+        config.validate("prod").unwrap();
         config.services = Some(vec!["sqs".into(), "ec3".into(), "iam".into(), "s4".into()]);
-        let error = config.validate().unwrap_err().to_string();
+        let error = config.validate("prod").unwrap_err().to_string();
         assert!(error.contains("'ec3', 's4'"), "{error}");
         config.services = Some(vec!["iam".into(), "sqs".into()]);
         assert_eq!(
@@ -888,27 +880,27 @@ mod tests {
         );
         config.services = Some(Vec::new());
         assert!(config
-            .validate()
+            .validate("prod")
             .unwrap_err()
             .to_string()
             .contains("at least one service"));
         config.services = None;
         config.regions = vec!["eu-west-1".into(), "us-east-1".into(), "eu-west-1".into()];
         assert!(config
-            .validate()
+            .validate("prod")
             .unwrap_err()
             .to_string()
             .contains("'eu-west-1' is listed twice"));
         config.regions.clear();
         assert!(config
-            .validate()
+            .validate("prod")
             .unwrap_err()
             .to_string()
             .contains("regions"));
-        let mut config = AwsConfig::new("prod", &["us-east-1"]);
+        let mut config = AwsConfig::new(&["us-east-1"]);
         config.max_in_flight = Some(0);
         assert!(config
-            .validate()
+            .validate("prod")
             .unwrap_err()
             .to_string()
             .contains("max_in_flight"));

@@ -14,7 +14,7 @@ use super::{
     STACK_RESOURCE_KIND,
 };
 use crate::identity::{self, LIVE_KIND_LABEL};
-use crate::source::cloudformation::{LOGICAL_ID_LABEL, STACK_LABEL};
+use crate::source::declared::cloudformation::{LOGICAL_ID_LABEL, STACK_LABEL};
 
 /// Kind of a stack.
 pub(super) const STACK_KIND: &str = "aws_cloudformation_stack";

@@ -30,7 +30,6 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::time::Duration;
 
 use groundtruth_engine::canonical;
 use groundtruth_engine::model::{Layer, Observation, ObservedResource};
@@ -55,8 +54,6 @@ const MIN_MASKED_ENV_VALUE_CHARS: usize = 4;
 #[derive(Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct CommandConfig {
-    /// Unique source name.
-    pub name: String,
     /// The program and its arguments, run without a shell.
     pub command: Vec<String>,
     /// Directory the command runs in (default: the server's).
@@ -106,12 +103,6 @@ pub struct CommandConfig {
     /// Accept a command that prints nothing as zero items (default: an error).
     #[serde(default)]
     pub allow_empty_output: bool,
-    /// Time between scrapes (default 5m).
-    #[serde(default, deserialize_with = "crate::duration::optional_duration")]
-    pub interval: Option<Duration>,
-    /// Per-scrape limit (default 2m); the command is killed when it is reached.
-    #[serde(default, deserialize_with = "crate::duration::optional_duration")]
-    pub timeout: Option<Duration>,
 }
 
 /// Env values are secrets: only their names are shown.
@@ -119,7 +110,6 @@ impl std::fmt::Debug for CommandConfig {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         formatter
             .debug_struct("CommandConfig")
-            .field("name", &self.name)
             .field("command", &self.command)
             .field("working_directory", &self.working_directory)
             .field("env", &self.env.keys().collect::<Vec<_>>())
@@ -136,8 +126,6 @@ impl std::fmt::Debug for CommandConfig {
             .field("exclude_pointers", &self.exclude_pointers)
             .field("redact_pointers", &self.redact_pointers)
             .field("allow_empty_output", &self.allow_empty_output)
-            .field("interval", &self.interval)
-            .field("timeout", &self.timeout)
             .finish()
     }
 }
@@ -145,8 +133,10 @@ impl std::fmt::Debug for CommandConfig {
 impl CommandConfig {
     /// Check the settings that serde cannot: a non-empty command, exactly one id rule and one
     /// kind rule, well-formed pointers and template.
-    pub fn validate(&self) -> Result<()> {
-        Mapping::from_config(self).map(|_| ())
+    pub fn validate(&self, source_name: &str) -> Result<()> {
+        Mapping::checked(source_name, self)
+            .map(|_| ())
+            .map_err(IngestError::Config)
     }
 }
 
@@ -395,14 +385,10 @@ struct Mapping {
 }
 
 impl Mapping {
-    fn from_config(config: &CommandConfig) -> Result<Self> {
-        Self::checked(config).map_err(IngestError::Config)
-    }
-
     /// The mapping, or the configuration error's text naming the source.
-    fn checked(config: &CommandConfig) -> std::result::Result<Self, String> {
+    fn checked(source_name: &str, config: &CommandConfig) -> std::result::Result<Self, String> {
         Self::build(config)
-            .map_err(|message| format!("source '{}' (command): {message}", config.name))
+            .map_err(|message| format!("source '{source_name}' (command): {message}"))
     }
 
     fn build(config: &CommandConfig) -> std::result::Result<Self, String> {
@@ -468,6 +454,7 @@ impl Mapping {
 /// Runs one command per scrape and maps its JSON output to resources.
 #[derive(Debug, Clone)]
 pub struct CommandSource {
+    name: String,
     config: CommandConfig,
     /// The configuration error, if any, is reported by every scrape: `build` refuses such a
     /// configuration up front, this only covers sources built without it.
@@ -475,10 +462,15 @@ pub struct CommandSource {
 }
 
 impl CommandSource {
-    /// A source running `config.command` on every scrape.
-    pub fn new(config: CommandConfig) -> Self {
-        let mapping = Mapping::checked(&config);
-        Self { config, mapping }
+    /// A source named `name` running `config.command` on every scrape.
+    pub fn new(name: impl Into<String>, config: CommandConfig) -> Self {
+        let name = name.into();
+        let mapping = Mapping::checked(&name, &config);
+        Self {
+            name,
+            config,
+            mapping,
+        }
     }
 
     /// How errors name the command: its argv, quoted where a shell would need it.
@@ -573,7 +565,7 @@ impl CommandSource {
         let outcome = tokio::select! {
             outcome = finished => outcome,
             () = context.cancel.cancelled() => {
-                return Err(IngestError::Cancelled { source_name: self.config.name.clone() })
+                return Err(IngestError::Cancelled { source_name: self.name.clone() })
             }
         };
         let (stdout, stderr_tail, status) = match outcome {
@@ -681,7 +673,7 @@ async fn read_tail(
 #[async_trait::async_trait]
 impl Source for CommandSource {
     fn name(&self) -> &str {
-        &self.config.name
+        &self.name
     }
 
     fn source_type(&self) -> &'static str {
@@ -914,11 +906,13 @@ mod tests {
     use serde_json::json;
 
     fn mapping(config: CommandConfig) -> Mapping {
-        Mapping::from_config(&CommandConfig {
-            name: "test".into(),
-            command: vec!["true".into()],
-            ..config
-        })
+        Mapping::checked(
+            "test",
+            &CommandConfig {
+                command: vec!["true".into()],
+                ..config
+            },
+        )
         .unwrap()
     }
 
@@ -1004,12 +998,11 @@ mod tests {
     #[test]
     fn debug_output_shows_env_names_but_never_values() {
         let config = CommandConfig {
-            name: "cli".into(),
             command: vec!["aws".into()],
             env: BTreeMap::from([("AWS_SECRET_ACCESS_KEY".into(), "wJalrXUtnFEMI".into())]),
             ..CommandConfig::default()
         };
-        let text = format!("{:?}", CommandSource::new(config));
+        let text = format!("{:?}", CommandSource::new("cli", config));
         assert!(text.contains("AWS_SECRET_ACCESS_KEY"), "{text}");
         assert!(!text.contains("wJalrXUtnFEMI"), "{text}");
     }

@@ -33,6 +33,7 @@ mod rewrite;
 mod split;
 
 use groundtruth_engine::model::Observation;
+use serde::Deserialize;
 use sqlparser::ast::ObjectName;
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
@@ -41,10 +42,14 @@ use crate::error::Result;
 use crate::input::{has_extension, Input, InputFile};
 use crate::source::{read_and_parse, ScrapeContext, Source};
 
-use fold::{statement_kind, Catalog, Provenance};
+use fold::{statement_kind, Catalog, FoldError, Provenance};
 use rewrite::SearchPath;
 
 /// The ALTER TYPE forms folded (the rest, such as OWNER TO, change nothing compared).
+#[allow(
+    clippy::expect_used,
+    reason = "a literal pattern, compiled by every test that folds"
+)]
 static ALTER_TYPE_FOLDED: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
     regex::Regex::new(r"(?is)^\s*ALTER\s+TYPE\s+\S+\s+(?:ADD\s+VALUE|RENAME\s+(?:VALUE|TO))\b")
         .expect("valid regex")
@@ -67,6 +72,15 @@ pub enum MigrationLayout {
     Sqlx,
     /// Plain `.sql` files applied in lexical order.
     Plain,
+}
+
+/// Settings of the `sql_migrations` source, beside its input's.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SqlMigrationsConfig {
+    /// auto (default), flyway, golang_migrate, diesel, sqlx or plain.
+    #[serde(default)]
+    pub layout: MigrationLayout,
 }
 
 /// Reads a directory of SQL migrations, folded into a declared PostgreSQL schema.
@@ -174,7 +188,7 @@ fn fold_files(files: &[InputFile], layout: MigrationLayout) -> Result<Observatio
                     let child = parse_name(&dialect, child)?;
                     catalog.attach_partition(&parent, &child, &provenance, &mut notes)
                 }) {
-                    notes.push(message);
+                    notes.push(message.to_string());
                 }
                 warnings.extend(notes.into_iter().map(|note| format!("{at}: {note}")));
                 continue;
@@ -211,14 +225,14 @@ fn fold_files(files: &[InputFile], layout: MigrationLayout) -> Result<Observatio
                         let sequence = parse_name(&dialect, sequence)?;
                         catalog.rename_identity_sequence(&table, column, &sequence)
                     }) {
-                        notes.push(message);
+                        notes.push(message.to_string());
                     }
                 }
                 if let Some(domain) = &rewritten.domain_not_null {
                     if let Err(message) = parse_name(&dialect, domain)
                         .and_then(|domain| catalog.set_domain_not_null(&domain))
                     {
-                        notes.push(message);
+                        notes.push(message.to_string());
                     }
                 }
                 warnings.extend(notes.into_iter().map(|note| format!("{at}: {note}")));
@@ -231,11 +245,14 @@ fn fold_files(files: &[InputFile], layout: MigrationLayout) -> Result<Observatio
 }
 
 /// A (possibly qualified, possibly quoted) name as sqlparser reads it.
-fn parse_name(dialect: &PostgreSqlDialect, text: &str) -> std::result::Result<ObjectName, String> {
+fn parse_name(
+    dialect: &PostgreSqlDialect,
+    text: &str,
+) -> std::result::Result<ObjectName, FoldError> {
     Parser::new(dialect)
         .try_with_sql(text)
         .and_then(|mut parser| parser.parse_object_name(false))
-        .map_err(|error| format!("cannot read the name {text}: {error}"))
+        .map_err(|error| FoldError::Refused(format!("cannot read the name {text}: {error}")))
 }
 
 /// `CREATE SEQUENCE [IF NOT EXISTS] name [AS type]` of a CREATE SEQUENCE statement.

@@ -35,6 +35,7 @@
 pub mod sam;
 mod tagged_yaml;
 
+use serde::Deserialize;
 use std::collections::BTreeMap;
 
 use groundtruth_engine::canonical;
@@ -66,6 +67,16 @@ pub const SAM_RESOURCE_LABEL: &str = "cloudformation.sam_resource";
 pub const SAM_TYPE_LABEL: &str = "cloudformation.sam_type";
 
 const TEMPLATE_EXTENSIONS: &[&str] = &["yaml", "yml", "json", "template"];
+
+/// Settings of the `cloudformation` source, beside its input's.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CloudFormationConfig {
+    /// The deployed stack's name, so logical ids map to the live stack's resources
+    /// (default: each template's file name without extension).
+    #[serde(default)]
+    pub stack_name: Option<String>,
+}
 
 /// Reads CloudFormation templates (JSON and YAML, short-form intrinsic tags included).
 #[derive(Debug, Clone)]

@@ -32,7 +32,7 @@ use super::freshness_notice::{self, FreshnessNotices};
 use super::json_columns;
 use super::query_limits::{self, QueryLimits};
 use super::query_memory::QueryBudget;
-use crate::metrics::Metrics;
+use crate::ops::metrics::Metrics;
 use crate::sqlstate;
 use tokio::time::Instant;
 
@@ -104,7 +104,7 @@ async fn plan(context: &SessionContext, statement: Prepared) -> PgWireResult<Log
 }
 
 /// Simple and extended query handling with the time-travel rewrite.
-pub struct TimeTravelHandler {
+pub struct StatementHandler {
     inner: Arc<DfSessionService>,
     context: Arc<SessionContext>,
     hooks: Vec<Arc<dyn QueryHook>>,
@@ -147,7 +147,7 @@ pub struct HandlerParts {
     pub metrics: Arc<Metrics>,
 }
 
-impl TimeTravelHandler {
+impl StatementHandler {
     /// Queries on `context`, with `hooks` answering the statements they own (in order) before
     /// the rest are planned.
     pub fn new(
@@ -244,7 +244,7 @@ impl TimeTravelHandler {
 }
 
 #[async_trait]
-impl SimpleQueryHandler for TimeTravelHandler {
+impl SimpleQueryHandler for StatementHandler {
     async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
@@ -284,7 +284,7 @@ impl SimpleQueryHandler for TimeTravelHandler {
 }
 
 #[async_trait]
-impl ExtendedQueryHandler for TimeTravelHandler {
+impl ExtendedQueryHandler for StatementHandler {
     type Statement = PreparedStatement;
     type QueryParser = TimeTravelParser;
 

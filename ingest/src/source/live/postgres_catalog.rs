@@ -34,6 +34,7 @@
 //! simply not reported; duplicate (kind, id) pairs (impossible in a consistent catalog) keep
 //! the first and become warnings.
 
+use serde::Deserialize;
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -74,6 +75,61 @@ pub enum PasswordSource {
     Env(String),
     /// The contents of a file, without the trailing newline.
     File(PathBuf),
+}
+
+/// Settings of the `postgres_catalog` source.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresCatalogConfig {
+    /// `host=... port=... user=... dbname=...` or a `postgres://user@host/db` URL, without
+    /// password. No TLS.
+    pub connection: String,
+    /// Environment variable holding the password.
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// File holding the password (trailing newline ignored).
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// Only these schemas (default: all but PostgreSQL's own).
+    #[serde(default)]
+    pub include_schemas: Vec<String>,
+    /// Never these schemas.
+    #[serde(default)]
+    pub exclude_schemas: Vec<String>,
+    /// Bound on connecting and authenticating (default 10s).
+    #[serde(default, deserialize_with = "crate::duration::optional_duration")]
+    pub connect_timeout: Option<Duration>,
+    /// Bound on each catalog query (default 30s).
+    #[serde(default, deserialize_with = "crate::duration::optional_duration")]
+    pub statement_timeout: Option<Duration>,
+}
+
+impl PostgresCatalogConfig {
+    /// Refuse settings that cannot both apply.
+    pub fn validate(&self, source_name: &str) -> Result<()> {
+        if self.password_env.is_some() && self.password_file.is_some() {
+            return Err(IngestError::Config(format!(
+                "source '{source_name}': set password_env or password_file, not both"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The source this configures (`password_env` wins if both are set; `validate` refuses
+    /// that).
+    pub fn source(&self, name: impl Into<String>) -> PostgresCatalogSource {
+        let password = match (&self.password_env, &self.password_file) {
+            (Some(variable), _) => PasswordSource::Env(variable.clone()),
+            (None, Some(path)) => PasswordSource::File(path.clone()),
+            (None, None) => PasswordSource::None,
+        };
+        PostgresCatalogSource::new(name.into(), self.connection.clone(), password)
+            .with_schemas(self.include_schemas.clone(), self.exclude_schemas.clone())
+            .with_timeouts(
+                self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
+                self.statement_timeout.unwrap_or(DEFAULT_STATEMENT_TIMEOUT),
+            )
+    }
 }
 
 /// Reads the catalog of one PostgreSQL database.

@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{IngestError, Result};
 use crate::input::{join_relative as join, parent_relative as parent, InputFile};
-use crate::source::terraform_hcl::looks_secret;
+use crate::source::declared::terraform_hcl::looks_secret;
 use crate::yaml;
 
 /// The largest `.env`, override or included file read from disk beside a single-file input.

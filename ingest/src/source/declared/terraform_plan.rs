@@ -27,7 +27,7 @@ use serde_json::{json, Map, Value};
 
 use crate::error::{IngestError, Result};
 use crate::input::{self, Input};
-use crate::source::terraform_state::module_instances;
+use crate::source::declared::terraform_state::module_instances;
 use crate::source::{ScrapeContext, Source};
 use crate::terraform::{self, UNKNOWN_VALUE};
 

@@ -32,7 +32,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::panic_containment;
-use super::time_travel_handler::{PreparedStatement, TimeTravelParser};
+use super::statement_handler::{PreparedStatement, TimeTravelParser};
 use super::GroundtruthHandlers;
 
 /// What a connection is doing, and since when.

@@ -23,7 +23,7 @@ mod read_only_hook;
 mod savepoint_hook;
 mod scram_startup;
 mod session_timeouts;
-mod time_travel_handler;
+mod statement_handler;
 mod tls;
 
 use std::net::SocketAddr;
@@ -55,17 +55,17 @@ use crate::sqlstate;
 use catalog_descriptions::{catalog_functions, CatalogDescriptions, DescribedCatalogSchema};
 use catalog_tables::CompatibleCatalogSchema;
 pub use query_limits::QueryLimits;
-pub use time_travel_handler::{HandlerParts, TimeTravelHandler};
+pub use statement_handler::{HandlerParts, StatementHandler};
 
 /// Everything the accept loop hands to pgwire for each connection.
 pub struct GroundtruthHandlers {
-    queries: Arc<TimeTravelHandler>,
+    queries: Arc<StatementHandler>,
     connections: Arc<ConnectionManager>,
     cancel: Arc<DefaultCancelHandler>,
     /// Verifiers by user name when SCRAM is on; `None` means trust.
     users: Option<Arc<scram_startup::Users>>,
     tls: Option<tls::TlsAcceptor>,
-    metrics: Arc<crate::metrics::Metrics>,
+    metrics: Arc<crate::ops::metrics::Metrics>,
     startup_timeout: Option<std::time::Duration>,
     idle_session_timeout: Option<std::time::Duration>,
 }
@@ -115,7 +115,7 @@ impl GroundtruthHandlers {
     pub fn new(
         engine: &Engine,
         settings: &crate::config::ServerConfig,
-        metrics: Arc<crate::metrics::Metrics>,
+        metrics: Arc<crate::ops::metrics::Metrics>,
     ) -> Result<Self, crate::ServerError> {
         if let Some(limit) = settings.memory_limit {
             limit_query_memory(engine.context(), limit);
@@ -200,7 +200,7 @@ impl GroundtruthHandlers {
             context.as_ref().clone(),
         ));
         let connections = Arc::new(ConnectionManager::new());
-        let mut queries = TimeTravelHandler::new(
+        let mut queries = StatementHandler::new(
             Arc::clone(&context),
             hooks.clone(),
             HandlerParts {
