@@ -87,6 +87,25 @@ pub mod k8s {
     pub const SECRET: &str = "k8s/core/Secret";
     /// An Ingress.
     pub const INGRESS: &str = "k8s/networking.k8s.io/Ingress";
+    /// A ServiceAccount.
+    pub const SERVICE_ACCOUNT: &str = "k8s/core/ServiceAccount";
+    /// A Namespace.
+    pub const NAMESPACE: &str = "k8s/core/Namespace";
+
+    /// Objects the control plane creates by itself, as `(kind, id)`; an id `*/name` stands for
+    /// that name in every namespace. Nobody declares them, so they are never unmanaged: the
+    /// namespaces a cluster starts with, the `default` ServiceAccount and the
+    /// `kube-root-ca.crt` ConfigMap the controller manager puts in every namespace, and the
+    /// API server's own Service.
+    pub const CONTROL_PLANE_OBJECTS: &[(&str, &str)] = &[
+        (NAMESPACE, "default"),
+        (NAMESPACE, "kube-system"),
+        (NAMESPACE, "kube-public"),
+        (NAMESPACE, "kube-node-lease"),
+        (SERVICE_ACCOUNT, "*/default"),
+        (CONFIG_MAP, "*/kube-root-ca.crt"),
+        (SERVICE, "default/kubernetes"),
+    ];
 }
 
 /// PostgreSQL catalog kinds.

@@ -18,6 +18,8 @@ mod flagd;
 mod kubernetes_api;
 #[path = "conformance/kubernetes_manifests.rs"]
 mod kubernetes_manifests;
+#[path = "conformance/parse_errors.rs"]
+mod parse_errors;
 #[path = "conformance/sql_migrations.rs"]
 mod sql_migrations;
 #[path = "conformance/terraform_hcl.rs"]

@@ -11,7 +11,9 @@ compares Groundtruth's resources with these files exactly.
 The identity rules applied here are the documented ones (README "Real-world inputs" and each
 source's module header); they are re-implemented, not imported.
 
-Usage (the test virtualenv has every package: `bash tests/scripts/test_venv.sh`):
+Usage (the test virtualenv has every package, `bash tests/scripts/test_venv.sh`, but the SAM
+translator: `pip install aws-sam-translator PyYAML python-hcl2 'psycopg[binary]'` in a venv of
+your own works too):
     python expect.py [--pg postgres://postgres@127.0.0.1:PORT/postgres]
 Without --pg the SQL expectations are left as they are (they need a PostgreSQL server).
 """
@@ -232,12 +234,48 @@ def cfn_is_reference(value):
     return False
 
 
+SAM_TRANSFORM = "AWS::Serverless-2016-10-31"
+
+
+def sam_translate(template):
+    """The template as CloudFormation deploys it: AWS's own SAM translator (PyPI
+    aws-sam-translator), run offline. A local `CodeUri` (a template before `sam package`) is
+    given an S3 location first, as `sam package` would, since the translator needs one; the
+    managed policy names resolve through the translator's bundled map."""
+    import copy
+
+    from samtranslator.translator.transform import transform
+
+    class OfflinePolicies:
+        def load(self):
+            return {}
+
+    template = copy.deepcopy(template)
+    for resource in (template.get("Resources") or {}).values():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        properties = resource.setdefault("Properties", {})
+        uri = properties.get("CodeUri")
+        if isinstance(uri, str) and not uri.startswith("s3://"):
+            properties["CodeUri"] = "s3://sam-package/" + uri.strip("./")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    return transform(template, {}, OfflinePolicies())
+
+
+def uses_sam(template):
+    transform = template.get("Transform")
+    return transform == SAM_TRANSFORM or (isinstance(transform, list) and SAM_TRANSFORM in transform)
+
+
 def expect_cloudformation(path):
     expectation = Expectation("cloudformation", path)
     for file in files_under(path, (".yaml", ".yml", ".json", ".template")):
         with open(file) as handle:
             text = handle.read()
         template = json.loads(text) if text.lstrip().startswith("{") else yaml.load(text, CFN_LOADER)
+        # With the SAM transform the resources are the translator's; everything else (stack
+        # sections, parameters, outputs) is the template's own.
+        resources = (sam_translate(template) if uses_sam(template) else template).get("Resources") or {}
         stack = os.path.splitext(os.path.basename(file))[0]
         parameters = template.get("Parameters") or {}
 
@@ -270,7 +308,7 @@ def expect_cloudformation(path):
                 for index, item in enumerate(value):
                     walk_secrets(kind, id_, item, where + [index], names)
 
-        for logical_id, resource in (template.get("Resources") or {}).items():
+        for logical_id, resource in resources.items():
             kind = resource["Type"]
             id_ = f"{stack}/{logical_id}"
             entry = expectation.add(kind, id_, logical_id)
@@ -638,7 +676,11 @@ def expect_sql(path, dsn):
         admin.execute(f"DROP DATABASE IF EXISTS {database}")
         admin.execute(f"CREATE DATABASE {database}")
     target = re.sub(r"/[^/]*$", "/" + database, dsn)
-    files = sorted(f for f in os.listdir(path) if f.endswith(".sql"))
+    # Flat files, or one directory per migration (Prisma's `<timestamp>_<name>/migration.sql`),
+    # both applied in the order of their paths.
+    files = sorted(
+        os.path.relpath(os.path.join(root, f), path)
+        for root, _, names in os.walk(path) for f in names if f.endswith(".sql"))
     with psycopg.connect(target, autocommit=True) as connection:
         for file in files:
             with open(os.path.join(path, file)) as handle:
@@ -737,7 +779,8 @@ def inputs():
     found += [("kubernetes_manifests", p) for p in k8s]
     found += [("kubernetes_manifests", os.path.join(HERE, d))
               for d in ("kubernetes/kustomize-base", "kubernetes/istio")]
-    found += [("cloudformation", p) for p in each("cloudformation/yaml") + each("cloudformation/json")]
+    found += [("cloudformation", p) for p in each("cloudformation/yaml") + each("cloudformation/json")
+              + each("cloudformation/sam")]
     found += [("compose", p) for p in each("compose")]
     found += [("flagd", p) for p in each("flagd")]
     found += [("terraform_hcl", os.path.join(HERE, "terraform_hcl/s3-bucket"))]

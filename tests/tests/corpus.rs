@@ -11,7 +11,16 @@
 //! same file read as a migration, must give no drift row but `in_sync`; hand changes (an
 //! index dropped, a column added, a type changed, a partition added) must give exactly those
 //! rows.
+//!
+//! The same for Kubernetes: the microservices demo's manifests rendered by
+//! `tests/fixtures/kubernetes/render.py` (PyYAML) as a real API server stores them, with its
+//! defaults, server-written metadata, status and the objects the control plane and
+//! controllers create, served by the fixture API server; the manifests source against the
+//! `kubernetes_api` source must give only `in_sync`, then hand changes (a Deployment scaled,
+//! an image changed, an object deleted, one added) exactly their rows.
 
+#[path = "../../ingest/tests/support/kubernetes.rs"]
+mod kubernetes;
 #[path = "../../ingest/tests/support/postgres.rs"]
 mod postgres;
 
@@ -268,7 +277,7 @@ async fn terraform_plan_matches_the_corpus() {
 
 #[tokio::test]
 async fn sql_migrations_match_the_corpus() {
-    check_source_type("sql_migrations", 7).await;
+    check_source_type("sql_migrations", 8).await;
 }
 
 /// The pagila schema as PostgreSQL's pg_dump wrote it, read as a one-file migration.
@@ -292,8 +301,9 @@ fn ingest_once(config: &Path) {
     }
 }
 
-/// Every drift row that is not `in_sync`: status, kind, id, differences.
-async fn drifted(config: &Path) -> Vec<Vec<String>> {
+/// Every drift row that is not `in_sync`: status, kind, id, differences; and at least
+/// `minimum_in_sync` rows must be `in_sync` (so a link that matched nothing cannot pass).
+async fn drifted(config: &Path, minimum_in_sync: u64) -> Vec<Vec<String>> {
     let port = free_port();
     let mut server = Server::serve(config, port).await.expect("serve");
     let client = connect(port).await.expect("connect");
@@ -311,8 +321,8 @@ async fn drifted(config: &Path) -> Vec<Vec<String>> {
     .await
     .expect("count in_sync");
     assert!(
-        in_sync[0][0].parse::<u64>().unwrap() > 500,
-        "pagila has hundreds of tables, columns, indexes and constraints: {in_sync:?}"
+        in_sync[0][0].parse::<u64>().unwrap() >= minimum_in_sync,
+        "expected at least {minimum_in_sync} resources in sync: {in_sync:?}"
     );
     drop(client);
     server.stop().expect("stop");
@@ -346,7 +356,8 @@ async fn a_real_schema_gives_zero_false_drift_and_exactly_the_planted_changes() 
     let config = write_config(work.path(), &store, &sources).unwrap();
 
     ingest_once(&config);
-    let false_drift = drifted(&config).await;
+    // pagila has hundreds of tables, columns, indexes and constraints.
+    let false_drift = drifted(&config, 500).await;
     assert!(
         false_drift.is_empty(),
         "the same schema, declared and live, drifts in {} rows:\n{}",
@@ -370,7 +381,7 @@ async fn a_real_schema_gives_zero_false_drift_and_exactly_the_planted_changes() 
         .await
         .expect("hand-made DDL");
     ingest_once(&config);
-    let drift: Vec<[String; 3]> = drifted(&config)
+    let drift: Vec<[String; 3]> = drifted(&config, 500)
         .await
         .into_iter()
         .map(|row| [row[0].clone(), row[1].clone(), row[2].clone()])
@@ -420,4 +431,151 @@ async fn a_real_schema_gives_zero_false_drift_and_exactly_the_planted_changes() 
     .collect();
     expected.sort();
     assert_eq!(drift, expected, "drift after the hand changes");
+}
+
+/// The microservices demo's plain manifests.
+const MICROSERVICES_DEMO: &str = "kubernetes/manifests";
+
+fn read_json(path: &Path) -> Value {
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+    serde_json::from_str(&text).expect("rendered JSON")
+}
+
+fn write_json(path: &Path, value: &Value) {
+    std::fs::create_dir_all(path.parent().unwrap()).expect("state directory");
+    std::fs::write(path, serde_json::to_vec_pretty(value).unwrap()).expect("write state");
+}
+
+/// The object named `name` in a rendered list.
+fn object_mut<'a>(items: &'a mut Value, name: &str) -> &'a mut Value {
+    items
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|item| item["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("{name} is not rendered"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn manifests_against_the_api_server_give_zero_false_drift_and_exactly_the_hand_changes() {
+    let work = tempfile::tempdir().unwrap();
+    let data = work.path().join("api");
+    let rendered = std::process::Command::new(groundtruth_tests::test_python())
+        .arg(kubernetes::RENDER_SCRIPT)
+        .arg(corpus().join(MICROSERVICES_DEMO))
+        .arg(Path::new(kubernetes::API_DATA).join("discovery"))
+        .arg(&data)
+        .output()
+        .expect("run render.py");
+    assert!(
+        rendered.status.success(),
+        "render.py: {}",
+        String::from_utf8_lossy(&rendered.stderr)
+    );
+    let server = kubernetes::FixtureApiServer::serving(&data, None);
+
+    let store = work.path().join("store");
+    let sources = format!(
+        "[[sources]]\ntype = \"kubernetes_manifests\"\nname = \"declared\"\npath = {:?}\ninterval = \"1h\"\n\n\
+         [[sources]]\ntype = \"kubernetes_api\"\nname = \"live\"\ncluster_url = {:?}\ninterval = \"1h\"\n",
+        corpus().join(MICROSERVICES_DEMO).display().to_string(),
+        server.url(),
+    );
+    let config = write_config(work.path(), &store, &sources).unwrap();
+
+    ingest_once(&config);
+    // 12 Deployments, 12 Services (the frontend has two, loadgenerator none), 11 ServiceAccounts.
+    let false_drift = drifted(&config, 35).await;
+    assert!(
+        false_drift.is_empty(),
+        "the same manifests, declared and as the API server stores them, drift in {} rows:\n{}",
+        false_drift.len(),
+        false_drift
+            .iter()
+            .map(|row| row.join(" | "))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+
+    // Hand changes, as `kubectl scale/set image/delete/create` would leave them.
+    let base = data.join("state/base");
+    let changed = data.join("state/changed");
+    let deployments_path = "apis/apps/v1/deployments.json";
+    let mut deployments = read_json(&base.join(deployments_path));
+    // loadgenerator's manifest states `replicas: 1`; frontend's states no replica count, so
+    // scaling it is not drift.
+    object_mut(&mut deployments, "loadgenerator")["spec"]["replicas"] = json!(3);
+    object_mut(&mut deployments, "frontend")["spec"]["replicas"] = json!(5);
+    object_mut(&mut deployments, "frontend")["spec"]["template"]["spec"]["containers"][0]
+        ["image"] = json!("frontend:v0.10.2-hotfix");
+    let mut debug = object_mut(&mut deployments, "emailservice").clone();
+    debug["metadata"]["name"] = json!("debug-shell");
+    debug["metadata"]["uid"] = json!("0b6f8f0e-0000-4000-8000-00000000d3b6");
+    debug["metadata"]["annotations"]
+        .as_object_mut()
+        .unwrap()
+        .remove("kubectl.kubernetes.io/last-applied-configuration");
+    deployments.as_array_mut().unwrap().push(debug);
+    write_json(&changed.join(deployments_path), &deployments);
+    // The debug Deployment's ReplicaSet, owned by it: not unmanaged itself.
+    let replica_sets_path = "apis/apps/v1/replicasets.json";
+    let mut replica_sets = read_json(&base.join(replica_sets_path));
+    let mut child = replica_sets[0].clone();
+    child["metadata"]["name"] = json!("debug-shell-7d9f8b6c5d");
+    child["metadata"]["ownerReferences"][0]["name"] = json!("debug-shell");
+    replica_sets.as_array_mut().unwrap().push(child);
+    write_json(&changed.join(replica_sets_path), &replica_sets);
+    let services_path = "api/v1/services.json";
+    let mut services = read_json(&base.join(services_path));
+    services
+        .as_array_mut()
+        .unwrap()
+        .retain(|service| service["metadata"]["name"] != "adservice");
+    write_json(&changed.join(services_path), &services);
+    server.set_state("changed");
+
+    ingest_once(&config);
+    let drift = drifted(&config, 32).await;
+    let statuses: Vec<[&str; 3]> = drift
+        .iter()
+        .map(|row| [row[0].as_str(), row[1].as_str(), row[2].as_str()])
+        .collect();
+    assert_eq!(
+        statuses,
+        vec![
+            ["changed", "k8s/apps/Deployment", "default/frontend"],
+            ["changed", "k8s/apps/Deployment", "default/loadgenerator"],
+            ["missing", "k8s/core/Service", "default/adservice"],
+            ["unmanaged", "k8s/apps/Deployment", "default/debug-shell"],
+        ],
+        "drift after the hand changes: {drift:#?}"
+    );
+    let differences = |row: &Vec<String>| -> Vec<(String, Value, Value)> {
+        let parsed: Value = serde_json::from_str(&row[3]).expect("differences JSON");
+        parsed
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|entry| {
+                (
+                    entry["path"].as_str().unwrap().to_string(),
+                    entry["declared"].clone(),
+                    entry["live"].clone(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        differences(&drift[0]),
+        vec![(
+            "spec.template.spec.containers[name=server].image".to_string(),
+            json!("frontend"),
+            json!("frontend:v0.10.2-hotfix")
+        )]
+    );
+    assert_eq!(
+        differences(&drift[1]),
+        vec![("spec.replicas".to_string(), json!(1), json!(3))]
+    );
 }

@@ -6,6 +6,7 @@
 
 use crate::drift::settings::sql_literal;
 use crate::drift::LinkRule;
+use crate::kinds::k8s;
 
 /// The state a refresh is about to publish as `resources` (schema `internals`).
 pub const INTERNAL_NEXT_RESOURCES: &str = "internals.next_resources";
@@ -295,11 +296,29 @@ pub fn drift(inputs: &DriftInputs, link_rules: &[LinkRule]) -> String {
 /// Whether the live resource under `alias` was created by another object, so nobody is
 /// expected to declare it: Kubernetes objects with owner references (the Pods and ReplicaSets
 /// of a Deployment, the Jobs of a CronJob), and resources whose source names a `parent` (an
-/// instance's primary network interface, a requester-managed one).
+/// instance's primary network interface, a requester-managed one), and the objects a
+/// Kubernetes control plane creates by itself ([`k8s::CONTROL_PLANE_OBJECTS`]).
 fn created_by_parent(alias: &str) -> String {
+    let control_plane: Vec<String> = k8s::CONTROL_PLANE_OBJECTS
+        .iter()
+        .map(|(kind, id)| match id.strip_prefix("*/") {
+            Some(name) => format!(
+                "({alias}.kind = {} AND ends_with({alias}.id, {}))",
+                sql_literal(kind),
+                sql_literal(&format!("/{name}"))
+            ),
+            None => format!(
+                "({alias}.kind = {} AND {alias}.id = {})",
+                sql_literal(kind),
+                sql_literal(id)
+            ),
+        })
+        .collect();
     format!(
         "(coalesce(json_contains({alias}.attrs, 'metadata', 'ownerReferences'), false)
-          OR coalesce(json_contains({alias}.attrs, 'parent'), false))"
+          OR coalesce(json_contains({alias}.attrs, 'parent'), false)
+          OR {})",
+        control_plane.join(" OR ")
     )
 }
 

@@ -6,7 +6,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -14,6 +14,11 @@ use std::time::Duration;
 pub const SERVER_SCRIPT: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../tests/fixtures/kubernetes/api_server.py"
+);
+/// Renders manifests as an API server stores them, defaults added, into a data directory.
+pub const RENDER_SCRIPT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../tests/fixtures/kubernetes/render.py"
 );
 /// The recorded discovery documents and object lists it serves.
 pub const API_DATA: &str = concat!(
@@ -34,8 +39,14 @@ impl FixtureApiServer {
     /// Start a server requiring `token` (`None`: no authentication, as kubectl sends no
     /// token over plain HTTP).
     pub fn start(token: Option<&str>) -> FixtureApiServer {
+        Self::serving(Path::new(API_DATA), token)
+    }
+
+    /// Start a server answering from the discovery documents and states under `data`
+    /// (laid out as [`API_DATA`] is; `render.py` writes such a directory from manifests).
+    pub fn serving(data: &Path, token: Option<&str>) -> FixtureApiServer {
         let mut command = Command::new("python3");
-        command.arg(SERVER_SCRIPT).arg("0").arg(API_DATA);
+        command.arg(SERVER_SCRIPT).arg("0").arg(data);
         if let Some(token) = token {
             command.arg(token);
         }

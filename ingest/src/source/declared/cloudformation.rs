@@ -24,9 +24,15 @@
 //! values of Lambda `Environment.Variables` (names kept). Pure references (`Ref`, `Fn::GetAtt`,
 //! `Fn::ImportValue`) and `{{resolve:...}}` dynamic references are not secrets and are kept.
 //!
+//! With `Transform: AWS::Serverless-2016-10-31` the resources are the SAM transform's output
+//! ([`sam`]): what CloudFormation deploys, with SAM's generated logical ids, each generated
+//! resource labelled with the SAM resource it came from ([`SAM_RESOURCE_LABEL`],
+//! [`SAM_TYPE_LABEL`]); what the transform does not expand is a warning.
+//!
 //! Warnings: resources without a string `Type` or that are not mappings (skipped), malformed
 //! `DependsOn`, and duplicate `(kind, id)` across templates (first kept).
 
+pub mod sam;
 mod tagged_yaml;
 
 use serde::Deserialize;
@@ -54,6 +60,11 @@ pub const STACK_LABEL: &str = "cloudformation.stack";
 pub const LOGICAL_ID_LABEL: &str = "cloudformation.logical_id";
 /// Label holding the template's path relative to the configured input.
 pub const FILE_LABEL: &str = "cloudformation.file";
+/// On a resource the SAM transform generated: the logical id of the `AWS::Serverless::*`
+/// resource it came from.
+pub const SAM_RESOURCE_LABEL: &str = "cloudformation.sam_resource";
+/// On a resource the SAM transform generated: the type of the SAM resource it came from.
+pub const SAM_TYPE_LABEL: &str = "cloudformation.sam_type";
 
 const TEMPLATE_EXTENSIONS: &[&str] = &["yaml", "yml", "json", "template"];
 
@@ -231,6 +242,15 @@ fn template_resources(
     let Some(resources) = resources.as_object() else {
         return Err(invalid("Resources is not a mapping"));
     };
+    // With the SAM transform, what CloudFormation deploys is the expansion.
+    let expanded = sam::uses_sam(root).then(|| sam::expand(root, &file.relative));
+    let resources = match &expanded {
+        Some(expanded) => {
+            warnings.extend(expanded.warnings.iter().cloned());
+            &expanded.resources
+        }
+        None => resources,
+    };
     let stack = stack_of(file, configured_stack);
     let labelled = |resource: ObservedResource, logical_id: Option<&str>| {
         let resource = resource
@@ -310,6 +330,14 @@ fn template_resources(
             .and_then(Value::as_str);
         if let Some(live_name) = live_name {
             observed = observed.with_label(LIVE_NAME_LABEL, live_name);
+        }
+        if let Some(origin) = expanded
+            .as_ref()
+            .and_then(|expanded| expanded.origins.get(logical_id))
+        {
+            observed = observed
+                .with_label(SAM_RESOURCE_LABEL, origin.logical_id.clone())
+                .with_label(SAM_TYPE_LABEL, origin.sam_type.clone());
         }
         out.push(labelled(observed, Some(logical_id)));
     }

@@ -1051,6 +1051,54 @@ mod tests {
     }
 
     #[test]
+    fn extends_merges_the_named_service_from_this_or_another_file() {
+        let observation = project_of(
+            &[
+                file(
+                    "compose.yaml",
+                    "name: shop\nservices:\n  base:\n    image: app:1\n    environment: [\"LOG=info\"]\n    \
+                     ports: [\"8080:80\"]\n  web:\n    extends: base\n    environment:\n      LOG: debug\n    \
+                     ports: [\"9090:90\"]\n  worker:\n    extends: {service: job, file: common/jobs.yaml}\n    \
+                     command: [work]\n",
+                ),
+                file(
+                    "common/jobs.yaml",
+                    "services:\n  job:\n    extends: runner\n    restart: always\n  runner:\n    image: runner:3\n",
+                ),
+            ],
+            &[],
+        );
+        let web = find(&observation, SERVICE_KIND, "shop/web");
+        assert_eq!(web.attrs["image"], json!("app:1"));
+        assert_eq!(web.attrs["environment"], json!({"LOG": secret("debug")}));
+        let targets: Vec<&Value> = web.attrs["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|port| &port["target"])
+            .collect();
+        assert_eq!(targets, vec![&json!(80), &json!(90)]);
+        assert!(web.attrs.get("extends").is_none(), "{}", web.attrs);
+        let worker = find(&observation, SERVICE_KIND, "shop/worker");
+        assert_eq!(worker.attrs["image"], json!("runner:3"));
+        assert_eq!(worker.attrs["restart"], json!("always"));
+        assert_eq!(worker.attrs["command"], json!(["work"]));
+
+        let error = parse_files(
+            &[file(
+                "compose.yaml",
+                "services:\n  a: {extends: b}\n  b: {extends: a}\n",
+            )],
+            None,
+            &BTreeMap::new(),
+            false,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("extends cycle"), "{error}");
+    }
+
+    #[test]
     fn unmodelled_top_level_keys_and_service_fields_are_not_dropped_silently() {
         let observation = project_of(
             &[file(

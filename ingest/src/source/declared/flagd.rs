@@ -117,11 +117,7 @@ fn invalid(file: &InputFile, message: String) -> IngestError {
 
 fn parse_file(file: &InputFile) -> Result<Value> {
     if input::has_extension(&file.relative, &["json"]) {
-        serde_json::from_str(file.text()?).map_err(|error| IngestError::Parse {
-            path: file.path.clone(),
-            line: Some(error.line()),
-            message: format!("invalid JSON: {error}"),
-        })
+        crate::terraform::parse_json(&file.path, file.text()?.as_bytes())
     } else {
         yaml::parse_document(file)
     }

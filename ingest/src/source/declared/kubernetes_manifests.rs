@@ -186,11 +186,7 @@ fn file_objects(file: &InputFile) -> Result<Vec<(Value, Place)>> {
 }
 
 fn parse_json(file: &InputFile) -> Result<Value> {
-    serde_json::from_str(file.text()?).map_err(|error| IngestError::Parse {
-        path: file.path.clone(),
-        line: Some(error.line()),
-        message: format!("invalid JSON: {error}"),
-    })
+    crate::terraform::parse_json(&file.path, file.text()?.as_bytes())
 }
 
 /// Lists nest at most once in practice; the bound only stops a hostile file.

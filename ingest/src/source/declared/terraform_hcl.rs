@@ -162,12 +162,7 @@ fn json_expression(value: &Value) -> Expression {
 /// The blocks of a `.tf.json` file (Terraform's JSON configuration syntax). JSON cannot tell
 /// a nested block from an object attribute, so nested blocks are read as attributes.
 fn json_blocks(file: &InputFile, warnings: &mut Vec<String>) -> Result<Vec<Block>> {
-    let document: Value =
-        serde_json::from_str(file.text()?).map_err(|error| IngestError::Parse {
-            path: file.path.clone(),
-            line: Some(error.line()),
-            message: format!("invalid JSON at column {}: {error}", error.column()),
-        })?;
+    let document = crate::terraform::parse_json(&file.path, file.text()?.as_bytes())?;
     let Value::Object(root) = document else {
         return Err(IngestError::Invalid {
             path: file.path.clone(),

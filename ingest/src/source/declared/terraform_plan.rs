@@ -111,6 +111,9 @@ fn parse_plan(path: &Path, bytes: &[u8]) -> Result<Observation> {
         ));
     };
 
+    if !planned.is_object() {
+        return Err(invalid("\"planned_values\" is not an object"));
+    }
     let mut warnings = Vec::new();
     let mut observed = Vec::new();
     if let Some(module) = planned.get("root_module") {

@@ -2,7 +2,8 @@
 //! layer records the model compose would apply: `${VAR}` interpolation (from the `.env`
 //! file beside the compose file, overlaid by the source's configured `variables`), the
 //! override file beside it (`compose.override.yaml` for `compose.yaml`, ...) merged in, and
-//! `include:` entries loaded as further files of the same project.
+//! `include:` entries loaded as further files of the same project, and services' `extends:`
+//! resolved (from the same file or another one).
 //!
 //! A value that interpolates a variable whose name looks secret (`*PASSWORD*`, `*TOKEN*`,
 //! ...) is redacted whole, wherever it sits: a secret from `.env` must not reach the store
@@ -183,6 +184,7 @@ fn load(
             }
         }
     }
+    resolve_extends(&mut root, file, files, environment, warnings)?;
     for key in root.keys() {
         if !KNOWN_TOP_LEVEL.contains(&key.as_str()) && !key.starts_with("x-") {
             warnings.push(format!(
@@ -254,6 +256,134 @@ fn load(
         }
     }
     Ok(())
+}
+
+/// Replace every service's `extends:` by the service it names merged under it, as compose
+/// does: `extends: base` or `{service: base}` from the same file, `{service, file}` from
+/// another file (relative to this one; its own `extends:` resolved there). The extending
+/// service's values win, with the override file's merge rules.
+fn resolve_extends(
+    root: &mut Map<String, Value>,
+    file: &InputFile,
+    files: &Files,
+    environment: &BTreeMap<String, String>,
+    warnings: &mut Vec<String>,
+) -> Result<()> {
+    let Some(Value::Object(services)) = root.get("services") else {
+        return Ok(());
+    };
+    let names: Vec<String> = services.keys().cloned().collect();
+    let mut resolved: BTreeMap<String, Value> = BTreeMap::new();
+    for name in names {
+        let service = extended(
+            file,
+            files,
+            environment,
+            root,
+            &name,
+            &mut Vec::new(),
+            warnings,
+        )?;
+        resolved.insert(name, service);
+    }
+    if let Some(Value::Object(services)) = root.get_mut("services") {
+        for (name, service) in resolved {
+            services.insert(name, service);
+        }
+    }
+    Ok(())
+}
+
+/// Service `name` of `root` (the compose file `file`) with its `extends:` chain merged in;
+/// `chain` holds the `file:service` pairs being resolved, to refuse cycles.
+fn extended(
+    file: &InputFile,
+    files: &Files,
+    environment: &BTreeMap<String, String>,
+    root: &Map<String, Value>,
+    name: &str,
+    chain: &mut Vec<String>,
+    warnings: &mut Vec<String>,
+) -> Result<Value> {
+    let invalid = |message: String| IngestError::Invalid {
+        path: file.path.clone(),
+        message,
+    };
+    let link = format!("{}:{name}", file.relative);
+    if chain.contains(&link) {
+        chain.push(link);
+        return Err(invalid(format!(
+            "services.{name}: extends cycle ({})",
+            chain.join(" -> ")
+        )));
+    }
+    let Some(service) = root
+        .get("services")
+        .and_then(|services| services.get(name))
+        .cloned()
+    else {
+        return Err(invalid(format!(
+            "extends names service \"{name}\", which {} does not define",
+            file.relative
+        )));
+    };
+    let Value::Object(mut service) = service else {
+        return Ok(service);
+    };
+    let Some(extends) = service.remove("extends") else {
+        return Ok(Value::Object(service));
+    };
+    let (base_name, base_file) = match &extends {
+        Value::String(base) => (base.clone(), None),
+        Value::Object(entry) => match entry.get("service").and_then(Value::as_str) {
+            Some(base) => (
+                base.to_string(),
+                entry
+                    .get("file")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+            ),
+            None => {
+                return Err(invalid(format!(
+                    "services.{name}.extends has no \"service\""
+                )))
+            }
+        },
+        other => {
+            return Err(invalid(format!(
+                "services.{name}.extends is neither a service name nor a mapping: {other}"
+            )))
+        }
+    };
+    chain.push(link);
+    let base = match base_file {
+        None => extended(file, files, environment, root, &base_name, chain, warnings)?,
+        Some(path) => {
+            let relative = join(parent(&file.relative), &path);
+            let Some(other) = files.find(file, &relative)? else {
+                return Err(invalid(format!(
+                    "services.{name}.extends: file {path} not found"
+                )));
+            };
+            let other_root = interpolated_root(&other, environment, warnings)?;
+            extended(
+                &other,
+                files,
+                environment,
+                &other_root,
+                &base_name,
+                chain,
+                warnings,
+            )?
+        }
+    };
+    chain.pop();
+    let mut merged = match base {
+        Value::Object(base) => base,
+        _ => Map::new(),
+    };
+    merge_maps(&mut merged, service, name);
+    Ok(Value::Object(merged))
 }
 
 fn interpolated_root(
