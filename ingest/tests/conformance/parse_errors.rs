@@ -14,9 +14,10 @@ use crate::context;
 
 /// What a broken input must produce.
 enum Outcome {
-    /// The scrape fails; the error names the file, `:line` and every listed word.
+    /// The scrape fails; the error names the file, `:line` (when the parser knows it) and every
+    /// listed word.
     Error {
-        line: usize,
+        line: Option<usize>,
         construct: &'static [&'static str],
     },
     /// The scrape succeeds with the good files' resources and a warning naming the file,
