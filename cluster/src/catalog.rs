@@ -10,7 +10,7 @@ use groundtruth_engine::session::{Engine, StateAtTable, CATALOG};
 
 use crate::error::{plan_error, ClusterError, Result};
 use crate::identity::Identity;
-use crate::logical_codec::GroundtruthLogicalCodec;
+use crate::logical_codec::{GroundtruthLogicalCodec, TableSpec};
 use crate::physical_codec::GroundtruthPhysicalCodec;
 
 /// An engine and the names of its tables, shared by a process's codecs.
@@ -111,6 +111,23 @@ impl Surface {
                 Ok(Arc::new(self.engine.state_at(*at, *shared)) as Arc<dyn TableProvider>)
             }
         }
+    }
+
+    /// Refuse a table sent by a process whose `[drift]` settings differ from this one's: the
+    /// rules live in each process's views and `attribute_drift`, so the processes of one query
+    /// would otherwise link and compare resources differently and the answer would be wrong
+    /// without any error.
+    pub fn check_settings(&self, spec: &TableSpec) -> DfResult<()> {
+        let own = self.engine.drift_fingerprint();
+        if spec.drift == own {
+            return Ok(());
+        }
+        let short = |fingerprint: &str| fingerprint.chars().take(12).collect::<String>();
+        Err(plan_error(format!(
+            "groundtruth cluster: the [drift] settings of this process (fingerprint {}) differ from the client's ({}); every process of a cluster (scheduler, executors, serve) must run with the same [drift] section",
+            short(own),
+            short(&spec.drift)
+        )))
     }
 
     /// The Delta log versions the engine has loaded.

@@ -31,6 +31,9 @@ pub struct TableSpec {
     pub identity: Identity,
     /// The client's Delta log versions (`versions`, `scrapes`, `checkpoints`).
     pub log_versions: [Option<i64>; 3],
+    /// The client's `[drift]` settings fingerprint: a process whose own differs refuses the
+    /// table (see [`Surface::check_settings`]).
+    pub drift: String,
 }
 
 /// Encodes Groundtruth tables as [`TableSpec`]s; decodes them as [`RemoteTable`]s over this
@@ -90,6 +93,7 @@ impl LogicalExtensionCodec for GroundtruthLogicalCodec {
                         "groundtruth cluster: decoding table {table_ref}: {error}"
                     ))
                 })?;
+                self.surface.check_settings(&spec)?;
                 Ok(Arc::new(RemoteTable::new(
                     spec,
                     schema,
@@ -121,6 +125,7 @@ impl LogicalExtensionCodec for GroundtruthLogicalCodec {
                         .watermark
                         .read()
                         .unwrap_or_else(|poisoned| poisoned.into_inner()),
+                    drift: self.surface.engine().drift_fingerprint().to_owned(),
                 };
                 buf.push(GROUNDTRUTH);
                 serde_json::to_writer(buf, &spec)

@@ -70,6 +70,7 @@ impl PhysicalExtensionCodec for GroundtruthPhysicalCodec {
                         "groundtruth cluster: decoding a table scan: {error}"
                     ))
                 })?;
+                self.surface.check_settings(&wire.spec.table)?;
                 Ok(Arc::new(ScanExec::new(
                     wire.spec,
                     schema_from(&wire.schema)?,

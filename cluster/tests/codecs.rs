@@ -8,12 +8,14 @@ use std::sync::Arc;
 
 use arrow::util::pretty::pretty_format_batches;
 use chrono::{DateTime, Utc};
+use datafusion::error::Result as DfResult;
 use datafusion::physical_plan::{collect, displayable};
 use datafusion_proto::bytes::{
     logical_plan_from_bytes_with_extension_codec, logical_plan_to_bytes_with_extension_codec,
     physical_plan_from_bytes_with_extension_codec, physical_plan_to_bytes_with_extension_codec,
 };
 use groundtruth_cluster::catalog::Surface;
+use groundtruth_engine::drift::{DriftSettings, IgnoreRule};
 use groundtruth_engine::model::{Layer, Observation, ObservedResource, ScrapeRecord, ScrapeStatus};
 use groundtruth_engine::session::Engine;
 use groundtruth_engine::state::{ScrapeStamp, SourceState};
@@ -73,55 +75,89 @@ async fn scrape(
     state.apply(changes, started_at);
 }
 
-async fn engine(url: &StoreUrl) -> Arc<Engine> {
-    let store = Store::open(url, &StoreOptions::default()).await.unwrap();
-    Arc::new(Engine::open(Arc::new(store)).await.unwrap())
+/// A store holding one scrape of one queue (the directory lives as long as the guard).
+async fn one_scrape_store() -> (tempfile::TempDir, StoreUrl) {
+    let directory = tempfile::tempdir().unwrap();
+    let url = StoreUrl::parse(directory.path().to_str().unwrap()).unwrap();
+    let writer = Store::open(&url, &StoreOptions::default()).await.unwrap();
+    scrape(
+        &writer,
+        &mut SourceState::default(),
+        "s1",
+        1,
+        vec![queue("orders", 30)],
+    )
+    .await;
+    (directory, url)
 }
 
-/// `sql` planned by `client`, planned again by `scheduler`, run by `executor`.
-async fn across(client: &Surface, scheduler: &Surface, executor: &Surface, sql: &str) -> String {
+async fn engine(url: &StoreUrl) -> Arc<Engine> {
+    engine_with(url, &DriftSettings::default()).await
+}
+
+async fn engine_with(url: &StoreUrl, drift: &DriftSettings) -> Arc<Engine> {
+    let store = Store::open(url, &StoreOptions::default()).await.unwrap();
+    Arc::new(Engine::open_with(Arc::new(store), drift).await.unwrap())
+}
+
+/// `sql` planned and optimised by `client`, encoded as the client sends it.
+async fn client_plan(client: &Surface, sql: &str) -> Vec<u8> {
     let (_, client_logical, _) = Surface::with_codecs(Arc::clone(client.engine()))
         .await
         .unwrap();
+    let frame = client.engine().sql(sql).await.unwrap().pop().unwrap();
+    let state = client.engine().context().state();
+    let plan = state.optimize(frame.logical_plan()).unwrap();
+    logical_plan_to_bytes_with_extension_codec(&plan, client_logical.as_ref())
+        .unwrap()
+        .to_vec()
+}
+
+/// A client's plan decoded and planned by `scheduler`, encoded as it sends its stages.
+async fn scheduler_plan(scheduler: &Surface, bytes: &[u8]) -> DfResult<Vec<u8>> {
     let (_, scheduler_logical, scheduler_physical) =
         Surface::with_codecs(Arc::clone(scheduler.engine()))
             .await
             .unwrap();
-    let (_, _, executor_physical) = Surface::with_codecs(Arc::clone(executor.engine()))
-        .await
-        .unwrap();
-
-    let frame = client.engine().sql(sql).await.unwrap().pop().unwrap();
-    let state = client.engine().context().state();
-    let plan = state.optimize(frame.logical_plan()).unwrap();
-    let bytes = logical_plan_to_bytes_with_extension_codec(&plan, client_logical.as_ref()).unwrap();
-
     let scheduling = scheduler.engine().context();
     let plan = logical_plan_from_bytes_with_extension_codec(
-        &bytes,
+        bytes,
         &scheduling.task_ctx(),
         scheduler_logical.as_ref(),
-    )
-    .unwrap();
-    let physical = scheduling
-        .state()
-        .create_physical_plan(&plan)
-        .await
-        .unwrap();
+    )?;
+    let physical = scheduling.state().create_physical_plan(&plan).await?;
     let shown = displayable(physical.as_ref()).indent(false).to_string();
     assert!(
         shown.contains("GroundtruthScanExec"),
-        "{sql}: no Groundtruth scan in\n{shown}"
+        "no Groundtruth scan in\n{shown}"
     );
-    let bytes =
-        physical_plan_to_bytes_with_extension_codec(physical, scheduler_physical.as_ref()).unwrap();
+    Ok(
+        physical_plan_to_bytes_with_extension_codec(physical, scheduler_physical.as_ref())?
+            .to_vec(),
+    )
+}
 
+/// A scheduler's physical plan decoded and run by `executor`.
+async fn executor_run(executor: &Surface, bytes: &[u8]) -> DfResult<String> {
+    let (_, _, executor_physical) = Surface::with_codecs(Arc::clone(executor.engine()))
+        .await
+        .unwrap();
     let running = executor.engine().context().task_ctx();
     let physical =
-        physical_plan_from_bytes_with_extension_codec(&bytes, &running, executor_physical.as_ref())
-            .unwrap();
-    let batches = collect(physical, running).await.unwrap();
-    pretty_format_batches(&batches).unwrap().to_string()
+        physical_plan_from_bytes_with_extension_codec(bytes, &running, executor_physical.as_ref())?;
+    let batches = collect(physical, running).await?;
+    Ok(pretty_format_batches(&batches)?.to_string())
+}
+
+/// `sql` planned by `client`, planned again by `scheduler`, run by `executor`.
+async fn across(client: &Surface, scheduler: &Surface, executor: &Surface, sql: &str) -> String {
+    let bytes = client_plan(client, sql).await;
+    let bytes = scheduler_plan(scheduler, &bytes)
+        .await
+        .unwrap_or_else(|error| panic!("{sql}: scheduler: {error}"));
+    executor_run(executor, &bytes)
+        .await
+        .unwrap_or_else(|error| panic!("{sql}: executor: {error}"))
 }
 
 async fn embedded(engine: &Engine, sql: &str) -> String {
@@ -184,17 +220,7 @@ async fn plans_cross_engines_by_description_and_answer_alike() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_table_is_refused_by_name() {
-    let directory = tempfile::tempdir().unwrap();
-    let url = StoreUrl::parse(directory.path().to_str().unwrap()).unwrap();
-    let writer = Store::open(&url, &StoreOptions::default()).await.unwrap();
-    scrape(
-        &writer,
-        &mut SourceState::default(),
-        "s1",
-        1,
-        vec![queue("orders", 30)],
-    )
-    .await;
+    let (_directory, url) = one_scrape_store().await;
     let surface = Surface::new(engine(&url).await).await.unwrap();
     let error = surface
         .resolve(&groundtruth_cluster::identity::Identity::Table(
@@ -203,4 +229,40 @@ async fn an_unknown_table_is_refused_by_name() {
         .unwrap_err()
         .to_string();
     assert!(error.contains("storage.nonexistent"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_with_other_drift_settings_refuses_the_query() {
+    let (_directory, url) = one_scrape_store().await;
+    // One ignore rule more: attribute_drift would hide a difference the client's shows.
+    let other = DriftSettings {
+        ignores: vec![IgnoreRule::new(
+            "aws_sqs_queue",
+            "visibility_timeout_seconds",
+        )],
+        ..DriftSettings::default()
+    };
+    let client = Surface::new(engine(&url).await).await.unwrap();
+    let alike = Surface::new(engine(&url).await).await.unwrap();
+    let different = Surface::new(engine_with(&url, &other).await).await.unwrap();
+    let sql = QUERIES[3];
+
+    let refused_for_drift = |refused: DfResult<()>| {
+        let error = refused.unwrap_err().to_string();
+        assert!(
+            error.contains("[drift] settings") && error.contains("differ"),
+            "{error}"
+        );
+    };
+    // Refused by the scheduler, and by an executor when the scheduler agrees with the client.
+    let plan = client_plan(&client, sql).await;
+    refused_for_drift(scheduler_plan(&different, &plan).await.map(|_| ()));
+    let stages = scheduler_plan(&alike, &plan).await.unwrap();
+    refused_for_drift(executor_run(&different, &stages).await.map(|_| ()));
+    // Processes that all have the extra rule answer.
+    let client = Surface::new(engine_with(&url, &other).await).await.unwrap();
+    let plan = client_plan(&client, sql).await;
+    let stages = scheduler_plan(&different, &plan).await.unwrap();
+    let answer = executor_run(&different, &stages).await.unwrap();
+    assert!(answer.contains("orders"), "{answer}");
 }

@@ -91,6 +91,8 @@ pub struct Engine {
     state: Arc<StateSource>,
     live: Arc<tokio::sync::Mutex<LiveState>>,
     named_queries: Option<Arc<dyn NamedQueries>>,
+    /// [`DriftSettings::fingerprint`] of the settings the views and UDFs were built with.
+    drift_fingerprint: Arc<str>,
 }
 
 /// `internals.snapshot`'s rows: each table's Delta log version, read at `loaded_at`.
@@ -409,6 +411,7 @@ impl Engine {
             state,
             live: Arc::new(tokio::sync::Mutex::new(LiveState::default())),
             named_queries: None,
+            drift_fingerprint: drift.fingerprint().into(),
         };
         engine.load_state().await?;
         register_descriptions(&engine.context).await?;
@@ -527,6 +530,12 @@ impl Engine {
     /// The store this engine reads.
     pub fn store(&self) -> &Arc<Store> {
         &self.store
+    }
+
+    /// The fingerprint of the `[drift]` settings this engine was opened with
+    /// ([`DriftSettings::fingerprint`]): engines that answer one query together must agree.
+    pub fn drift_fingerprint(&self) -> &str {
+        &self.drift_fingerprint
     }
 
     /// The statement pipeline this engine's queries go through (named queries from its

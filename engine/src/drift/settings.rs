@@ -86,6 +86,32 @@ impl TryFrom<RawDriftSettings> for DriftSettings {
 }
 
 impl DriftSettings {
+    /// A digest of the settings (SHA-256 of every rule in order, hex), equal in two processes
+    /// exactly when their `[drift]` sections mean the same. Processes that answer one query
+    /// together compare it: rules are compiled into each process's views and UDFs, so a
+    /// mismatch would silently give different drift answers.
+    pub fn fingerprint(&self) -> String {
+        let links: Vec<[&str; 4]> = self
+            .links
+            .iter()
+            .map(|rule| {
+                [
+                    rule.name(),
+                    rule.declared_kind(),
+                    rule.live_kind(),
+                    rule.live_id().text(),
+                ]
+            })
+            .collect();
+        let ignores: Vec<[&str; 2]> = self
+            .ignores
+            .iter()
+            .map(|rule| [rule.kind.as_str(), rule.path.as_str()])
+            .collect();
+        // Arrays of strings: unambiguous whatever the rules contain.
+        crate::canonical::hash_value(&serde_json::json!({ "link": links, "ignore": ignores }))
+    }
+
     /// Check what deserialization cannot: link rule names are unique and ignore rules are
     /// not empty. (Each link rule checks its own template when it is built.)
     pub fn validate(&self) -> Result<(), SettingsError> {
@@ -391,6 +417,41 @@ pub fn sql_literal(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fingerprint_changes_with_every_rule_and_only_with_rules() {
+        let link = |name: &str, template: &str| {
+            LinkRule::new(name, "aws_sqs_queue", "aws_sqs_queue", template).unwrap()
+        };
+        let base = DriftSettings {
+            links: vec![link("by-url", "https://{attrs.region}/{name}")],
+            ignores: vec![IgnoreRule::new("k8s/*", "spec.replicas")],
+        };
+        assert_eq!(base.fingerprint(), base.clone().fingerprint());
+        assert_eq!(base.fingerprint().len(), 64);
+        let variants = [
+            DriftSettings::default(),
+            DriftSettings {
+                links: vec![link("by-url", "https://{attrs.region}/{id}")],
+                ..base.clone()
+            },
+            DriftSettings {
+                links: vec![link("by-name", "https://{attrs.region}/{name}")],
+                ..base.clone()
+            },
+            DriftSettings {
+                ignores: vec![IgnoreRule::new("k8s/*", "spec.replicas.*")],
+                ..base.clone()
+            },
+            DriftSettings {
+                ignores: vec![],
+                ..base.clone()
+            },
+        ];
+        for variant in variants {
+            assert_ne!(variant.fingerprint(), base.fingerprint(), "{variant:?}");
+        }
+    }
 
     #[test]
     fn templates_parse_into_literals_and_placeholders() {
