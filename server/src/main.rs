@@ -215,8 +215,33 @@ fn log_filter() -> tracing_subscriber::EnvFilter {
     filter
 }
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+/// The stack of every thread the process starts that does not choose its own (tokio's
+/// workers and blocking pool, the runtimes Ballista's scheduler and executors build).
+/// Turning a plan into protobuf and back recurses once per plan node, and `drift_at(T)`'s
+/// plan is hundreds of nodes deep: on a debug build a Ballista scheduler overflowed std's
+/// default 2 MiB and aborted (4 MiB was enough); this leaves room for configured link rules.
+const THREAD_STACK_BYTES: usize = 16 * 1024 * 1024;
+
+fn main() -> std::process::ExitCode {
+    // std reads RUST_MIN_STACK once, when the first thread starts, and Ballista's runtimes
+    // take no stack size from us: so it is set here, before any thread exists. An operator's
+    // own value wins.
+    if std::env::var_os("RUST_MIN_STACK").is_none() {
+        std::env::set_var("RUST_MIN_STACK", THREAD_STACK_BYTES.to_string());
+    }
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime.block_on(async_main()),
+        Err(error) => {
+            eprintln!("error: starting the async runtime: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn async_main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(log_filter())
         .with_writer(std::io::stderr)
