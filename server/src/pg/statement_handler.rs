@@ -249,9 +249,11 @@ impl StatementHandler {
                     .map_err(api_error)?,
             };
             let format = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
-            responses.push(Response::Query(
+            let schema = frame.schema().as_arrow().clone();
+            let response = Response::Query(
                 df::encode_dataframe(frame, &Format::UnifiedText, Some(format)).await?,
-            ));
+            );
+            responses.push(json_columns::in_response(response, &schema));
         }
         Ok(responses)
     }
@@ -288,9 +290,7 @@ impl SimpleQueryHandler for StatementHandler {
                 let responses = self.run(&context, client, statements).await?;
                 Ok(responses
                     .into_iter()
-                    .map(|response| {
-                        json_columns::in_response(self.limits.apply(response, deadline))
-                    })
+                    .map(|response| self.limits.apply(response, deadline))
                     .collect())
             }))
             .await
@@ -334,9 +334,11 @@ impl ExtendedQueryHandler for StatementHandler {
                 ExtendedQueryHandler::do_query(service.as_ref(), client, portal, max_rows),
             ))
             .await?;
-        Ok(json_columns::in_response(
-            self.limits.apply(response, deadline),
-        ))
+        let response = self.limits.apply(response, deadline);
+        Ok(match &portal.statement.statement.1 {
+            Some((_, plan)) => json_columns::in_response(response, plan.schema().as_arrow()),
+            None => response,
+        })
     }
 }
 
@@ -390,8 +392,10 @@ impl QueryParser for TimeTravelParser {
         statement: &Self::Statement,
         column_format: Option<&Format>,
     ) -> PgWireResult<Vec<FieldInfo>> {
-        self.inner
-            .get_result_schema(statement, column_format)
-            .map(json_columns::describe)
+        let fields = self.inner.get_result_schema(statement, column_format)?;
+        Ok(match &statement.1 {
+            Some((_, plan)) => json_columns::describe(fields, plan.schema().as_arrow()),
+            None => fields,
+        })
     }
 }
