@@ -176,6 +176,7 @@ pub mod canonical;
 pub mod clock;
 pub mod drift;
 pub mod error;
+pub mod json_type;
 pub mod kinds;
 pub mod model;
 pub mod relations;

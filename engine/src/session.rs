@@ -25,8 +25,7 @@ use datafusion::logical_expr::ScalarUDF;
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 
 pub use descriptions::{
-    column_description, table_description, table_functions, FunctionDescription,
-    DESCRIPTIONS_TABLE, JSON_COLUMNS,
+    column_description, table_description, table_functions, FunctionDescription, DESCRIPTIONS_TABLE,
 };
 pub use published_view::PublishedView;
 pub use refreshable_table::RefreshableTable;
@@ -35,6 +34,7 @@ pub use temporal_function::TemporalFunction;
 
 use crate::drift::DriftSettings;
 use crate::error::{EngineError, Result};
+use crate::json_type;
 use crate::sql::{self, NamedQueries, NamedQueryEntry};
 use crate::store::Store;
 use crate::timeline::{self, live::LiveState};
@@ -170,6 +170,7 @@ impl Engine {
             .with_default_catalog_and_schema(CATALOG, PUBLIC_SCHEMA)
             .set_str("datafusion.sql_parser.dialect", "PostgreSQL");
         let mut context = SessionContext::new_with_config(config);
+        json_type::install(&context);
         datafusion_functions_json::register_all(&mut context)
             .map_err(|error| EngineError::query("registering JSON functions", error))?;
         context.register_udf(ScalarUDF::from(changed_paths::ChangedPaths::default()));

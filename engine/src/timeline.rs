@@ -19,6 +19,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::{Session, TableProvider};
 
 use crate::error::{EngineError, Result};
+use crate::json_type;
 use read::SourceWindow;
 
 /// Per source, the start of every recorded scrape (with whether it succeeded: ok or partial)
@@ -224,6 +225,7 @@ pub fn resources_schema() -> SchemaRef {
             "first_seen" | "last_changed" => Field::new(*name, merge::instant_type(), false),
             "observed_at" => Field::new(*name, merge::instant_type(), true),
             "source" | "kind" | "id" | "layer" => Field::new(*name, DataType::Utf8, false),
+            "attrs" | "labels" => json_type::json_field(name, DataType::Utf8),
             _ => Field::new(*name, DataType::Utf8, true),
         })
         .collect();

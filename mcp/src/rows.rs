@@ -1,12 +1,13 @@
-//! Query results as JSON rows for agents: one object per row, JSON columns (`attrs`, `diff`,
-//! ...) nested as JSON rather than as strings holding JSON, timestamps in RFC 3339.
+//! Query results as JSON rows for agents: one object per row, columns of the JSON logical type
+//! (`attrs`, `diff`, any `x::json`; `groundtruth_engine::json_type`) nested as JSON rather than
+//! as strings holding JSON, timestamps in RFC 3339.
 
 use std::collections::BTreeSet;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use arrow::json::{writer::JsonArray, WriterBuilder};
-use groundtruth_engine::session::JSON_COLUMNS;
+use groundtruth_engine::json_type::is_json;
 use serde_json::{Map, Value};
 
 use crate::error::{McpError, Result};
@@ -60,9 +61,15 @@ impl Rows {
                 message: error.to_string(),
             })?
         };
+        let json_columns: Vec<&String> = schema
+            .fields()
+            .iter()
+            .filter(|field| is_json(field))
+            .map(|field| field.name())
+            .collect();
         for row in &mut rows {
-            for column in JSON_COLUMNS {
-                if let Some(value) = row.get_mut(*column) {
+            for column in &json_columns {
+                if let Some(value) = row.get_mut(column.as_str()) {
                     if let Value::String(text) = value {
                         if let Ok(parsed) = serde_json::from_str::<Value>(text) {
                             *value = parsed;
@@ -97,16 +104,21 @@ impl Rows {
 mod tests {
     use std::sync::Arc;
 
-    use arrow::array::{Int64Array, StringArray};
+    use arrow::array::{Int64Array, StringArray, StringViewArray};
     use arrow::datatypes::{DataType, Field, Schema};
+    use groundtruth_engine::json_type::json_field;
 
     use super::*;
 
     #[test]
-    fn json_columns_nest_and_sources_are_collected() {
+    fn json_typed_columns_nest_and_sources_are_collected() {
         let schema = Arc::new(Schema::new(vec![
             Field::new("source", DataType::Utf8, true),
-            Field::new("attrs", DataType::Utf8, true),
+            json_field("attrs", DataType::Utf8),
+            // Text holding JSON stays a string whatever the column is called; a JSON-typed
+            // column nests whatever it is called.
+            Field::new("labels", DataType::Utf8, true),
+            json_field("document", DataType::Utf8View),
             Field::new("n", DataType::Int64, true),
         ]));
         let batch = RecordBatch::try_new(
@@ -114,13 +126,24 @@ mod tests {
             vec![
                 Arc::new(StringArray::from(vec![Some("tf"), Some("aws")])),
                 Arc::new(StringArray::from(vec![Some("{\"memory_size\":256}"), None])),
+                Arc::new(StringArray::from(vec![Some("{\"team\":\"a\"}"), None])),
+                Arc::new(StringViewArray::from(vec![Some("[1,2]"), Some("{}")])),
                 Arc::new(Int64Array::from(vec![Some(1), None])),
             ],
         )
         .unwrap();
         let rows = Rows::from_batches(&[batch]).unwrap();
-        assert_eq!(rows.columns, vec!["source", "attrs", "n"]);
+        assert_eq!(
+            rows.columns,
+            vec!["source", "attrs", "labels", "document", "n"]
+        );
         assert_eq!(rows.rows[0]["attrs"]["memory_size"], 256);
+        assert_eq!(
+            rows.rows[0]["labels"],
+            Value::String("{\"team\":\"a\"}".into())
+        );
+        assert_eq!(rows.rows[0]["document"][1], 2);
+        assert!(rows.rows[1]["document"].is_object());
         assert_eq!(rows.rows[1]["attrs"], Value::Null);
         assert_eq!(rows.rows[1]["n"], Value::Null);
         let sources: Vec<String> = rows.sources().unwrap().into_iter().collect();

@@ -9,6 +9,7 @@ mod resource;
 mod sql;
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -279,8 +280,9 @@ pub(crate) async fn run_sql(context: &Context<'_>, text: &str, max_rows: usize) 
                 },
             )
         };
+        // The logical schema: it carries the columns' types (JSON among them) as planned.
+        let schema = Arc::new(frame.schema().as_arrow().clone());
         let mut stream = frame.execute_stream().await.map_err(executing)?;
-        let schema = stream.schema();
         let mut batches = Vec::new();
         let mut count = 0;
         let mut truncated = false;

@@ -1,16 +1,19 @@
 //! PostgreSQL's `json_build_object(key, value, ...)`, which DataFusion lacks: SQLAlchemy's
 //! column reflection builds a column's collation with it, so without it no table reflects.
-//! Values keep their JSON kind (numbers, booleans, null); everything else is a string.
+//! Values keep their JSON kind (numbers, booleans, null); everything else is a string. The
+//! result is of the `json` type, as in PostgreSQL.
 
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, BooleanArray, StringArray};
 use arrow::compute::cast;
-use arrow::datatypes::DataType;
+use arrow::datatypes::{DataType, FieldRef};
 use datafusion::common::{exec_err, Result};
 use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+    Volatility,
 };
+use groundtruth_engine::json_type::json_field;
 use serde_json::{Number, Value};
 
 /// `json_build_object`.
@@ -68,6 +71,11 @@ impl ScalarUDFImpl for JsonBuildObject {
         Ok(DataType::Utf8)
     }
 
+    /// `json`, as in PostgreSQL, so drivers decode the object.
+    fn return_field_from_args(&self, _args: ReturnFieldArgs) -> Result<FieldRef> {
+        Ok(Arc::new(json_field(self.name(), DataType::Utf8)))
+    }
+
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         if !args.args.len().is_multiple_of(2) {
             return exec_err!("json_build_object: argument list must have even number of elements");
@@ -106,6 +114,7 @@ pub fn json_build_object() -> ScalarUDF {
 mod tests {
     use super::*;
     use datafusion::prelude::SessionContext;
+    use groundtruth_engine::json_type::is_json;
 
     #[tokio::test]
     async fn builds_objects_with_json_kinds() {
@@ -126,6 +135,14 @@ mod tests {
         assert_eq!(
             column.value(0),
             r#"{"name":"C","schema":null,"n":3,"on":true}"#
+        );
+        let frame = context
+            .sql("SELECT json_build_object('n', 1) AS object")
+            .await
+            .expect("planned");
+        assert!(
+            is_json(frame.schema().field(0)),
+            "json_build_object is json"
         );
         assert!(context
             .sql("SELECT json_build_object('odd')")

@@ -2,9 +2,10 @@
 //! DataFusion session that is not PostgreSQL. It owns the catalog tables and their
 //! descriptions (`pg_description`, `obj_description`, `information_schema` additions), the
 //! session settings clients read (`SHOW`, `current_setting`, `pg_settings`), the functions
-//! clients call (`format`, `json_build_object`), JSON column typing, the wire's front of the
-//! statement pipeline (`statement_parser`: one parse, client rewrites on the parsed statement,
-//! datafusion-pg-catalog's parser only for catalog queries), the client rules
+//! clients call (`format`, `json_build_object`), the `json` row description of JSON-typed
+//! columns, the wire's front of the statement pipeline (`statement_parser`: one parse, client
+//! rewrites on the parsed statement, datafusion-pg-catalog's parser only for catalog
+//! queries), the client rules
 //! (`expression_rewrites` for expression forms, `client_compatibility` for one client's exact
 //! query text, each naming its client), and the mapping of errors to SQLSTATEs on the wire.
 //!

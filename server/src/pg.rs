@@ -154,6 +154,9 @@ impl GroundtruthHandlers {
             Arc::new(AuthManager::default()),
         )
         .map_err(|error| crate::ServerError::Catalog(error.to_string()))?;
+        // The catalog emulation replaced the session's type planner with its own (`regclass`
+        // and friends); `json` goes back in front of it.
+        groundtruth_engine::json_type::install(&context);
         let descriptions = Arc::new(CatalogDescriptions::new(context.as_ref().clone()));
         let catalog = context
             .catalog(groundtruth_engine::session::CATALOG)

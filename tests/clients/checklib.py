@@ -47,6 +47,19 @@ def json_object(value):
     return json.loads(value)
 
 
+# A JSON-typed column, the same value cast to text, a text column named like a JSON column, and
+# a cast to json: a column is json (OID 114) by its type, not by its name.
+JSON_BY_TYPE_SQL = ("SELECT attrs, CAST(attrs AS VARCHAR) AS attrs_text, name AS labels, "
+                    "CAST('{\"a\": [1, 2]}' AS JSON) AS doc FROM resources WHERE source = %s LIMIT 1")
+
+
+def expect_json_by_type(description, row):
+    codes = [column.type_code for column in description]
+    expect(codes == [114, 25, 25, 114], f"type OIDs {codes}")
+    expect(isinstance(row[0], dict) and isinstance(row[1], str), f"attrs {row[:2]!r}")
+    expect(isinstance(row[2], str) and row[3] == {"a": [1, 2]}, f"labels/doc {row[2:]!r}")
+
+
 def short(exc):
     text = f"{type(exc).__name__}: {exc}".strip()
     return " | ".join(line.strip() for line in text.splitlines() if line.strip())[:600]

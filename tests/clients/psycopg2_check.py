@@ -4,8 +4,8 @@ import datetime
 import psycopg2
 import psycopg2.extras
 
-from checklib import (DSN, EXPECTED_TABLES, KNOWN_ID, KNOWN_KIND, KNOWN_SOURCE, RESOURCE_COLUMNS,
-                      Runner, expect, is_aware, json_object)
+from checklib import (DSN, EXPECTED_TABLES, JSON_BY_TYPE_SQL, KNOWN_ID, KNOWN_KIND, KNOWN_SOURCE,
+                      RESOURCE_COLUMNS, Runner, expect, expect_json_by_type, is_aware, json_object)
 
 r = Runner("psycopg2")
 conn = psycopg2.connect(DSN)
@@ -81,6 +81,13 @@ def literal_types():
     expect(is_aware(row[7]), f"timestamptz literal decoded without a time zone: {row[7]!r}")
 
 
+def json_by_type():
+    # Simple protocol (libpq's PQexec).
+    with conn.cursor() as cur:
+        cur.execute(JSON_BY_TYPE_SQL, (KNOWN_SOURCE,))
+        expect_json_by_type(cur.description, cur.fetchone())
+
+
 def error_keeps_session():
     with conn.cursor() as cur:
         try:
@@ -111,6 +118,7 @@ r.check("timestamp/bool/tuple parameters", params_typed)
 r.check("types of sources", types)
 r.check("text[] column", arrays)
 r.check("literal types", literal_types)
+r.check("json by type, not by name", json_by_type)
 r.check("error has SQLSTATE and keeps the session", error_keeps_session)
 r.check("BEGIN/ROLLBACK around a query", transaction_block)
 r.finish()

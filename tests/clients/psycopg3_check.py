@@ -3,8 +3,8 @@ import datetime
 
 import psycopg
 
-from checklib import (DSN, EXPECTED_TABLES, KNOWN_ID, KNOWN_KIND, KNOWN_SOURCE, RESOURCE_COLUMNS,
-                      Runner, expect, is_aware, json_object)
+from checklib import (DSN, EXPECTED_TABLES, JSON_BY_TYPE_SQL, KNOWN_ID, KNOWN_KIND, KNOWN_SOURCE,
+                      RESOURCE_COLUMNS, Runner, expect, expect_json_by_type, is_aware, json_object)
 
 r = Runner("psycopg3")
 conn = psycopg.connect(DSN, autocommit=True)
@@ -127,6 +127,13 @@ def types_arrays_and_json():
                f"differences {differences!r}")
 
 
+def json_by_type(binary):
+    # Extended protocol, text or binary results.
+    cur = conn.cursor(binary=binary)
+    cur.execute(JSON_BY_TYPE_SQL, (KNOWN_SOURCE,))
+    expect_json_by_type(cur.description, cur.fetchone())
+
+
 def literal_types(binary):
     cur = conn.cursor(binary=binary)
     cur.execute("SELECT 1::int2, 2::int4, 3::int8, 1.5::float4, 2.5::float8, true, false, NULL::text, 'x'::text, "
@@ -160,6 +167,8 @@ r.check("prepared statement reused", prepared_statement)
 r.check("types of sources, text", types_sources, False)
 r.check("types of sources, binary", types_sources, True)
 r.check("text[] and JSON columns", types_arrays_and_json)
+r.check("json by type, text", json_by_type, False)
+r.check("json by type, binary", json_by_type, True)
 r.check("literal types, text", literal_types, False)
 r.check("literal types, binary", literal_types, True)
 r.check("now() is timestamptz", lambda: expect(is_aware(conn.execute("SELECT now()").fetchone()[0]),

@@ -17,7 +17,7 @@ pub fn tables() -> Vec<Definition> {
             name: "scrapes",
             description: "One row per scrape (one run of one source), whatever its outcome: ok, partial or failed, with counts and error text.",
             sql: "SELECT scrape_id, source, source_type, started_at, finished_at, status, resources_seen, versions_written, \
-                  error, warnings, interval_seconds FROM storage.scrapes"
+                  error, CAST(warnings AS JSON) AS warnings, interval_seconds FROM storage.scrapes"
                 .into(),
         },
         Definition {
@@ -73,7 +73,8 @@ pub fn tables() -> Vec<Definition> {
         Definition {
             name: "resource_versions",
             description: "Every version of every resource. A version holds from valid_from until valid_to (NULL while current); the change happened after change_window_start (the previous successful scrape) and at or before valid_from.",
-            sql: "SELECT source, kind, id, layer, name, attrs, attrs_hash, labels, change, diff, scrape_id,
+            sql: "SELECT source, kind, id, layer, name, CAST(attrs AS JSON) AS attrs, attrs_hash,
+                         CAST(labels AS JSON) AS labels, change, CAST(diff AS JSON) AS diff, scrape_id,
                          valid_from, valid_to, change_window_start, provenance
                   FROM (SELECT *, lead(valid_from) OVER (PARTITION BY source, kind, id ORDER BY valid_from) AS valid_to
                         FROM storage.versions)
@@ -86,7 +87,8 @@ pub fn tables() -> Vec<Definition> {
 /// `changes($1, $2)`: events with valid_from in ($1, $2].
 pub fn changes() -> String {
     "SELECT source, kind, id, layer, name, change, valid_from AS changed_at, change_window_start AS changed_after,
-            changed_paths(diff) AS changed_paths, diff, attrs, scrape_id, provenance
+            changed_paths(diff) AS changed_paths, CAST(diff AS JSON) AS diff, CAST(attrs AS JSON) AS attrs,
+            scrape_id, provenance
      FROM storage.versions
      WHERE valid_from > $1 AND valid_from <= $2"
         .into()

@@ -20,17 +20,6 @@ use crate::error::{EngineError, Result};
 /// Name of the table listing every description.
 pub const DESCRIPTIONS_TABLE: &str = "descriptions";
 
-/// Text columns that hold JSON wherever they appear in the SQL surface, so front ends can hand
-/// them to clients as JSON (the wire types them `json`; MCP results nest them as objects).
-pub const JSON_COLUMNS: &[&str] = &[
-    "attrs",
-    "labels",
-    "diff",
-    "differences",
-    "differences_at_onset",
-    "warnings",
-];
-
 /// What `descriptions` holds.
 pub const DESCRIPTIONS_DESCRIPTION: &str = "What every table, table function and column of this database means: one row per object (column_name NULL) and one per column. Functions have their arguments and result. The same text is in pg_description, obj_description(oid, 'pg_class'), col_description(oid, attnum) and psql's \\d+.";
 

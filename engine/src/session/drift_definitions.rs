@@ -260,7 +260,7 @@ pub fn drift(inputs: &DriftInputs, link_rules: &[LinkRule]) -> String {
                      WHEN differences = '[]' THEN 'in_sync' ELSE 'changed' END AS status,
                 live_kind AS kind, live_id AS id, declared_source, declared_kind, declared_id,
                 live_source, live_kind, live_id, rule AS link_rule, attributes_compared,
-                CASE WHEN differences = '[]' THEN NULL ELSE differences END AS differences,
+                CAST(CASE WHEN differences = '[]' THEN NULL ELSE differences END AS JSON) AS differences,
                 declared_observed_at, live_observed_at, stale_reason
          FROM judged
          UNION ALL
@@ -269,7 +269,7 @@ pub fn drift(inputs: &DriftInputs, link_rules: &[LinkRule]) -> String {
                 d.source AS declared_source, d.kind AS declared_kind, d.id AS declared_id,
                 CAST(NULL AS VARCHAR) AS live_source, CAST(NULL AS VARCHAR) AS live_kind,
                 CAST(NULL AS VARCHAR) AS live_id, CAST(NULL AS VARCHAR) AS link_rule,
-                false AS attributes_compared, CAST(NULL AS VARCHAR) AS differences,
+                false AS attributes_compared, CAST(NULL AS JSON) AS differences,
                 d.observed_at AS declared_observed_at, CAST(NULL AS TIMESTAMP) AS live_observed_at,
                 nullif(concat_ws('; ', hd.problem, w.problem), '') AS stale_reason
          FROM declared d
@@ -283,7 +283,7 @@ pub fn drift(inputs: &DriftInputs, link_rules: &[LinkRule]) -> String {
                 CAST(NULL AS VARCHAR) AS declared_kind, CAST(NULL AS VARCHAR) AS declared_id,
                 l.source AS live_source, l.kind AS live_kind, l.id AS live_id,
                 CAST(NULL AS VARCHAR) AS link_rule, false AS attributes_compared,
-                CAST(NULL AS VARCHAR) AS differences, CAST(NULL AS TIMESTAMP) AS declared_observed_at,
+                CAST(NULL AS JSON) AS differences, CAST(NULL AS TIMESTAMP) AS declared_observed_at,
                 l.observed_at AS live_observed_at, nullif(concat_ws('; ', dk.problem, hl.problem), '') AS stale_reason
          FROM live l
          JOIN declared_kinds dk ON dk.kind = l.kind
@@ -365,7 +365,7 @@ pub fn drift_history(links: &[LinkRule]) -> String {
      SELECT key_kind AS kind, key_id AS id, status, onset, resolved_at,
             date_part('epoch', coalesce(resolved_at, now())) - date_part('epoch', onset) AS duration_seconds,
             resolved_at IS NULL AS ongoing, declared_source, declared_id, live_source,
-            differences_at_onset
+            CAST(differences_at_onset AS JSON) AS differences_at_onset
      FROM bounded WHERE status IN ('missing', 'unmanaged', 'changed')"
     )
 }

@@ -3,11 +3,15 @@
 //! envelope carries), so psql and drivers that log notices show it. Switched per session with
 //! `SET groundtruth.freshness_notices = off` (`on` by default; `SHOW` reports it).
 //!
-//! Which sources a query reads is judged from its text, before planning: a query naming a
-//! source as a string literal (`WHERE source = 'aws-prod'`) reads those; any other query over
-//! recorded data (resources, drift, changes, ...) reads every source. Catalog queries and the
-//! `sources` and `freshness` views themselves get no notice: they show freshness already.
+//! Which sources a query reads is judged on its parsed statement (after named queries are
+//! expanded), before planning: a query filtering a source column on string literals
+//! (`WHERE source = 'aws-prod'`, `live_source IN ('a', 'b')`) reads those sources; any other
+//! query over recorded data (a relation such as `resources`, `drift_at(...)`, `changes(...)`,
+//! `storage.versions`) reads every source. Catalog queries and the `sources` and `freshness`
+//! views themselves get no notice: they show freshness already.
 
+use std::collections::BTreeSet;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,7 +20,9 @@ use async_trait::async_trait;
 use datafusion::common::{DFSchema, ParamValues};
 use datafusion::logical_expr::{EmptyRelation, LogicalPlan};
 use datafusion::prelude::SessionContext;
-use datafusion::sql::sqlparser::ast::{Set, Statement};
+use datafusion::sql::sqlparser::ast::{
+    visit_expressions, visit_relations, BinaryOperator, Expr, ObjectName, Set, Statement, Value,
+};
 use datafusion_postgres::hooks::{HookClient, QueryHook};
 use datafusion_postgres::pgwire::api::results::{Response, Tag};
 use datafusion_postgres::pgwire::api::ClientInfo;
@@ -32,19 +38,24 @@ use crate::sqlstate;
 /// The session setting, as clients spell it.
 pub const SETTING: &str = "groundtruth.freshness_notices";
 
-/// Relations over recorded data: a query mentioning none of them gets no notice.
+/// Words in the names of the relations over recorded data (`resources`, `resources_at`,
+/// `resource_versions`, `changes`, `drift`, `drift_at`, `drift_history`,
+/// `attribute_drift_history`, `identity_links`, `relations`, `relation_changes`, `scrapes`):
+/// a query reading none of them, and nothing in the stored schemas, gets no notice.
 const RECORDED: &[&str] = &[
-    "resources",
-    "resource_versions",
+    "resource",
     "changes",
     "drift",
     "identity_links",
-    "relations",
-    "relation_changes",
-    "named_query",
+    "relation",
     "scrapes",
-    "storage.",
 ];
+
+/// Schemas whose every table is recorded data.
+const RECORDED_SCHEMAS: &[&str] = &["storage", "internals"];
+
+/// Columns that name a source.
+const SOURCE_COLUMNS: &[&str] = &["source", "declared_source", "live_source"];
 
 /// How long one reading of the `freshness` view is reused: queries come faster than sources
 /// change state, and reading it aggregates the scrape log.
@@ -122,14 +133,11 @@ impl FreshnessNotices {
         warnings
     }
 
-    /// The notice for a query with text `sql`, if it reads a stale or failed source.
-    pub async fn notice_for(&self, sql: &str) -> Option<PgWireBackendMessage> {
-        let lowered = sql.to_ascii_lowercase();
-        if !RECORDED.iter().any(|name| lowered.contains(name)) {
-            return None;
-        }
+    /// The notice for a query made of `statements`, if it reads a stale or failed source.
+    pub async fn notice_for(&self, statements: &[&Statement]) -> Option<PgWireBackendMessage> {
+        let reads = Reads::of(statements)?;
         let warnings = self.warnings().await;
-        let lines = pick(&warnings, sql);
+        let lines = reads.pick(&warnings);
         (!lines.is_empty()).then(|| {
             PgWireBackendMessage::NoticeResponse(NoticeResponse::from(ErrorInfo::new(
                 "WARNING".to_string(),
@@ -143,26 +151,107 @@ impl FreshnessNotices {
 /// SQLSTATE class 01, warning.
 const WARNING_CODE: &str = "01000";
 
-/// The warnings that concern `sql`: those of the sources it names as literals when it filters
-/// on a source column, else every warning.
-fn pick<'a>(warnings: &'a [(String, String)], sql: &str) -> Vec<&'a str> {
-    let filtered = mentions_a_source_filter(sql);
-    warnings
-        .iter()
-        .filter(|(source, _)| {
-            !filtered || sql.contains(&format!("'{}'", source.replace('\'', "''")))
-        })
-        .map(|(_, text)| text.as_str())
-        .collect()
+/// The sources a query reads recorded data of.
+#[derive(Debug, PartialEq)]
+enum Reads {
+    /// Only these: the query filters a source column on them.
+    Named(BTreeSet<String>),
+    /// Every source.
+    All,
 }
 
-/// Whether the query filters on a source column by literal (`source = '...'`,
-/// `source IN ('...')`), so only the named sources matter.
-fn mentions_a_source_filter(sql: &str) -> bool {
-    let lowered = sql.to_ascii_lowercase();
-    ["source =", "source=", "source in"]
+impl Reads {
+    /// What `statements` read, or `None` when they read no recorded data.
+    fn of(statements: &[&Statement]) -> Option<Self> {
+        let mut recorded = false;
+        let mut named: Option<BTreeSet<String>> = None;
+        for statement in statements {
+            let _ = visit_relations(*statement, |relation| {
+                recorded |= is_recorded(relation);
+                ControlFlow::<()>::Continue(())
+            });
+            let _ = visit_expressions(*statement, |expression| {
+                if let Some(sources) = source_filter(expression) {
+                    named.get_or_insert_with(BTreeSet::new).extend(sources);
+                }
+                ControlFlow::<()>::Continue(())
+            });
+        }
+        recorded.then(|| named.map_or(Reads::All, Reads::Named))
+    }
+
+    /// The warning lines of the sources read.
+    fn pick<'a>(&self, warnings: &'a [(String, String)]) -> Vec<&'a str> {
+        warnings
+            .iter()
+            .filter(|(source, _)| match self {
+                Reads::All => true,
+                Reads::Named(sources) => sources.contains(source),
+            })
+            .map(|(_, text)| text.as_str())
+            .collect()
+    }
+}
+
+/// Whether `relation` holds recorded data.
+fn is_recorded(relation: &ObjectName) -> bool {
+    let parts: Vec<String> = relation
+        .0
         .iter()
-        .any(|pattern| lowered.contains(pattern))
+        .map(|part| part.to_string().trim_matches('"').to_ascii_lowercase())
+        .collect();
+    let Some(table) = parts.last() else {
+        return false;
+    };
+    let in_recorded_schema =
+        parts.len() > 1 && RECORDED_SCHEMAS.contains(&parts[parts.len() - 2].as_str());
+    in_recorded_schema || RECORDED.iter().any(|word| table.contains(word))
+}
+
+/// The sources `expression` keeps when it is a filter of a source column on string literals
+/// (`source = 'x'`, `'x' = l.live_source`, `source IN ('x', 'y')`).
+fn source_filter(expression: &Expr) -> Option<Vec<String>> {
+    match expression {
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Eq,
+            right,
+        } => match (is_source_column(left), is_source_column(right)) {
+            (true, false) => Some(vec![string_literal(right)?]),
+            (false, true) => Some(vec![string_literal(left)?]),
+            _ => None,
+        },
+        Expr::InList {
+            expr,
+            list,
+            negated: false,
+        } if is_source_column(expr) => list.iter().map(string_literal).collect(),
+        _ => None,
+    }
+}
+
+fn is_source_column(expression: &Expr) -> bool {
+    let name = match expression {
+        Expr::Identifier(identifier) => identifier,
+        Expr::CompoundIdentifier(parts) => match parts.last() {
+            Some(last) => last,
+            None => return false,
+        },
+        _ => return false,
+    };
+    SOURCE_COLUMNS
+        .iter()
+        .any(|column| name.value.eq_ignore_ascii_case(column))
+}
+
+fn string_literal(expression: &Expr) -> Option<String> {
+    match expression {
+        Expr::Value(value) => match &value.value {
+            Value::SingleQuotedString(text) => Some(text.clone()),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 /// The value a `SET groundtruth.freshness_notices` gives, if the statement is one.
@@ -300,18 +389,71 @@ mod tests {
         );
     }
 
+    fn reads(sql: &str) -> Option<Reads> {
+        let statements = Parser::parse_sql(&PostgreSqlDialect {}, sql).unwrap();
+        Reads::of(&statements.iter().collect::<Vec<_>>())
+    }
+
+    fn named(sources: &[&str]) -> Option<Reads> {
+        Some(Reads::Named(
+            sources.iter().map(|s| s.to_string()).collect(),
+        ))
+    }
+
     #[test]
-    fn warnings_follow_the_sources_a_query_names() {
+    fn a_query_reads_the_sources_it_filters_on_else_every_source() {
+        assert_eq!(reads("SELECT count(*) FROM drift"), Some(Reads::All));
+        assert_eq!(
+            reads("SELECT * FROM resources WHERE source = 'tf' AND kind = 'aws_instance'"),
+            named(&["tf"])
+        );
+        assert_eq!(
+            reads(
+                "SELECT * FROM drift d WHERE 'aws' = d.live_source \
+                 OR declared_source IN ('tf', 'cfn')"
+            ),
+            named(&["aws", "cfn", "tf"])
+        );
+        assert_eq!(
+            reads("SELECT * FROM drift_at(now() - INTERVAL '1 day') WHERE live_source = 'k8s'"),
+            named(&["k8s"])
+        );
+        assert_eq!(reads("SELECT * FROM storage.versions"), Some(Reads::All));
+        assert_eq!(
+            reads("SELECT * FROM changes(now() - INTERVAL '1 day', now())"),
+            Some(Reads::All)
+        );
+        // Text is not a filter: a literal elsewhere, or a source column compared with a column.
+        assert_eq!(
+            reads(
+                "SELECT 'source = ''tf''' AS note, * FROM resources r \
+                 JOIN scrapes s ON s.source = r.source"
+            ),
+            Some(Reads::All)
+        );
+        assert_eq!(
+            reads("SELECT * FROM resources WHERE source NOT IN ('tf')"),
+            Some(Reads::All)
+        );
+        // Freshness itself and the catalog read no recorded data.
+        assert_eq!(reads("SELECT * FROM sources WHERE source = 'tf'"), None);
+        assert_eq!(reads("SELECT * FROM freshness"), None);
+        assert_eq!(reads("SELECT * FROM pg_catalog.pg_class"), None);
+        assert_eq!(reads("SELECT 1"), None);
+    }
+
+    #[test]
+    fn warnings_follow_the_sources_read() {
         let warnings = vec![
             ("aws".to_string(), "source 'aws' is stale".to_string()),
             ("tf".to_string(), "source 'tf' failed".to_string()),
         ];
-        assert_eq!(pick(&warnings, "SELECT count(*) FROM drift").len(), 2);
+        assert_eq!(Reads::All.pick(&warnings).len(), 2);
         assert_eq!(
-            pick(&warnings, "SELECT * FROM resources WHERE source = 'tf'"),
+            named(&["tf"]).unwrap().pick(&warnings),
             vec!["source 'tf' failed"]
         );
-        assert!(pick(&warnings, "SELECT * FROM resources WHERE source IN ('k8s')").is_empty());
+        assert!(named(&["k8s"]).unwrap().pick(&warnings).is_empty());
     }
 
     #[test]

@@ -63,15 +63,6 @@ async fn prepare_descriptions(sql: &str, descriptions: &CatalogDescriptions) -> 
     Ok(())
 }
 
-/// The statements as SQL text, for the text-level freshness check.
-fn printed(statements: &[Prepared]) -> String {
-    statements
-        .iter()
-        .map(|statement| statement.statement().to_string())
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
 fn api_error(error: impl std::error::Error + Send + Sync + 'static) -> PgWireError {
     PgWireError::ApiError(Box::new(error))
 }
@@ -117,12 +108,13 @@ pub struct StatementHandler {
     cluster: Option<Arc<ClusterClient>>,
 }
 
-/// Send the freshness notice for the statements `sql` gives first, when the session wants
-/// notices and the query reads a stale or failed source.
+/// Send the freshness notice for `statements` (as rewritten, so a named query's expansion
+/// names the tables it reads), when the session wants notices and the query reads a stale or
+/// failed source.
 async fn send_notice<C>(
     notices: &FreshnessNotices,
     client: &mut C,
-    sql: impl FnOnce() -> String,
+    statements: &[&Statement],
 ) -> PgWireResult<()>
 where
     C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
@@ -131,8 +123,7 @@ where
     if !freshness_notice::enabled(client) {
         return Ok(());
     }
-    // The rewritten statements, so a named query's expansion names the tables it reads.
-    if let Some(notice) = notices.notice_for(&sql()).await {
+    if let Some(notice) = notices.notice_for(statements).await {
         client.send(notice).await?;
     }
     Ok(())
@@ -249,9 +240,11 @@ impl StatementHandler {
                     .map_err(api_error)?,
             };
             let format = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
-            responses.push(Response::Query(
+            let schema = frame.schema().as_arrow().clone();
+            let response = Response::Query(
                 df::encode_dataframe(frame, &Format::UnifiedText, Some(format)).await?,
-            ));
+            );
+            responses.push(json_columns::in_response(response, &schema));
         }
         Ok(responses)
     }
@@ -274,7 +267,8 @@ impl SimpleQueryHandler for StatementHandler {
         self.metrics
             .observe_query(within(deadline, async {
                 let statements = self.parser.statements.prepare(query).await?;
-                send_notice(&self.notices, client, || printed(&statements)).await?;
+                let parsed: Vec<&Statement> = statements.iter().map(Prepared::statement).collect();
+                send_notice(&self.notices, client, &parsed).await?;
                 if let [statement] = statements.as_slice() {
                     if let Some(copy) = CopyOut::from_statement(statement.statement())? {
                         let query = statement.part(|_| copy.query().clone());
@@ -288,9 +282,7 @@ impl SimpleQueryHandler for StatementHandler {
                 let responses = self.run(&context, client, statements).await?;
                 Ok(responses
                     .into_iter()
-                    .map(|response| {
-                        json_columns::in_response(self.limits.apply(response, deadline))
-                    })
+                    .map(|response| self.limits.apply(response, deadline))
                     .collect())
             }))
             .await
@@ -323,10 +315,9 @@ impl ExtendedQueryHandler for StatementHandler {
             .timeout_for(client)
             .map(|timeout| Instant::now() + timeout);
         let service = self.service();
-        send_notice(&self.notices, client, || {
-            portal.statement.statement.0.clone()
-        })
-        .await?;
+        if let Some((statement, _)) = &portal.statement.statement.1 {
+            send_notice(&self.notices, client, &[statement]).await?;
+        }
         let response = self
             .metrics
             .observe_query(within(
@@ -334,9 +325,11 @@ impl ExtendedQueryHandler for StatementHandler {
                 ExtendedQueryHandler::do_query(service.as_ref(), client, portal, max_rows),
             ))
             .await?;
-        Ok(json_columns::in_response(
-            self.limits.apply(response, deadline),
-        ))
+        let response = self.limits.apply(response, deadline);
+        Ok(match &portal.statement.statement.1 {
+            Some((_, plan)) => json_columns::in_response(response, plan.schema().as_arrow()),
+            None => response,
+        })
     }
 }
 
@@ -366,7 +359,7 @@ impl QueryParser for TimeTravelParser {
         let Some(prepared) = statements.into_iter().next() else {
             return Ok(None);
         };
-        // The text is kept for the freshness notice and logs; it is never parsed again.
+        // The text is kept for logs and clients that ask for it; it is never parsed again.
         let text = prepared.statement().to_string();
         let statement = prepared.statement().clone();
         for hook in &self.hooks {
@@ -390,8 +383,10 @@ impl QueryParser for TimeTravelParser {
         statement: &Self::Statement,
         column_format: Option<&Format>,
     ) -> PgWireResult<Vec<FieldInfo>> {
-        self.inner
-            .get_result_schema(statement, column_format)
-            .map(json_columns::describe)
+        let fields = self.inner.get_result_schema(statement, column_format)?;
+        Ok(match &statement.1 {
+            Some((_, plan)) => json_columns::describe(fields, plan.schema().as_arrow()),
+            None => fields,
+        })
     }
 }
