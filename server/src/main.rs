@@ -217,9 +217,11 @@ fn log_filter() -> tracing_subscriber::EnvFilter {
 
 /// The stack of every thread the process starts that does not choose its own (tokio's
 /// workers and blocking pool, the runtimes Ballista's scheduler and executors build).
-/// Turning a plan into protobuf and back recurses once per plan node, and `drift_at(T)`'s
-/// plan is hundreds of nodes deep: on a debug build a Ballista scheduler overflowed std's
-/// default 2 MiB and aborted (4 MiB was enough); this leaves room for configured link rules.
+/// Turning a plan into protobuf and back recurses through every level of the plan, and
+/// `drift_at(T)`'s has hundreds of nodes, dozens of levels deep: on a debug build a Ballista
+/// scheduler overflowed std's default 2 MiB and aborted (4 MiB was enough); this leaves room
+/// for configured link rules. (Child processes inherit the variable; only Rust programs read
+/// it.)
 const THREAD_STACK_BYTES: usize = 16 * 1024 * 1024;
 
 fn main() -> std::process::ExitCode {
