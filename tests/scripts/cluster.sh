@@ -38,6 +38,7 @@ fail() { echo "cluster: $1"; for log in "$WORK"/*.err; do echo "== $log"; tail -
 DEMO_PORT=$(free_port)
 "$BIN" demo --store "$WORK/store" --listen "127.0.0.1:$DEMO_PORT" > "$WORK/demo.out" 2> "$WORK/demo.err" &
 DEMO_PID=$!
+PIDS+=($DEMO_PID)
 scraped=0
 for _ in $(seq 240); do
   if [ "$(psql -X -A -t -h 127.0.0.1 -p "$DEMO_PORT" -U cluster -d groundtruth \
@@ -48,6 +49,7 @@ done
 [ "$scraped" -eq 1 ] || fail "demo did not write its history within 120 s"
 kill -TERM "$DEMO_PID"
 wait "$DEMO_PID" || fail "demo did not stop cleanly"
+PIDS=()
 
 printf 'store = "%s"\n' "$WORK/store" > "$WORK/store.toml"
 gt() { "$BIN" --config "$WORK/store.toml" "$@"; }
