@@ -18,51 +18,28 @@
 //! JOIN ...` stays JSON; an expression computed from a JSON column has the type its function
 //! gives (text for `attrs->>'x'`), as in PostgreSQL.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, FieldRef};
+use arrow_schema::extension::{ExtensionType, Json};
 use datafusion::common::Result;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::planner::TypePlanner;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast;
 
-/// The Arrow field metadata key naming a field's extension type.
-pub const EXTENSION_NAME_KEY: &str = "ARROW:extension:name";
-
-/// The Arrow field metadata key holding an extension type's parameters.
-pub const EXTENSION_METADATA_KEY: &str = "ARROW:extension:metadata";
-
-/// The canonical Arrow extension type of JSON text.
-pub const JSON_EXTENSION: &str = "arrow.json";
-
 /// Whether `field` holds JSON (its extension type is `arrow.json`).
 pub fn is_json(field: &Field) -> bool {
-    field
-        .metadata()
-        .get(EXTENSION_NAME_KEY)
-        .is_some_and(|name| name == JSON_EXTENSION)
+    field.extension_type_name() == Some(Json::NAME)
 }
 
-/// `field` typed as JSON (its text data type kept).
-pub fn as_json(field: Field) -> Field {
-    let mut metadata = field.metadata().clone();
-    metadata.extend(json_metadata());
-    field.with_metadata(metadata)
-}
-
-/// A nullable JSON field named `name`, stored as `data_type` (a text type).
+/// A nullable JSON field named `name`, stored as `data_type`.
+///
+/// # Panics
+/// When `data_type` is not a text type (`Utf8`, `LargeUtf8`, `Utf8View`): callers pass a
+/// constant.
 pub fn json_field(name: &str, data_type: DataType) -> Field {
-    as_json(Field::new(name, data_type, true))
-}
-
-/// The extension metadata of JSON; the parameters are empty, as the canonical type defines.
-fn json_metadata() -> HashMap<String, String> {
-    HashMap::from([
-        (EXTENSION_NAME_KEY.to_string(), JSON_EXTENSION.to_string()),
-        (EXTENSION_METADATA_KEY.to_string(), String::new()),
-    ])
+    Field::new(name, data_type, true).with_extension_type(Json::default())
 }
 
 /// Plans the SQL types `json` and `jsonb` to JSON-typed text, and any other type with the
@@ -198,8 +175,9 @@ mod tests {
     fn json_fields_are_canonical_arrow_json() {
         let field = json_field("attrs", DataType::Utf8);
         assert!(is_json(&field));
-        assert_eq!(field.metadata()[EXTENSION_METADATA_KEY], "");
+        assert_eq!(field.extension_type_name(), Some("arrow.json"));
+        assert_eq!(field.extension_type_metadata(), Some(""));
+        assert!(field.try_extension_type::<Json>().is_ok());
         assert!(!is_json(&Field::new("attrs", DataType::Utf8, true)));
-        assert_eq!(as_json(field.clone()), field);
     }
 }

@@ -198,7 +198,8 @@ fn is_recorded(relation: &ObjectName) -> bool {
     let parts: Vec<String> = relation
         .0
         .iter()
-        .map(|part| part.to_string().trim_matches('"').to_ascii_lowercase())
+        .filter_map(|part| part.as_ident())
+        .map(|ident| ident.value.to_ascii_lowercase())
         .collect();
     let Some(table) = parts.last() else {
         return false;
