@@ -51,6 +51,15 @@ pub trait Source: Send + Sync + std::fmt::Debug {
 
     /// Observe the current state.
     async fn scrape(&self, context: &ScrapeContext) -> Result<Observation>;
+
+    /// The parse half of [`Source::scrape`], for sources that read content (files, or a
+    /// command's standard output as one file): what `scrape` runs once the content is read,
+    /// run here on content already in memory, on the calling thread. `None` for sources that
+    /// observe an API. The parser fuzzer (`ingest/tests/parser_fuzz.rs`) calls it millions of
+    /// times, with no disk, process or thread pool between it and the parser.
+    fn parse_content(&self, _files: Vec<InputFile>) -> Option<Result<Observation>> {
+        None
+    }
 }
 
 /// The scrape of a file-reading source: read the input's accepted files, stop if the scrape

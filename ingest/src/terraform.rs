@@ -247,18 +247,21 @@ pub fn parse_json(path: &std::path::Path, bytes: &[u8]) -> crate::error::Result<
     })
 }
 
-/// Run a CPU-bound parse off the async runtime; a state or plan may be many megabytes.
-pub async fn parse_blocking<T: Send + 'static>(
-    path: std::path::PathBuf,
-    parse: impl FnOnce(&std::path::Path) -> crate::error::Result<T> + Send + 'static,
-) -> crate::error::Result<T> {
-    let reported = path.clone();
-    tokio::task::spawn_blocking(move || parse(&path))
-        .await
-        .map_err(|error| crate::error::IngestError::Invalid {
-            path: reported,
-            message: format!("parsing stopped: {error}"),
-        })?
+/// The one file a state or plan source reads. More or none is an error naming the location,
+/// `expected` ("Terraform state file") and what was found (`found` objects: "objects").
+pub fn only_file(
+    location: std::path::PathBuf,
+    mut files: Vec<crate::input::InputFile>,
+    expected: &str,
+    found: &str,
+) -> crate::error::Result<crate::input::InputFile> {
+    if files.len() != 1 {
+        return Err(crate::error::IngestError::Invalid {
+            path: location,
+            message: format!("expected one {expected}, found {} {found}", files.len()),
+        });
+    }
+    Ok(files.remove(0))
 }
 
 /// The ARN of an AWS resource, when its attributes give or imply it.

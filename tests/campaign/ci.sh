@@ -3,7 +3,7 @@
 # Parts 2 and 3 are cargo tests and already ran in `cargo test`: the object-store fault
 # campaigns on a local store and on moto's S3 (ingest/tests/store_faults.rs, seconds each),
 # panic containment (tests/tests/panic_containment.rs, store_faults.rs) and parser fuzzing
-# for 2 s per parser (tests/tests/parser_fuzz.rs).
+# for 2 s per parser (ingest/tests/parser_fuzz.rs).
 # Here: part 1, 10 crash rounds (about 2 min), and part 4, pgbench at 16 clients for 10 s.
 # The long runs and their figures: RELIABILITY.md, "The reliability campaign".
 set -euo pipefail

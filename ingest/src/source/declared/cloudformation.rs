@@ -41,11 +41,12 @@ use std::collections::BTreeMap;
 use groundtruth_engine::canonical;
 use groundtruth_engine::model::{Layer, Observation, ObservedResource};
 use serde_json::{Map, Value};
+use tokio_util::sync::CancellationToken;
 
 use crate::error::{IngestError, Result};
 use crate::identity::{self, LIVE_KIND_LABEL, LIVE_NAME_LABEL};
 use crate::input::{self, Input, InputFile};
-use crate::source::{ScrapeContext, Source};
+use crate::source::{read_and_parse, ScrapeContext, Source};
 
 /// Kind of a template parameter.
 pub const PARAMETER_KIND: &str = "cloudformation_parameter";
@@ -112,27 +113,37 @@ impl Source for CloudFormationSource {
     }
 
     async fn scrape(&self, context: &ScrapeContext) -> Result<Observation> {
-        let files = self
-            .input
-            .read(|relative| input::has_extension(relative, TEMPLATE_EXTENSIONS))
-            .await?;
-        if context.cancel.is_cancelled() {
-            return Err(IngestError::Cancelled {
-                source_name: self.name.clone(),
-            });
-        }
+        // Templates can be many megabytes: read_and_parse parses off the async runtime.
+        read_and_parse(
+            &self.name,
+            &self.input,
+            |relative| input::has_extension(relative, TEMPLATE_EXTENSIONS),
+            context,
+            self.parser(context.cancel.clone()),
+        )
+        .await
+    }
+
+    fn parse_content(&self, files: Vec<InputFile>) -> Option<Result<Observation>> {
+        Some(self.parser(CancellationToken::new())(files))
+    }
+}
+
+impl CloudFormationSource {
+    /// The parse half of a scrape: every template that was read, checking `cancel` between
+    /// templates.
+    fn parser(
+        &self,
+        cancel: CancellationToken,
+    ) -> impl FnOnce(Vec<InputFile>) -> Result<Observation> + Send + 'static {
         let stack_name = self.stack_name.clone();
-        let cancel = context.cancel.clone();
         let source_name = self.name.clone();
-        // Templates can be many megabytes; parse off the async runtime.
-        tokio::task::spawn_blocking(move || {
+        move |files| {
             let mut resources = Vec::new();
             let mut warnings = Vec::new();
             for file in &files {
                 if cancel.is_cancelled() {
-                    return Err(IngestError::Cancelled {
-                        source_name: source_name.clone(),
-                    });
+                    return Err(IngestError::Cancelled { source_name });
                 }
                 let template = parse_file(file)?;
                 template_resources(
@@ -144,12 +155,7 @@ impl Source for CloudFormationSource {
                 )?;
             }
             Ok(finish(resources, warnings))
-        })
-        .await
-        .map_err(|error| IngestError::Invalid {
-            path: self.input.location().display_path(),
-            message: format!("template parsing task failed: {error}"),
-        })?
+        }
     }
 }
 

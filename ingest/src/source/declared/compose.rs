@@ -132,10 +132,21 @@ impl Source for ComposeSource {
     }
 
     async fn scrape(&self, context: &ScrapeContext) -> Result<Observation> {
+        read_and_parse(&self.name, &self.input, is_read, context, self.parser()).await
+    }
+
+    fn parse_content(&self, files: Vec<InputFile>) -> Option<Result<Observation>> {
+        Some(self.parser()(files))
+    }
+}
+
+impl ComposeSource {
+    /// The parse half of a scrape: the compose files (and `.env` files) that were read.
+    fn parser(&self) -> impl FnOnce(Vec<InputFile>) -> Result<Observation> + Send + 'static {
         let location = self.input.location().display_path();
         let project = self.project.clone();
         let variables = self.variables.clone();
-        read_and_parse(&self.name, &self.input, is_read, context, move |files| {
+        move |files| {
             // An empty scrape would read as "every service was deleted".
             let single_file = files.len() == 1 && location.is_file();
             if !single_file && !files.iter().any(|file| is_compose_file(&file.relative)) {
@@ -145,8 +156,7 @@ impl Source for ComposeSource {
                 });
             }
             parse_files(&files, project.as_deref(), &variables, single_file)
-        })
-        .await
+        }
     }
 }
 

@@ -84,6 +84,10 @@ impl Source for FlagdSource {
         })
         .await
     }
+
+    fn parse_content(&self, files: Vec<InputFile>) -> Option<Result<Observation>> {
+        Some(parse_files(&files))
+    }
 }
 
 /// Every flag of every file, sorted by key, first definition kept.

@@ -104,6 +104,10 @@ impl Source for KubernetesManifestsSource {
         )
         .await
     }
+
+    fn parse_content(&self, files: Vec<InputFile>) -> Option<Result<Observation>> {
+        Some(parse_files(&files))
+    }
 }
 
 /// Every object of every file, sorted by identity, first occurrence kept.

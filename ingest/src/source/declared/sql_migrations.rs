@@ -292,6 +292,10 @@ impl Source for SqlMigrationsSource {
         })
         .await
     }
+
+    fn parse_content(&self, files: Vec<InputFile>) -> Option<Result<Observation>> {
+        Some(fold_files(&files, self.layout))
+    }
 }
 
 #[cfg(test)]

@@ -42,7 +42,7 @@ use serde_json::{json, Map, Value};
 
 use crate::error::{IngestError, Result};
 use crate::input::{self, Input, InputFile};
-use crate::source::{ScrapeContext, Source};
+use crate::source::{read_and_parse, ScrapeContext, Source};
 use crate::terraform::{self, OUTPUT_KIND};
 
 /// Kind of a `module` call.
@@ -103,21 +103,35 @@ impl Source for TerraformHclSource {
 
     async fn scrape(&self, context: &ScrapeContext) -> Result<Observation> {
         // Subdirectories hold other modules: read too, for the local module calls.
-        let files = self.input.read(is_configuration_file).await?;
-        if files.is_empty() {
-            // An empty scrape would record every declared resource as deleted.
-            return Err(IngestError::Invalid {
-                path: self.input.location().display_path(),
-                message: "no .tf or .tf.json files found".to_string(),
-            });
+        read_and_parse(
+            &self.name,
+            &self.input,
+            is_configuration_file,
+            context,
+            self.parser(),
+        )
+        .await
+    }
+
+    fn parse_content(&self, files: Vec<InputFile>) -> Option<Result<Observation>> {
+        Some(self.parser()(files))
+    }
+}
+
+impl TerraformHclSource {
+    /// The parse half of a scrape: every configuration file that was read.
+    fn parser(&self) -> impl FnOnce(Vec<InputFile>) -> Result<Observation> + Send + 'static {
+        let location = self.input.location().display_path();
+        move |files| {
+            if files.is_empty() {
+                // An empty scrape would record every declared resource as deleted.
+                return Err(IngestError::Invalid {
+                    path: location,
+                    message: "no .tf or .tf.json files found".to_string(),
+                });
+            }
+            parse_files(&files)
         }
-        if context.cancel.is_cancelled() {
-            return Err(IngestError::Cancelled {
-                source_name: self.name.clone(),
-            });
-        }
-        let reported = files[0].path.clone();
-        terraform::parse_blocking(reported, move |_| parse_files(&files)).await
     }
 }
 

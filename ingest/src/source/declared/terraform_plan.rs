@@ -26,9 +26,9 @@ use groundtruth_engine::model::{Layer, Observation, ObservedResource};
 use serde_json::{json, Map, Value};
 
 use crate::error::{IngestError, Result};
-use crate::input::{self, Input};
+use crate::input::{self, Input, InputFile};
 use crate::source::declared::terraform_state::module_instances;
-use crate::source::{ScrapeContext, Source};
+use crate::source::{read_and_parse, ScrapeContext, Source};
 use crate::terraform::{self, UNKNOWN_VALUE};
 
 /// Kind given to the changes Terraform saw made outside it (`resource_drift`).
@@ -66,27 +66,34 @@ impl Source for TerraformPlanSource {
     }
 
     async fn scrape(&self, context: &ScrapeContext) -> Result<Observation> {
-        let mut files = self
-            .input
-            .read(|relative| input::has_extension(relative, &["json"]))
-            .await?;
-        if files.len() != 1 {
-            return Err(IngestError::Invalid {
-                path: self.input.location().display_path(),
-                message: format!(
-                    "expected one `terraform show -json` plan file, found {} .json files",
-                    files.len()
-                ),
-            });
+        read_and_parse(
+            &self.name,
+            &self.input,
+            |relative| input::has_extension(relative, &["json"]),
+            context,
+            self.parser(),
+        )
+        .await
+    }
+
+    fn parse_content(&self, files: Vec<InputFile>) -> Option<Result<Observation>> {
+        Some(self.parser()(files))
+    }
+}
+
+impl TerraformPlanSource {
+    /// The parse half of a scrape: the one plan file that was read.
+    fn parser(&self) -> impl FnOnce(Vec<InputFile>) -> Result<Observation> + Send + 'static {
+        let location = self.input.location().display_path();
+        move |files| {
+            let file = terraform::only_file(
+                location,
+                files,
+                "`terraform show -json` plan file",
+                ".json files",
+            )?;
+            parse_plan(&file.path, &file.bytes)
         }
-        let file = files.remove(0);
-        if context.cancel.is_cancelled() {
-            return Err(IngestError::Cancelled {
-                source_name: self.name.clone(),
-            });
-        }
-        terraform::parse_blocking(file.path.clone(), move |path| parse_plan(path, &file.bytes))
-            .await
     }
 }
 

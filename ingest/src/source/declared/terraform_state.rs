@@ -22,8 +22,8 @@ use groundtruth_engine::model::{Observation, ObservedResource};
 use serde_json::{Map, Value};
 
 use crate::error::{IngestError, Result};
-use crate::input::{Input, InputLimits, InputLocation};
-use crate::source::{ScrapeContext, Source};
+use crate::input::{Input, InputFile, InputLimits, InputLocation};
+use crate::source::{read_and_parse, ScrapeContext, Source};
 use crate::terraform;
 
 /// Largest state file accepted. Real states of thousands of resources stay in the tens of
@@ -89,26 +89,22 @@ impl Source for TerraformStateSource {
                 });
             }
         }
-        let mut files = self.input.read(|_| true).await?;
-        if files.len() != 1 {
-            return Err(IngestError::Invalid {
-                path: location.display_path(),
-                message: format!(
-                    "expected one Terraform state file, found {} objects",
-                    files.len()
-                ),
-            });
+        read_and_parse(&self.name, &self.input, |_| true, context, self.parser()).await
+    }
+
+    fn parse_content(&self, files: Vec<InputFile>) -> Option<Result<Observation>> {
+        Some(self.parser()(files))
+    }
+}
+
+impl TerraformStateSource {
+    /// The parse half of a scrape: the one state file that was read.
+    fn parser(&self) -> impl FnOnce(Vec<InputFile>) -> Result<Observation> + Send + 'static {
+        let location = self.input.location().display_path();
+        move |files| {
+            let file = terraform::only_file(location, files, "Terraform state file", "objects")?;
+            parse_state(&file.path, &file.bytes)
         }
-        let file = files.remove(0);
-        if context.cancel.is_cancelled() {
-            return Err(IngestError::Cancelled {
-                source_name: self.name.clone(),
-            });
-        }
-        terraform::parse_blocking(file.path.clone(), move |path| {
-            parse_state(path, &file.bytes)
-        })
-        .await
     }
 }
 

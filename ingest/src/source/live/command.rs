@@ -38,6 +38,7 @@ use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::error::{IngestError, Result};
+use crate::input::InputFile;
 use crate::source::{ScrapeContext, Source};
 
 /// Largest stdout accepted by default: 64 MiB.
@@ -691,6 +692,18 @@ impl Source for CommandSource {
                 path: self.display_path(),
                 message: format!("parsing task failed: {error}"),
             })?
+    }
+
+    /// The content is the command's standard output, as one file.
+    fn parse_content(&self, mut files: Vec<InputFile>) -> Option<Result<Observation>> {
+        Some(match (&self.mapping, files.len()) {
+            (Err(message), _) => Err(IngestError::Config(message.clone())),
+            (Ok(mapping), 1) => parse_output(&self.display_path(), &files.remove(0).bytes, mapping),
+            (Ok(_), count) => Err(IngestError::Invalid {
+                path: self.display_path(),
+                message: format!("a command has one standard output, given {count} files"),
+            }),
+        })
     }
 }
 

@@ -1051,6 +1051,14 @@ impl Source for KubernetesApiSource {
             _ => self.scrape_api(context).await,
         }
     }
+
+    /// `kubectl -o json` files, when the source reads files rather than an API server.
+    fn parse_content(&self, files: Vec<InputFile>) -> Option<Result<Observation>> {
+        match &self.target {
+            Target::File(_) => Some(parse_kubectl_files(&files, &self.filter, &self.namespaces)),
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]
