@@ -39,6 +39,8 @@ pub mod codes {
     pub const PROGRAM_LIMIT_EXCEEDED: &str = "54000";
     /// idle_session_timeout (a session idle longer than `idle_session_timeout` is closed)
     pub const IDLE_SESSION_TIMEOUT: &str = "57P05";
+    /// protocol_violation (a client message the wire decoder cannot read)
+    pub const PROTOCOL_VIOLATION: &str = "08P01";
     /// internal_error
     pub const INTERNAL: &str = "XX000";
 }

@@ -13,7 +13,7 @@
 //! Knobs (environment): `FUZZ_SECONDS` per target (default 2, so CI is short), `FUZZ_EXECS`
 //! per target (with `FUZZ_SECONDS` unset, the run stops at this count instead of a time),
 //! `FUZZ_SEED` (default fixed, so CI is repeatable), `FUZZ_THREADS` (default: every core),
-//! `FUZZ_TARGETS` (comma-separated names, default all), `FUZZ_RSS_LIMIT_MB` (default 512: the
+//! `FUZZ_TARGETS` (comma-separated names, run in that order; default all), `FUZZ_RSS_LIMIT_MB` (default 512: the
 //! run fails when the process's peak resident memory exceeds it). `tests/campaign/fuzz.sh`
 //! runs it long. A finding (a panic, an input over [`SLOW_INPUT`], a disagreement with the
 //! scrape path) is saved under `target/parser-fuzz-findings/` and fails the test; an input
@@ -607,7 +607,8 @@ fn parsers_never_panic_hang_or_crawl_on_mutated_input() {
             .map(|name| name.trim().to_string())
             .collect()
     });
-    let targets: Vec<Target> = targets()
+    // Targets run in the order FUZZ_TARGETS lists them (the slowest first balances a long run).
+    let mut targets: Vec<Target> = targets()
         .into_iter()
         .filter(|target| {
             wanted
@@ -615,6 +616,9 @@ fn parsers_never_panic_hang_or_crawl_on_mutated_input() {
                 .is_none_or(|names| names.iter().any(|name| name == target.name))
         })
         .collect();
+    if let Some(names) = &wanted {
+        targets.sort_by_key(|target| names.iter().position(|name| name == target.name));
+    }
     assert!(!targets.is_empty(), "FUZZ_TARGETS names no target");
 
     // Quiet panics (a parser's panic is a finding, reported below), keeping where it was.

@@ -336,12 +336,27 @@ async fn serve_connection(
         handlers,
         Arc::clone(&activity),
     ));
+    let session = panic_containment::contain_connection(pgwire::tokio::process_socket(
+        socket, tls, connection,
+    ));
     tokio::select! {
-        result = pgwire::tokio::process_socket(socket, tls, connection) => {
-            if let Err(error) = result {
-                tracing::debug!(%peer, %error, "connection ended with an error");
+        result = session => match result {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::debug!(%peer, %error, "connection ended with an error"),
+            Err(panic) => {
+                use std::io::Write;
+                tracing::warn!(%peer, %panic, "closing a connection whose message the protocol decoder could not read");
+                if !activity.is_secure() {
+                    // The decoder panicked while reading: nothing of pgwire's is being written.
+                    let _ = (&alarm).write_all(&connection_refusal::error_response(
+                        sqlstate::codes::PROTOCOL_VIOLATION,
+                        "terminating connection: the server could not decode a message from \
+                         this client (protocol violation)",
+                    ));
+                }
+                let _ = alarm.shutdown(std::net::Shutdown::Both);
             }
-        }
+        },
         expired = activity.expired(startup, idle) => {
             use std::io::Write;
             match expired {

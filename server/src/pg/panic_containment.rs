@@ -3,6 +3,10 @@
 //! every other connection go on, and the process stays up. Panics are caught around the
 //! handler and around the row stream (rows are produced after the handler returns).
 //!
+//! A panic elsewhere in a connection costs that connection only ([`contain_connection`]):
+//! pgwire's message decoder panics on some malformed messages (a `Bind` announcing more
+//! parameter formats than it carries, found by `fuzz/`), and a client can send one at will.
+//!
 //! `GROUNDTRUTH_PANIC_ON_SQL` (tests only, never set in production) makes a statement that
 //! contains its text panic in the handler, as a bug would, so the containment can be tested
 //! against the real binary.
@@ -36,12 +40,17 @@ pub fn injected_panic(query: &str) {
     }
 }
 
-fn panicked(payload: &(dyn std::any::Any + Send)) -> PgWireError {
-    let message = payload
+/// The message a panic was raised with.
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
         .downcast_ref::<&str>()
         .map(|text| text.to_string())
         .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "no message".into());
+        .unwrap_or_else(|| "no message".into())
+}
+
+fn panicked(payload: &(dyn std::any::Any + Send)) -> PgWireError {
+    let message = panic_text(payload);
     tracing::error!(%message, "a statement panicked; the session goes on");
     user_error(
         codes::INTERNAL,
@@ -65,4 +74,13 @@ pub fn contain_rows<T: Send + 'static>(
         .catch_unwind()
         .map(|row| row.unwrap_or_else(|payload| Err(panicked(payload.as_ref()))))
         .boxed()
+}
+
+/// Run a whole connection, turning a panic (outside a statement, which [`contain`] already
+/// answers) into `Err` with the panic's message, so the caller can tell the client and log it.
+pub async fn contain_connection<T>(connection: impl Future<Output = T>) -> Result<T, String> {
+    AssertUnwindSafe(connection)
+        .catch_unwind()
+        .await
+        .map_err(|payload| panic_text(payload.as_ref()))
 }
