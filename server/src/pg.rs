@@ -344,40 +344,46 @@ async fn serve_connection(
             Ok(Ok(())) => {}
             Ok(Err(error)) => tracing::debug!(%peer, %error, "connection ended with an error"),
             Err(panic) => {
-                use std::io::Write;
                 tracing::warn!(%peer, %panic, "closing a connection whose message the protocol decoder could not read");
-                if !activity.is_secure() {
-                    // The decoder panicked while reading: nothing of pgwire's is being written.
-                    let _ = (&alarm).write_all(&connection_refusal::error_response(
-                        sqlstate::codes::PROTOCOL_VIOLATION,
-                        "terminating connection: the server could not decode a message from \
-                         this client (protocol violation)",
-                    ));
-                }
-                let _ = alarm.shutdown(std::net::Shutdown::Both);
+                // The decoder panicked while reading: nothing of pgwire's is being written.
+                close_telling(&alarm, &activity, Some((
+                    sqlstate::codes::PROTOCOL_VIOLATION,
+                    "terminating connection: the server could not decode a message from \
+                     this client (protocol violation)",
+                )));
             }
         },
-        expired = activity.expired(startup, idle) => {
-            use std::io::Write;
-            match expired {
-                session_timeouts::Expired::Startup => {
-                    tracing::info!(%peer, "closing a connection that did not finish its startup in time (startup_timeout)");
-                }
-                session_timeouts::Expired::Session => {
-                    tracing::info!(%peer, "closing an idle session (idle_session_timeout)");
-                    if !activity.is_secure() {
-                        // Plain text and no statement running: pgwire is waiting to read, so
-                        // this message cannot interleave with one of its own.
-                        let _ = (&alarm).write_all(&connection_refusal::error_response(
-                            sqlstate::codes::IDLE_SESSION_TIMEOUT,
-                            "terminating connection due to idle-session timeout",
-                        ));
-                    }
-                }
+        expired = activity.expired(startup, idle) => match expired {
+            session_timeouts::Expired::Startup => {
+                tracing::info!(%peer, "closing a connection that did not finish its startup in time (startup_timeout)");
+                close_telling(&alarm, &activity, None);
             }
-            let _ = alarm.shutdown(std::net::Shutdown::Both);
-        }
+            session_timeouts::Expired::Session => {
+                tracing::info!(%peer, "closing an idle session (idle_session_timeout)");
+                // No statement running: pgwire is waiting to read, so this message cannot
+                // interleave with one of its own.
+                close_telling(&alarm, &activity, Some((
+                    sqlstate::codes::IDLE_SESSION_TIMEOUT,
+                    "terminating connection due to idle-session timeout",
+                )));
+            }
+        },
     }
+}
+
+/// Close a connection from beside pgwire (through the second handle on its socket), first
+/// telling the client why as a FATAL error when the session is plain text: a TLS stream
+/// cannot be written to from outside it.
+fn close_telling(
+    alarm: &std::net::TcpStream,
+    activity: &session_timeouts::Activity,
+    reason: Option<(&str, &str)>,
+) {
+    use std::io::Write;
+    if let Some((code, message)) = reason.filter(|_| !activity.is_secure()) {
+        let _ = (&*alarm).write_all(&connection_refusal::error_response(code, message));
+    }
+    let _ = alarm.shutdown(std::net::Shutdown::Both);
 }
 
 /// Accept connections until `cancel` fires, then wait for open connections to finish.
