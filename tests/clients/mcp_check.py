@@ -4,7 +4,7 @@ streamable HTTP, and check every tool, the resources, the freshness envelope and
     mcp_check.py stdio BINARY CONFIG SUITE
     mcp_check.py http URL SUITE
 
-SUITE `fixture` expects the store tests/tests/mcp.rs builds (Terraform source `tf` with two
+SUITE `fixture` expects the store tests/tests/integration/mcp.rs builds (Terraform source `tf` with two
 versions, source `broken` whose only scrape failed); `demo` expects `groundtruth demo`'s store
 and asks the questions the README's "For agents" section shows. Exits non-zero on the first
 failed check, printing what was wrong."""

@@ -5,7 +5,7 @@ Groundtruth's sources are written in Rust (serde_yaml, serde_json, hcl-rs, sqlpa
 script reads the same public files with other parsers (PyYAML, Python's json, python-hcl2,
 and PostgreSQL itself for SQL schemas) and writes, per source type, what each input must
 give: every (kind, id), a few key attributes (exact values at JSON pointers, and the key sets
-of objects), and the JSON pointers that must be redaction markers. tests/tests/corpus.rs
+of objects), and the JSON pointers that must be redaction markers. tests/tests/integration/corpus.rs
 compares Groundtruth's resources with these files exactly.
 
 The identity rules applied here are the documented ones (README "Real-world inputs" and each

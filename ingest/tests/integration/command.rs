@@ -636,7 +636,7 @@ fn the_example_configuration_builds() {
     struct File {
         sources: Vec<SourceConfig>,
     }
-    let text = include_str!("../../server/groundtruth.example.toml");
+    let text = include_str!("../../../server/groundtruth.example.toml");
     let file: File = toml::from_str(text).unwrap();
     let commands: Vec<&SourceConfig> = file
         .sources

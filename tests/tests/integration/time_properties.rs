@@ -33,7 +33,6 @@
 //! seed S (to reproduce a failure). A failure names the seed, the check and T, and shows the
 //! rows only one side has.
 
-#[path = "time_properties/reference_drift.rs"]
 mod reference_drift;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -860,8 +860,8 @@ async fn run_file(path: &Path) -> Result<(), String> {
         async move { Ok::<_, SqlError>(GroundtruthDb { engine }) }
     });
     runner.with_column_validator(sqllogictest::strict_column_validator);
-    // `GROUNDTRUTH_SLT_COMPLETE=1 cargo test --test sql` rewrites the expected results in
-    // place (review them with git diff before committing).
+    // `GROUNDTRUTH_SLT_COMPLETE=1 cargo test -p groundtruth-tests --test integration sql::`
+    // rewrites the expected results in place (review them with git diff before committing).
     if std::env::var_os("GROUNDTRUTH_SLT_COMPLETE").is_some() {
         return runner
             .update_test_file(

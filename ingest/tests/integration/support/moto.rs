@@ -1,5 +1,5 @@
 //! A private moto server (AWS APIs on loopback) for tests, and the test estate seeded into it
-//! by `tests/fixtures/aws/seed.py`. Included with `#[path]` by the tests that need it.
+//! by `tests/fixtures/aws/seed.py`. A module of `support` (see `support.rs`).
 //!
 //! Needs the shared test venv (`bash tests/scripts/test_venv.sh` creates it and prints its
 //! path; tests find it through `GROUNDTRUTH_TEST_VENV`, default `/tmp/groundtruth-test-venv`).

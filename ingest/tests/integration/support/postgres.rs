@@ -1,5 +1,5 @@
 //! A private PostgreSQL 15 server for tests, and the order migration tools apply the
-//! fixture projects in. Included with `#[path]` by the tests that need it.
+//! fixture projects in. A module of `support` (see `support.rs`).
 //!
 //! Needs the PostgreSQL 15 server binaries (`postgresql` package) in
 //! `/usr/lib/postgresql/15/bin`; without them the tests fail and say so.

@@ -1,6 +1,6 @@
 //! The fixture Kubernetes API server (`tests/fixtures/kubernetes/api_server.py`, Python 3
 //! stdlib) for tests: started on a free loopback port, driven through its `/fixture/...`
-//! controls, killed by PID on drop. Included with `#[path]` by the tests that need it.
+//! controls, killed by PID on drop. A module of `support` (see `support.rs`).
 
 #![allow(dead_code)]
 

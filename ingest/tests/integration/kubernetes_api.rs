@@ -7,8 +7,7 @@
 //! through the file form gives the same resources, and through the manifests source the same
 //! identities and attrs).
 
-#[path = "support/kubernetes.rs"]
-mod support;
+use crate::support::kubernetes as support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -10,7 +10,7 @@ use chrono::{TimeZone, Utc};
 use groundtruth_ingest::config::SourceConfig;
 use serde_json::json;
 
-use crate::context;
+use super::context;
 
 /// What a broken input must produce.
 enum Outcome {

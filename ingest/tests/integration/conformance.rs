@@ -3,28 +3,17 @@
 //!
 //! A new source adds one test per good input (calling [`check_conformance`]) and one per bad
 //! input (calling [`check_rejects`]). File-reading sources also pass [`check_bad_inputs`], and
-//! live in their own module under `conformance/` (a crate root finds modules beside it, hence
-//! the `#[path]`s).
+//! live in their own module under `conformance/`.
 
-#[path = "conformance/aws.rs"]
 mod aws;
-#[path = "conformance/cloudformation.rs"]
 mod cloudformation;
-#[path = "conformance/compose.rs"]
 mod compose;
-#[path = "conformance/flagd.rs"]
 mod flagd;
-#[path = "conformance/kubernetes_api.rs"]
 mod kubernetes_api;
-#[path = "conformance/kubernetes_manifests.rs"]
 mod kubernetes_manifests;
-#[path = "conformance/parse_errors.rs"]
 mod parse_errors;
-#[path = "conformance/sql_migrations.rs"]
 mod sql_migrations;
-#[path = "conformance/terraform_hcl.rs"]
 mod terraform_hcl;
-#[path = "conformance/terraform_plan.rs"]
 mod terraform_plan;
 
 use std::fs;
@@ -464,8 +453,7 @@ async fn simulated_conforms() {
     }
 }
 
-#[path = "support/postgres.rs"]
-mod postgres_support;
+use crate::support::postgres as postgres_support;
 
 #[tokio::test]
 async fn postgres_catalog_conforms() {

@@ -6,8 +6,7 @@ use std::time::Duration;
 use super::*;
 use groundtruth_ingest::source::live::aws::{AwsConfig, AwsSource};
 
-#[path = "../support/moto.rs"]
-mod moto;
+use crate::support::moto;
 
 #[tokio::test]
 async fn aws_conforms() {

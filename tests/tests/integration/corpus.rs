@@ -19,10 +19,7 @@
 //! `kubernetes_api` source must give only `in_sync`, then hand changes (a Deployment scaled,
 //! an image changed, an object deleted, one added) exactly their rows.
 
-#[path = "../../ingest/tests/support/kubernetes.rs"]
-mod kubernetes;
-#[path = "../../ingest/tests/support/postgres.rs"]
-mod postgres;
+use crate::support::{kubernetes, postgres};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

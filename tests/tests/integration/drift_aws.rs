@@ -4,8 +4,7 @@
 //! both values) and one `unmanaged` row; a failed live scrape turns the rows `stale` instead of
 //! asserting anything (and nothing reads as missing).
 
-#[path = "../../ingest/tests/support/moto.rs"]
-mod moto;
+use crate::support::moto;
 
 use std::path::Path;
 use std::process::Command;

@@ -9,8 +9,7 @@
 //! Needs the PostgreSQL 15 server binaries (`postgresql` package) in
 //! `/usr/lib/postgresql/15/bin`; without them the test fails and says so.
 
-#[path = "support/postgres.rs"]
-mod support;
+use crate::support::postgres as support;
 
 use std::collections::BTreeSet;
 use std::path::Path;

@@ -9,8 +9,7 @@
 //! `RetryingStore`; its writes are not), and a reader whose refreshes fail keeps answering from
 //! its last good snapshot.
 
-#[path = "support/moto.rs"]
-mod moto;
+use crate::support::moto;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

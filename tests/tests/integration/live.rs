@@ -4,8 +4,7 @@
 //! change made by hand shows as exactly that change and as a declared/live difference, and
 //! the database password read from a file is stored nowhere.
 
-#[path = "../../ingest/tests/support/postgres.rs"]
-mod postgres;
+use crate::support::postgres;
 
 use std::path::Path;
 use std::process::Command;

@@ -5,8 +5,7 @@
 //! fixture, and bad credentials, refused connections and silent servers fail the scrape in
 //! bounded time without leaking the password.
 
-#[path = "support/postgres.rs"]
-mod support;
+use crate::support::postgres as support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

@@ -4,8 +4,7 @@
 use super::*;
 use groundtruth_ingest::source::live::kubernetes_api::{KubernetesApiConfig, KubernetesApiSource};
 
-#[path = "../support/kubernetes.rs"]
-mod support;
+use crate::support::kubernetes as support;
 
 const KUBECTL_FILE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),

@@ -4,8 +4,7 @@
 //! scrape partial without deleting anything there, and wrong credentials, refused
 //! connections, silent servers and garbage responses failing in bounded time.
 
-#[path = "support/moto.rs"]
-mod moto;
+use crate::support::moto;
 
 use std::collections::BTreeSet;
 use std::path::Path;
