@@ -71,12 +71,23 @@ pub struct Server {
 impl Server {
     /// Start `groundtruth --config CONFIG serve` and wait until it accepts connections.
     pub async fn serve(config: &Path, port: u16) -> anyhow::Result<Self> {
+        Self::serve_with_env(config, port, &[]).await
+    }
+
+    /// [`Server::serve`] with extra environment variables for the server process only (the
+    /// test process is shared by every integration test, so its own environment stays put).
+    pub async fn serve_with_env(
+        config: &Path,
+        port: u16,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         let child = Command::new(binary())
             .arg("--config")
             .arg(config)
             .arg("serve")
             .env("GROUNDTRUTH_LISTEN", format!("127.0.0.1:{port}"))
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()

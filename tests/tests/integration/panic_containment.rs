@@ -23,10 +23,9 @@ async fn a_panicking_statement_fails_alone_and_the_session_goes_on() -> anyhow::
             fixture("terraform/v1.tfstate").display().to_string()
         ),
     )?;
-    // Inherited by the server processes only; the other test here does not use the marker.
-    std::env::set_var("GROUNDTRUTH_PANIC_ON_SQL", MARKER);
     let port = free_port();
-    let mut server = Server::serve(&config, port).await?;
+    let mut server =
+        Server::serve_with_env(&config, port, &[("GROUNDTRUTH_PANIC_ON_SQL", MARKER)]).await?;
     let first = connect(port).await?;
     let second = connect(port).await?;
 
