@@ -8,9 +8,10 @@
 //! bounds", "split_to out of bounds"), a length under 4 ("attempt to subtract with overflow").
 //! Upstream fixed the element counts in pgwire PR #451, in a release this stack cannot take
 //! yet. The server contains such a panic per connection (the client gets 08P01, its slot is
-//! freed: `server/src/pg/panic_containment.rs`, tested in `tests/tests/integration/panic_containment.rs`),
-//! so by default a decoder panic ends the input, quietly, and the run goes on to find what
-//! containment would not cover: hangs, runaway memory, messages decoded from no bytes.
+//! freed: `server/src/pg/panic_containment.rs`, tested in
+//! `tests/tests/integration/panic_containment.rs`), so by default a decoder panic ends the
+//! input, quietly, and the run goes on to find what containment would not cover: hangs,
+//! runaway memory, messages decoded from no bytes.
 //! `FRAMES_STRICT=1` makes a decoder panic a crash again (for the next pgwire upgrade).
 
 #![no_main]

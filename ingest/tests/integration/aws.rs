@@ -4,8 +4,6 @@
 //! scrape partial without deleting anything there, and wrong credentials, refused
 //! connections, silent servers and garbage responses failing in bounded time.
 
-use crate::support::moto;
-
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
@@ -26,7 +24,9 @@ use groundtruth_ingest::source::{ScrapeContext, Source};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
-use moto::{MotoServer, RegionFaultProxy, ACCOUNT, LAMBDA_SECRET, SECRET_ACCESS_KEY};
+use crate::support::moto::{
+    self, MotoServer, RegionFaultProxy, ACCOUNT, LAMBDA_SECRET, SECRET_ACCESS_KEY,
+};
 
 const REGIONS: &[&str] = &["us-east-1", "eu-west-1"];
 

@@ -7,8 +7,6 @@
 //! through the file form gives the same resources, and through the manifests source the same
 //! identities and attrs).
 
-use crate::support::kubernetes as support;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -32,7 +30,7 @@ use groundtruth_ingest::source::{ScrapeContext, Source};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
-use support::{kubectl, FixtureApiServer};
+use crate::support::kubernetes::{kubectl, FixtureApiServer};
 
 const TOKEN: &str = "fixture-token-3f9a77c1e2";
 /// Planted in the recorded cluster: a Secret value (plain and base64), a container env value.

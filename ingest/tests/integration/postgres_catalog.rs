@@ -5,8 +5,6 @@
 //! fixture, and bad credentials, refused connections and silent servers fail the scrape in
 //! bounded time without leaking the password.
 
-use crate::support::postgres as support;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
@@ -29,7 +27,7 @@ use groundtruth_ingest::source::{ScrapeContext, Source};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
-use support::{PostgresServer, FIXTURES};
+use crate::support::postgres::{migration_order, PostgresServer, FIXTURES};
 
 fn context() -> ScrapeContext {
     ScrapeContext {
@@ -342,7 +340,7 @@ async fn live_types_and_domains_match_the_folded_migrations() {
         .expect("create database");
     let directory = Path::new(FIXTURES).join("types_paths");
     // One session per file, as the source assumes.
-    for file in support::migration_order(&directory) {
+    for file in migration_order(&directory) {
         let sql = std::fs::read_to_string(&file).expect("read migration");
         server
             .connect("typed")

@@ -9,8 +9,6 @@
 //! Needs the PostgreSQL 15 server binaries (`postgresql` package) in
 //! `/usr/lib/postgresql/15/bin`; without them the test fails and says so.
 
-use crate::support::postgres as support;
-
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -22,7 +20,7 @@ use groundtruth_ingest::source::declared::sql_migrations::{MigrationLayout, SqlM
 use groundtruth_ingest::source::{ScrapeContext, Source};
 use tokio_util::sync::CancellationToken;
 
-use support::{migration_order, PostgresServer, FIXTURES};
+use crate::support::postgres::{migration_order, PostgresServer, FIXTURES};
 
 fn context() -> ScrapeContext {
     ScrapeContext {

@@ -9,8 +9,6 @@
 //! `RetryingStore`; its writes are not), and a reader whose refreshes fail keeps answering from
 //! its last good snapshot.
 
-use crate::support::moto;
-
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -29,6 +27,8 @@ use groundtruth_ingest::runner::{Ingestor, RunOptions};
 use groundtruth_ingest::source::{ScrapeContext, Source};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
+
+use crate::support::moto;
 
 /// Resources of the generated estate, besides the marker.
 const ITEMS: u64 = 300;

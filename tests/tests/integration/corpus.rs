@@ -19,8 +19,6 @@
 //! `kubernetes_api` source must give only `in_sync`, then hand changes (a Deployment scaled,
 //! an image changed, an object deleted, one added) exactly their rows.
 
-use crate::support::{kubernetes, postgres};
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -32,6 +30,8 @@ use groundtruth_ingest::source::ScrapeContext;
 use groundtruth_tests::{cli, connect, free_port, rows, write_config, Server};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
+
+use crate::support::{kubernetes, postgres};
 
 fn corpus() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus")

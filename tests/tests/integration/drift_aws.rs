@@ -4,13 +4,13 @@
 //! both values) and one `unmanaged` row; a failed live scrape turns the rows `stale` instead of
 //! asserting anything (and nothing reads as missing).
 
-use crate::support::moto;
-
 use std::path::Path;
 use std::process::Command;
 
 use groundtruth_tests::{cli, connect, free_port, rows, write_config, Server};
 use serde_json::json;
+
+use crate::support::moto;
 
 /// A queue as `terraform show`/tfstate v4 records it, for the account and region moto serves.
 fn state_queue(name: &str, visibility_timeout: u32) -> serde_json::Value {

@@ -4,12 +4,12 @@
 //! change made by hand shows as exactly that change and as a declared/live difference, and
 //! the database password read from a file is stored nowhere.
 
-use crate::support::postgres;
-
 use std::path::Path;
 use std::process::Command;
 
 use groundtruth_tests::{binary, connect, fixture, free_port, rows, write_config, Server};
+
+use crate::support::postgres;
 
 /// The live source's password, read from a file only the test user can read.
 const PASSWORD: &str = "live-e2e-pg-password-7Hq";
